@@ -1,0 +1,1 @@
+"""The data plane: demo corpora, tokenizer, packed shards and the mixture sampler."""

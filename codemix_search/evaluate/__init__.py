@@ -1,0 +1,1 @@
+"""Evaluation through lm-eval: suites, task YAMLs, category scores."""

@@ -1,0 +1,78 @@
+"""Resource planning for trials (pure): who reserves what, and how many trials fit at once.
+
+Each trial is one driver (the Tune function that runs the TorchTrainer and then lm-eval) plus N
+Ray Train workers. On 2 cores, a driver holding a whole CPU next to a 1-CPU worker lets only one
+trial run, and two trials can wait on each other forever. So drivers hold a custom resource,
+``trial_driver`` (the embedded cluster declares one per allowed concurrent trial; a cluster head can
+declare it too), and only workers hold CPUs/GPUs. Without that resource a driver takes 1 CPU and the
+plan counts it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DRIVER_RESOURCE = "trial_driver"
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    driver: dict
+    """Resources of each trial's driver (Tune function trainable)."""
+    worker: dict
+    """Resources of each Ray Train worker."""
+    workers: int
+    use_gpu: bool
+    concurrency: int
+
+
+def plan_resources(
+    cluster: Mapping[str, float],
+    workers: int,
+    cpus_per_worker: int,
+    use_gpu: str,
+    wanted_concurrency: int,
+) -> ResourcePlan:
+    """Fit ``wanted_concurrency`` trials into ``cluster`` (ray.cluster_resources()).
+
+    GPUs: 'auto' uses them when the cluster has any now; 'true' always (an autoscaler may add them,
+    so current GPUs do not cap concurrency then).
+    """
+    gpus = float(cluster.get("GPU", 0))
+    gpu = use_gpu == "true" or (use_gpu == "auto" and gpus >= 1)
+    worker = {"CPU": cpus_per_worker, **({"GPU": 1} if gpu else {})}
+    if cluster.get(DRIVER_RESOURCE, 0) >= 1:
+        driver = {DRIVER_RESOURCE: 1}
+        driver_cpu = 0
+        slot_cap = int(cluster[DRIVER_RESOURCE])
+    else:
+        driver = {"CPU": 1}
+        driver_cpu = 1
+        slot_cap = wanted_concurrency
+    per_trial_cpu = driver_cpu + workers * cpus_per_worker
+    cpu_cap = (
+        int(float(cluster.get("CPU", 0)) // per_trial_cpu) if per_trial_cpu else wanted_concurrency
+    )
+    caps = [wanted_concurrency, slot_cap, cpu_cap]
+    if gpu and use_gpu == "auto":
+        caps.append(int(gpus // workers))
+    concurrency = max(1, min(caps)) if use_gpu == "true" else min(caps)
+    if concurrency < 1:
+        need = f"{per_trial_cpu} CPU" + (f" and {workers} GPU" if gpu else "")
+        raise RuntimeError(
+            f"the cluster ({dict(cluster)}) cannot run one trial, which needs {need}; "
+            "lower training.workers / training.cpus_per_worker or add nodes"
+        )
+    return ResourcePlan(
+        driver=driver, worker=worker, workers=workers, use_gpu=gpu, concurrency=concurrency
+    )
+
+
+def embedded_cluster_resources(cpus: int, concurrency: int) -> dict:
+    """What the embedded (laptop) Ray declares: all cores plus one driver slot per trial."""
+    return {
+        "num_cpus": max(1, cpus),
+        "resources": {DRIVER_RESOURCE: max(1, math.ceil(concurrency))},
+    }

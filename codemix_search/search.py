@@ -1,0 +1,197 @@
+"""The search: Ray Tune + OptunaSearch (multi-objective) + ASHA on validation loss.
+
+Ray lives here and in trial.py / train_loop.py only. ``search()`` runs the trials and returns
+plain records; ranking and export are pure (ranking.py, export.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+
+import optuna
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from codemix_search.data.build import DataRef
+from codemix_search.plan import ResourcePlan, embedded_cluster_resources, plan_resources
+from codemix_search.space import SearchSpace
+from codemix_search.storage import Folder
+from codemix_search.trial import run_trial
+
+log = logging.getLogger(__name__)
+
+
+class MixtureOptunaSearch(OptunaSearch):
+    """OptunaSearch that never records an unfinished trial as COMPLETE.
+
+    Upstream, a trial stopped by the scheduler reaches ``on_trial_complete`` with its last partial
+    result; with a list of metrics the values become ``[None, None]`` and the trial is told
+    COMPLETE (or fails to be told at all). Here only results with ``evaluated=1`` complete;
+    scheduler-stopped trials are PRUNED and errored or diverged ones FAIL.
+    """
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if trial_id in self._completed_trials:
+            return
+        if result and result.get("evaluated") == 1 and not error:
+            return super().on_trial_complete(trial_id, result, error)
+        state = optuna.trial.TrialState.FAIL
+        if not error and not (result or {}).get("diverged"):
+            state = optuna.trial.TrialState.PRUNED
+        self._ot_study.tell(self._ot_trials[trial_id], state=state)
+        self._completed_trials.add(trial_id)
+
+
+def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
+    n_startup = max(2, min(10, space.budget.samples // 2))
+    if space.sampler == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=space.seed, n_startup_trials=n_startup, multivariate=True
+        )
+    if space.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(
+            seed=space.seed, population_size=max(4, space.budget.concurrency * 2)
+        )
+    return optuna.samplers.RandomSampler(seed=space.seed)
+
+
+def make_scheduler(space: SearchSpace):
+    es = space.early_stopping
+    if es.scheduler == "none":
+        return FIFOScheduler()
+    # max_t is one past the last training report: the final report (with the objectives) comes
+    # after training, and a scheduler must not cut a trial between training and its evaluation.
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        metric=es.metric,
+        mode=es.mode,
+        max_t=space.training.evals + 1,
+        grace_period=es.grace_period,
+        reduction_factor=es.reduction_factor,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_ray(address: str | None, concurrency: int, temp_dir: str | None = None) -> bool:
+    """Connect to a cluster (address or RAY_ADDRESS, as under `ray job submit`) or start an
+    embedded one on loopback. Returns True when we started it (and must shut it down)."""
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+        return False
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    res = embedded_cluster_resources(os.cpu_count() or 2, concurrency)
+    ray.init(
+        num_cpus=res["num_cpus"],
+        resources=res["resources"],
+        # The dashboard serves the state API that Train V2 uses to free a stopped trial's
+        # placement group; without it stopped trials leak reservations and later trials hang.
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        dashboard_port=_free_port(),
+        _node_ip_address="127.0.0.1",
+        _temp_dir=temp_dir or os.environ.get("CODEMIX_RAY_TEMP_DIR") or None,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    return True
+
+
+def search(space: SearchSpace, data: DataRef, run: Folder, plan: ResourcePlan) -> list[dict]:
+    """Run the trials; return one record per trial (plain dicts)."""
+    # Trials report validation loss during training and the objectives only at the end, so the
+    # searcher's metrics are absent from the training results: relax Tune's strict check.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    local_run = run.local_path() if run.is_local else None
+    optuna_storage = None
+    if local_run:
+        os.makedirs(local_run, exist_ok=True)
+        optuna_storage = optuna.storages.RDBStorage(
+            f"sqlite:///{os.path.join(local_run, 'optuna.db')}"
+        )
+    searcher = MixtureOptunaSearch(
+        space=space.suggest,
+        metric=space.metric_names,
+        mode=space.modes,
+        sampler=make_sampler(space),
+        study_name=space.name,
+        storage=optuna_storage,
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            run_trial,
+            space=space,
+            data_uri=data.uri,
+            manifest=data.manifest,
+            run_uri=run.uri,
+            plan=plan,
+        ),
+        plan.driver,
+    )
+    tune_storage = local_run or tempfile.mkdtemp(prefix="codemix-tune-")
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=make_scheduler(space),
+            num_samples=space.budget.samples,
+            max_concurrent_trials=plan.concurrency,
+            reuse_actors=False,
+        ),
+        run_config=tune.RunConfig(
+            name="tune",
+            storage_path=tune_storage,
+            verbose=1,
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        ),
+    )
+    results = tuner.fit()
+    records = []
+    for r in results:
+        metrics = dict(r.metrics or {})
+        status = metrics.get("status")
+        if r.error is not None:
+            status = "error"
+        elif status not in ("finished", "diverged"):
+            status = "pruned"  # stopped by the scheduler before it could be evaluated
+        config = dict(r.config or {})
+        records.append(
+            {
+                "trial_id": metrics.get("trial_id") or os.path.basename(r.path or ""),
+                "status": status,
+                "config": config,
+                "mixture": space.mixture(config).to_dict() if config else None,
+                "mixture_id": space.mixture(config).id if config else None,
+                "objectives": {o.name: metrics.get(o.name) for o in space.objectives}
+                if status == "finished"
+                else {},
+                "metrics": {
+                    k: v
+                    for k, v in metrics.items()
+                    if isinstance(v, (int, float, str)) and k != "config"
+                },
+                "error": str(r.error).splitlines()[0] if r.error is not None else None,
+            }
+        )
+    records.sort(key=lambda rec: rec["trial_id"])
+    return records
+
+
+def plan_for(space: SearchSpace) -> ResourcePlan:
+    t = space.training
+    return plan_resources(
+        ray.cluster_resources(), t.workers, t.cpus_per_worker, t.use_gpu, space.budget.concurrency
+    )

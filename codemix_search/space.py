@@ -1,0 +1,549 @@
+"""The search space: YAML -> frozen dataclasses, validated once at load (no Ray).
+
+Every error is a ``ConfigError`` naming the file, the field and the fix. A space file looks like
+search_spaces/tiny.yaml; dotlist overrides (``budget.samples=8``) are applied before validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from codemix_search.errors import ConfigError
+from codemix_search.mixture import DEFAULT_TEXT_WEIGHTS, SHARE_NAMES, Mixture, mixture_from_shares
+
+PARAM_TYPES = ("float", "int", "categorical", "fixed")
+SAMPLERS = ("tpe", "random", "nsga2")
+SCHEDULERS = ("asha", "none")
+SUITES = ("demo",)
+DATA_PRESETS = ("tiny", "demo")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searchable (or fixed) parameter."""
+
+    name: str
+    type: str
+    """float | int | categorical | fixed"""
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    """Sample on a log scale (float/int, low > 0)."""
+    choices: tuple | None = None
+    value: Any = None
+    """The value of a ``fixed`` parameter."""
+
+    def validate(self, file: str) -> None:
+        where = f"parameters.{self.name}"
+        if self.type not in PARAM_TYPES:
+            raise ConfigError(
+                file,
+                f"{where}.type",
+                f"unknown type {self.type!r}; allowed: {', '.join(PARAM_TYPES)}",
+            )
+        if self.type in ("float", "int"):
+            for bound in ("low", "high"):
+                v = getattr(self, bound)
+                if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                    raise ConfigError(file, f"{where}.{bound}", f"needs a finite number, got {v!r}")
+            if self.low > self.high:
+                raise ConfigError(file, where, f"low ({self.low}) must be <= high ({self.high})")
+            if self.log and self.low <= 0:
+                raise ConfigError(file, f"{where}.low", "log scale needs low > 0")
+        if self.type == "categorical" and not self.choices:
+            raise ConfigError(
+                file, f"{where}.choices", "categorical needs a non-empty list of choices"
+            )
+        if self.type == "fixed" and self.value is None:
+            raise ConfigError(file, f"{where}.value", "fixed needs a value")
+
+    def values_range(self) -> list:
+        """Every value the parameter can take at the ends: for range checks across parameters."""
+        if self.type in ("float", "int"):
+            return [self.low, self.high]
+        if self.type == "categorical":
+            return list(self.choices)
+        return [self.value]
+
+    def suggest(self, trial) -> Any:
+        """Ask an Optuna trial (define-by-run) for a value."""
+        if self.type == "float":
+            if self.low == self.high:
+                return float(self.low)
+            return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+        if self.type == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+        if self.type == "categorical":
+            return trial.suggest_categorical(self.name, list(self.choices))
+        return self.value
+
+    def sample(self, rng: random.Random) -> Any:
+        """A random draw without Optuna (for --dry-run)."""
+        if self.type == "float":
+            if self.log:
+                return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+            return rng.uniform(self.low, self.high)
+        if self.type == "int":
+            return rng.randint(int(self.low), int(self.high))
+        if self.type == "categorical":
+            return rng.choice(list(self.choices))
+        return self.value
+
+
+@dataclass(frozen=True)
+class Training:
+    """Training knobs for each trial; any of them may also be a searched parameter."""
+
+    model: str = "tiny"
+    """Named model size (see codemix_search/model.py)."""
+    tokens: int = 40_000
+    """Token budget per trial, continued pretraining + cooldown."""
+    cooldown_share: float = 0.2
+    """Share of the token budget spent in the cooldown (the decay phase of the LR schedule)."""
+    warmup_share: float = 0.05
+    lr: float = 3e-3
+    weight_decay: float = 0.1
+    batch_size: int = 8
+    """Sequences per optimizer step, over all workers."""
+    seq_len: int = 64
+    evals: int = 4
+    """Validation points per trial; each is one report, i.e. one ASHA rung step."""
+    val_sequences: int = 8
+    """Held-out sequences per source at each validation."""
+    workers: int = 1
+    """Ray Train workers per trial (DDP)."""
+    cpus_per_worker: int = 1
+    use_gpu: str = "auto"
+    """auto | true | false. 'auto' uses GPU workers when the cluster has GPUs."""
+    grad_clip: float = 1.0
+
+    def validate(self, file: str) -> None:
+        def bad(f, msg):
+            raise ConfigError(file, f"training.{f}", msg)
+
+        for name in (
+            "tokens",
+            "batch_size",
+            "seq_len",
+            "evals",
+            "val_sequences",
+            "workers",
+            "cpus_per_worker",
+        ):
+            if getattr(self, name) < 1:
+                bad(name, f"must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.cooldown_share < 1:
+            bad("cooldown_share", f"must be in (0, 1), got {self.cooldown_share}")
+        if not 0 <= self.warmup_share < 1 - self.cooldown_share:
+            bad("warmup_share", "must be in [0, 1 - cooldown_share)")
+        if not self.lr > 0:
+            bad("lr", f"must be > 0, got {self.lr}")
+        if self.use_gpu not in ("auto", "true", "false"):
+            bad("use_gpu", f"must be auto, true or false, got {self.use_gpu!r}")
+        if self.batch_size % self.workers:
+            bad("batch_size", f"must be divisible by training.workers ({self.workers})")
+        if self.steps < 2 * self.evals:
+            bad(
+                "tokens",
+                f"gives {self.steps} steps; need >= {2 * self.evals} (2 x evals): raise tokens",
+            )
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.seq_len
+
+    @property
+    def steps(self) -> int:
+        return max(1, self.tokens // self.tokens_per_step)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective: an lm-eval task's metric (or a category) and its direction."""
+
+    name: str
+    task: str
+    """lm-eval task name, e.g. demo_nl_reasoning."""
+    metric: str = "acc"
+    mode: str = "max"
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    scheduler: str = "asha"
+    metric: str = "val_loss"
+    """Reported every eval; mean of per-source validation losses (mixture-independent)."""
+    mode: str = "min"
+    grace_period: int = 1
+    reduction_factor: int = 2
+
+
+@dataclass(frozen=True)
+class Budget:
+    samples: int = 4
+    concurrency: int = 2
+
+
+@dataclass(frozen=True)
+class Data:
+    preset: str = "tiny"
+    """Demo corpus size: tiny (tests, ~seconds) or demo (laptop)."""
+    vocab_size: int = 2048
+    commit_repos: tuple[str, ...] = (".",)
+    """Git repositories whose `git log -p` becomes commit data; '.' = this project."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    suite: str = "demo"
+    limit: int = 64
+    """Items per task (bounds eval cost)."""
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    parameters: tuple[Param, ...]
+    objectives: tuple[Objective, ...]
+    training: Training = field(default_factory=Training)
+    early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
+    budget: Budget = field(default_factory=Budget)
+    data: Data = field(default_factory=Data)
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    sampler: str = "tpe"
+    seed: int = 0
+    text_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TEXT_WEIGHTS))
+    """Relative weights of the text sources inside the text part of every phase."""
+    source_file: str = "<space>"
+
+    # -- derived -----------------------------------------------------------------------------
+    @property
+    def metric_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    @property
+    def modes(self) -> list[str]:
+        return [o.mode for o in self.objectives]
+
+    def param(self, name: str) -> Param:
+        return next(p for p in self.parameters if p.name == name)
+
+    def suggest(self, trial) -> dict[str, Any]:
+        """Define-by-run for OptunaSearch: every parameter, fixed ones included."""
+        return {p.name: p.suggest(trial) for p in self.parameters}
+
+    def sample(self, rng: random.Random) -> dict[str, Any]:
+        return {p.name: p.sample(rng) for p in self.parameters}
+
+    def mixture(self, config: Mapping[str, Any]) -> Mixture:
+        return mixture_from_shares({n: config[n] for n in SHARE_NAMES}, self.text_weights)
+
+    def training_for(self, config: Mapping[str, Any]) -> Training:
+        """The training knobs of one trial: searched values override the space's defaults."""
+        overrides = {k: v for k, v in config.items() if k in TRAINING_FIELDS}
+        return dataclasses.replace(self.training, **overrides) if overrides else self.training
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+TRAINING_FIELDS = {f.name for f in dataclasses.fields(Training)}
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    if tp is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        return isinstance(value, (list, tuple))
+    if origin in (Mapping, dict) or tp in (dict,):
+        return isinstance(value, dict)
+    return True
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def build(cls, raw: Any, file: str, prefix: str, **extra):
+    """Build frozen dataclass ``cls`` from a YAML mapping: unknown keys and wrong types are
+    one-line errors naming the field and what it takes."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(file, prefix, f"must be a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in extra]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ConfigError(
+            file,
+            f"{prefix}.{unknown[0]}".lstrip("."),
+            f"unknown field; allowed: {', '.join(names)}",
+        )
+    kwargs = dict(extra)
+    for name, value in raw.items():
+        tp = hints[name]
+        if not _type_ok(value, tp):
+            raise ConfigError(
+                file, f"{prefix}.{name}".lstrip("."), f"expected {_type_name(tp)}, got {value!r}"
+            )
+        if tp is float and isinstance(value, int):
+            value = float(value)
+        if typing.get_origin(tp) is tuple:
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _parse_param(name: str, raw: Any, file: str) -> Param:
+    if not isinstance(raw, dict):
+        # A bare scalar is a fixed value: `cooldown_code_fraction: 0.2`.
+        if isinstance(raw, (int, float, str, bool)):
+            return Param(name=name, type="fixed", value=raw)
+        raise ConfigError(
+            file,
+            f"parameters.{name}",
+            "must be a mapping like {type: float, low: 0, high: 1} or a fixed scalar",
+        )
+    raw = dict(raw)
+    if "choices" in raw:
+        if not isinstance(raw["choices"], list):
+            raise ConfigError(file, f"parameters.{name}.choices", "must be a list")
+        raw["choices"] = tuple(raw["choices"])
+    if "type" not in raw:
+        raise ConfigError(
+            file, f"parameters.{name}.type", f"missing; allowed: {', '.join(PARAM_TYPES)}"
+        )
+    param = build(Param, raw, file, f"parameters.{name}", name=name)
+    param.validate(file)
+    return param
+
+
+def apply_overrides(raw: dict, overrides: list[str], file: str) -> dict:
+    """Dotlist overrides: ``budget.samples=8`` (values parsed as YAML scalars)."""
+    raw = yaml.safe_load(yaml.safe_dump(raw, sort_keys=False))  # deep copy of plain data
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(
+                file, item, "override must look like section.field=value, e.g. budget.samples=8"
+            )
+        key, _, text = item.partition("=")
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise ConfigError(file, item, "override needs a field name before '='")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(file, key, f"cannot parse override value {text!r}") from None
+        node = raw
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(file, key, f"{p} is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return raw
+
+
+def parse_space(raw: Any, file: str) -> SearchSpace:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            file, "", "a search space must be a YAML mapping (see search_spaces/tiny.yaml)"
+        )
+    allowed = {f.name for f in dataclasses.fields(SearchSpace)} - {"source_file"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(
+            file, unknown[0], f"unknown section; allowed: {', '.join(sorted(allowed))}"
+        )
+
+    name = raw.get("name") or os.path.splitext(os.path.basename(file))[0]
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(file, "name", "must be letters, digits, '-' or '_'")
+
+    params_raw = raw.get("parameters")
+    if not isinstance(params_raw, dict) or not params_raw:
+        raise ConfigError(
+            file, "parameters", f"missing or empty; needs at least {', '.join(SHARE_NAMES)}"
+        )
+    params = tuple(_parse_param(str(k), v, file) for k, v in params_raw.items())
+    names = {p.name for p in params}
+    missing = [n for n in SHARE_NAMES if n not in names]
+    if missing:
+        raise ConfigError(
+            file, f"parameters.{missing[0]}", "missing; give a range or a fixed value in [0, 1]"
+        )
+    for p in params:
+        if p.name not in SHARE_NAMES and p.name not in TRAINING_FIELDS:
+            raise ConfigError(
+                file,
+                f"parameters.{p.name}",
+                f"unknown parameter; allowed: {', '.join(SHARE_NAMES)} or a training field ({', '.join(sorted(TRAINING_FIELDS))})",
+            )
+        if p.name in SHARE_NAMES:
+            for v in p.values_range():
+                if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
+                    raise ConfigError(
+                        file, f"parameters.{p.name}", f"shares must lie in [0, 1], got {v!r}"
+                    )
+    syn_hi = max(next(p for p in params if p.name == "synthetic_share").values_range())
+    com_hi = max(next(p for p in params if p.name == "commit_share").values_range())
+    if syn_hi + com_hi > 1:
+        raise ConfigError(
+            file,
+            "parameters.commit_share",
+            f"synthetic_share and commit_share can sum to {syn_hi + com_hi:g} > 1; lower their highs so they sum to <= 1",
+        )
+
+    objectives_raw = raw.get("objectives")
+    if not isinstance(objectives_raw, list) or len(objectives_raw) < 1:
+        raise ConfigError(
+            file,
+            "objectives",
+            "needs a list of objectives like {name: nl, task: demo_nl_reasoning, metric: acc, mode: max}",
+        )
+    objectives = []
+    for i, o in enumerate(objectives_raw):
+        if isinstance(o, dict) and "name" not in o:
+            raise ConfigError(file, f"objectives[{i}].name", "missing")
+        obj = build(Objective, o, file, f"objectives[{i}]")
+        if obj.mode not in ("min", "max"):
+            raise ConfigError(
+                file, f"objectives[{i}].mode", f"must be min or max, got {obj.mode!r}"
+            )
+        objectives.append(obj)
+    if len({o.name for o in objectives}) != len(objectives):
+        raise ConfigError(file, "objectives", "objective names must be unique")
+
+    training = build(Training, raw.get("training"), file, "training")
+    training.validate(file)
+    stopping = build(EarlyStopping, raw.get("early_stopping"), file, "early_stopping")
+    if stopping.scheduler not in SCHEDULERS:
+        raise ConfigError(
+            file,
+            "early_stopping.scheduler",
+            f"unknown {stopping.scheduler!r}; allowed: {', '.join(SCHEDULERS)}",
+        )
+    if stopping.metric != "val_loss" and not stopping.metric.startswith("val_loss/"):
+        raise ConfigError(file, "early_stopping.metric", "must be val_loss or val_loss/<source>")
+    if stopping.grace_period < 1 or stopping.reduction_factor < 2:
+        raise ConfigError(
+            file, "early_stopping", "grace_period must be >= 1 and reduction_factor >= 2"
+        )
+    budget = build(Budget, raw.get("budget"), file, "budget")
+    if budget.samples < 1 or budget.concurrency < 1:
+        raise ConfigError(file, "budget", "samples and concurrency must be >= 1")
+    data = build(Data, raw.get("data"), file, "data")
+    if data.preset not in DATA_PRESETS:
+        raise ConfigError(
+            file, "data.preset", f"unknown {data.preset!r}; allowed: {', '.join(DATA_PRESETS)}"
+        )
+    if not 256 <= data.vocab_size <= 65535:
+        raise ConfigError(file, "data.vocab_size", "must be in [256, 65535]")
+    evaluation = build(Evaluation, raw.get("evaluation"), file, "evaluation")
+    if evaluation.suite not in SUITES:
+        raise ConfigError(
+            file, "evaluation.suite", f"unknown {evaluation.suite!r}; allowed: {', '.join(SUITES)}"
+        )
+    if evaluation.limit < 1:
+        raise ConfigError(file, "evaluation.limit", "must be >= 1")
+    sampler = raw.get("sampler", "tpe")
+    if sampler not in SAMPLERS:
+        raise ConfigError(file, "sampler", f"unknown {sampler!r}; allowed: {', '.join(SAMPLERS)}")
+    seed = raw.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(file, "seed", f"must be a non-negative integer, got {seed!r}")
+    text_weights = raw.get("text_weights", dict(DEFAULT_TEXT_WEIGHTS))
+    if (
+        not isinstance(text_weights, dict)
+        or not text_weights
+        or set(text_weights) - set(DEFAULT_TEXT_WEIGHTS)
+        or any(not isinstance(v, (int, float)) or v < 0 for v in text_weights.values())
+        or sum(text_weights.values()) <= 0
+    ):
+        raise ConfigError(
+            file,
+            "text_weights",
+            f"must map text sources ({', '.join(DEFAULT_TEXT_WEIGHTS)}) to non-negative weights with a positive sum",
+        )
+    return SearchSpace(
+        name=name,
+        parameters=params,
+        objectives=tuple(objectives),
+        training=training,
+        early_stopping=stopping,
+        budget=budget,
+        data=data,
+        evaluation=evaluation,
+        sampler=sampler,
+        seed=seed,
+        text_weights={k: float(v) for k, v in text_weights.items()},
+        source_file=file,
+    )
+
+
+def load_space(path: str, overrides: list[str] | None = None) -> SearchSpace:
+    """Read, override and validate a space file. Raises ConfigError (one line) on any problem."""
+    from codemix_search.storage import Folder
+
+    shown = path
+    try:
+        folder = Folder(os.path.dirname(path) or ".")
+        data = folder.read_bytes(os.path.basename(path))
+    except FileNotFoundError:
+        raise ConfigError(
+            shown, "", "file not found; pass --space search_spaces/demo.yaml or another space file"
+        ) from None
+    except (IsADirectoryError, PermissionError, OSError) as e:
+        raise ConfigError(
+            shown, "", f"cannot read ({e.__class__.__name__}); pass a readable YAML file"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(shown, "", "not UTF-8 text; pass a YAML search space") from None
+    if not text.strip():
+        raise ConfigError(shown, "", "empty file; start from search_spaces/tiny.yaml")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "yaml"
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise ConfigError(
+            shown, where, f"{problem}; fix the YAML syntax (only plain YAML, no tags)"
+        ) from None
+    if overrides:
+        if not isinstance(raw, dict):
+            raise ConfigError(shown, "", "a search space must be a YAML mapping")
+        raw = apply_overrides(raw, overrides, shown)
+    return parse_space(raw, shown)

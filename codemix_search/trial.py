@@ -1,0 +1,142 @@
+"""One trial = a Tune function (the driver) that runs a Ray Train V2 TorchTrainer, then lm-eval.
+
+The TorchTrainer's reports reach Tune through ``TuneReportCallback``, so ASHA sees validation loss
+as training goes and can stop the trial. A trial that finishes training is scored with lm-eval and
+reports once more with the objectives and ``evaluated=1``; only such trials are "finished". The
+trial folder describes itself: resolved config, mixture (with the shares it came from), data
+manifest hash and package versions.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ray import tune
+from ray.train import RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from codemix_search.plan import ResourcePlan
+from codemix_search.seeds import derive_seed
+from codemix_search.space import SearchSpace
+from codemix_search.storage import Folder
+from codemix_search.train_loop import loop_config, train_loop_per_worker
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in (
+        "codemix_search",
+        "ray",
+        "torch",
+        "transformers",
+        "optuna",
+        "lm_eval",
+        "tokenizers",
+    ):
+        try:
+            out[pkg] = md.version(pkg.replace("_", "-") if pkg == "lm_eval" else pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def run_trial(
+    config: dict,
+    space: SearchSpace,
+    data_uri: str,
+    manifest: dict,
+    run_uri: str,
+    plan: ResourcePlan,
+) -> None:
+    import torch
+
+    from codemix_search.evaluate import demo_suite
+    from codemix_search.evaluate.harness import evaluate
+
+    torch.set_num_threads(1)
+    ctx = tune.get_context()
+    trial_id = ctx.get_trial_id()
+    seed = derive_seed(space.seed, "trial", trial_id)
+    run = Folder(run_uri)
+    trial_folder = run.child("trials", trial_id)
+    mixture = space.mixture(config)
+    training = space.training_for(config)
+    trial_folder.write_json(
+        "trial.json",
+        {
+            "trial_id": trial_id,
+            "config": config,
+            "mixture": mixture.to_dict(),
+            "mixture_id": mixture.id,
+            "training": training.__dict__,
+            "seed": seed,
+            "data": {"uri": data_uri, "tokenizer_sha256": manifest["tokenizer_sha256"]},
+            "versions": versions(),
+        },
+    )
+    t0 = time.time()
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=loop_config(space, config, data_uri, manifest, seed),
+        scaling_config=ScalingConfig(
+            num_workers=plan.workers, use_gpu=plan.use_gpu, resources_per_worker=dict(plan.worker)
+        ),
+        run_config=RunConfig(
+            name=f"train-{trial_id}",
+            storage_path=run.child("train").uri
+            if not run.is_local
+            else run.child("train").local_path(),
+            callbacks=[TuneReportCallback()],
+        ),
+    )
+    result = trainer.fit()
+    train_seconds = time.time() - t0
+    last = dict(result.metrics or {})
+    if last.get("diverged"):
+        tune.report({**last, "status": "diverged", "evaluated": 0, "train_seconds": train_seconds})
+        return
+    if result.checkpoint is None:
+        raise RuntimeError(f"trial {trial_id}: training ended without a final checkpoint")
+
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    from codemix_search.data.build import materialize
+
+    local = materialize(data_uri, manifest)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
+    with result.checkpoint.as_directory() as ckpt_dir:
+        model = AutoModelForCausalLM.from_pretrained(ckpt_dir)
+    model.eval()
+    tasks = sorted({o.task for o in space.objectives})
+    scores = evaluate(
+        model,
+        tokenizer,
+        os.path.join(local, "eval"),
+        tasks,
+        space.evaluation.limit,
+        space.evaluation.batch_size,
+    )
+    objectives = {o.name: scores[o.task][o.metric] for o in space.objectives}
+    categories = {
+        cat: sum(scores[t]["acc"] for t in ts) / len(ts)
+        for cat, ts in demo_suite.CATEGORIES.items()
+        if all(t in scores for t in ts)
+    }
+    final = {
+        **last,
+        **objectives,
+        **{f"category/{k}": v for k, v in categories.items()},
+        "evaluated": 1,
+        "status": "finished",
+        "train_seconds": train_seconds,
+        "eval_seconds": scores["_eval_seconds"],
+        "checkpoint_uri": result.checkpoint.path,
+    }
+    trial_folder.write_json(
+        "result.json", {k: v for k, v in final.items() if not isinstance(v, dict)}
+    )
+    tune.report(final)

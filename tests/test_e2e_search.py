@@ -1,0 +1,111 @@
+"""End to end: the tiny search on a real embedded Ray cluster, started by run.py as a user would."""
+
+import csv
+import glob
+import json
+import math
+
+import optuna
+import pytest
+import yaml
+
+from codemix_search.ranking import dominates
+from tests.conftest import TINY, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    import tempfile
+
+    storage = tmp_path_factory.mktemp("storage")
+    ray_tmp = tempfile.mkdtemp(prefix="cm-ray-", dir="/tmp")  # short: Ray's socket paths
+    out = run_cli(
+        "--space",
+        TINY,
+        "--storage",
+        str(storage),
+        "--name",
+        "e2e",
+        timeout=900,
+        env={"CODEMIX_RAY_TEMP_DIR": ray_tmp},
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return storage / "e2e", out
+
+
+def test_run_writes_complete_layout(tiny_run):
+    run, _ = tiny_run
+    for name in ("space.yaml", "records.jsonl", "leaderboard.csv", "_SUCCESS", "recipes/_SUCCESS"):
+        assert (run / name).exists(), name
+    assert not glob.glob(str(run / "**" / ".tmp-*"), recursive=True)
+
+
+def test_trials_ran_and_asha_stopped_some(tiny_run):
+    run, _ = tiny_run
+    records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    assert len(records) >= 4
+    statuses = [r["status"] for r in records]
+    assert statuses.count("finished") >= 1
+    assert statuses.count("pruned") >= 1, statuses
+    for r in records:
+        if r["status"] == "pruned":
+            assert r["objectives"] == {}
+            assert r["metrics"].get("evaluated") != 1
+
+
+def test_recipes_are_exactly_the_non_dominated_finished_trials(tiny_run):
+    run, _ = tiny_run
+    space = yaml.safe_load((run / "space.yaml").read_text())
+    names = [o["name"] for o in space["objectives"]]
+    modes = [o["mode"] for o in space["objectives"]]
+    records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    finished = [r for r in records if r["status"] == "finished"]
+    vals = {r["trial_id"]: [r["objectives"][n] for n in names] for r in finished}
+    expected = {
+        t
+        for t, v in vals.items()
+        if not any(dominates(w, v, modes) for u, w in vals.items() if u != t)
+    }
+    recipes = {}
+    for path in glob.glob(str(run / "recipes" / "*.yaml")):
+        rec = yaml.safe_load(open(path))
+        recipes[rec["trial_id"]] = rec
+    assert set(recipes) == expected and expected
+    for rec in recipes.values():
+        for phase in ("pretrain", "cooldown"):
+            w = rec["phases"][phase]["weights"]
+            assert all(v >= 0 for v in w.values())
+            assert math.isclose(sum(w.values()), 1.0, abs_tol=1e-5)
+        assert rec["objectives"] == dict(zip(names, vals[rec["trial_id"]], strict=True))
+        assert rec["provenance"]["data"]["tokenizer_sha256"]
+
+
+def test_optuna_study_marks_pruned_trials_pruned(tiny_run):
+    run, _ = tiny_run
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{run / 'optuna.db'}")
+    states = [t.state.name for t in study.trials]
+    records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    assert states.count("COMPLETE") == sum(r["status"] == "finished" for r in records)
+    assert states.count("PRUNED") == sum(r["status"] == "pruned" for r in records)
+    front = {tuple(t.values) for t in study.best_trials}
+    recipes = [yaml.safe_load(open(p)) for p in glob.glob(str(run / "recipes" / "*.yaml"))]
+    assert front == {tuple(r["objectives"].values()) for r in recipes}
+
+
+def test_leaderboard_and_printed_table(tiny_run):
+    run, out = tiny_run
+    rows = list(csv.DictReader(open(run / "leaderboard.csv")))
+    assert len(rows) >= 4
+    assert rows[0]["rank"] == "1" and rows[0]["pareto"] == "1"
+    assert "rank" in out.stdout and "recipes in" in out.stdout
+
+
+def test_trial_folders_describe_themselves(tiny_run):
+    run, _ = tiny_run
+    trials = glob.glob(str(run / "trials" / "*" / "trial.json"))
+    assert len(trials) >= 4
+    t = json.load(open(trials[0]))
+    assert {"config", "mixture", "seed", "versions", "data"} <= set(t)
+    assert t["versions"]["ray"] != "unknown"
