@@ -126,6 +126,8 @@ class Training:
     use_gpu: str = "auto"
     """auto | true | false. 'auto' uses GPU workers when the cluster has GPUs."""
     grad_clip: float = 1.0
+    compile: bool = False
+    """torch.compile the model (worth it on GPUs; adds ~1 min of compile time per trial)."""
 
     def validate(self, file: str) -> None:
         def bad(f, msg):

@@ -41,23 +41,28 @@ def device_and_dtype():
     return torch.device("cpu"), None
 
 
-def train_loop_per_worker(config: dict) -> None:
-    import ray.train
+def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=None) -> dict:
+    """The loop itself, free of Ray: ``report(metrics, checkpoint_dir)`` is called at each eval
+    point (checkpoint_dir only at the end, on every rank; rank 0 has written the model into it).
+    ``wrap_model`` wraps the model for data parallelism (Ray Train's prepare_model). Returns the
+    last metrics."""
     import torch
 
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
     device, amp_dtype = device_and_dtype()
     manifest = config["manifest"]
     local = materialize(config["data_uri"], manifest)
+    report = report or (lambda metrics, checkpoint_dir=None: None)
 
     seed = config["seed"]
     model = build_model(
         config["model"], manifest["vocab_size"], config["seq_len"], derive_seed(seed, "init")
     )
     model.to(device)
-    model = ray.train.torch.prepare_model(model, move_to_device=False) if world > 1 else model
+    if wrap_model is not None and world > 1:
+        model = wrap_model(model)
+    if config.get("compile"):
+        model = torch.compile(model)
     params = n_params(model)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
@@ -68,16 +73,17 @@ def train_loop_per_worker(config: dict) -> None:
         ],
         lr=config["lr"],
         betas=(0.9, 0.95),
+        fused=device.type == "cuda",
     )
     schedule = Schedule(
         config["steps"], config["lr"], config["cooldown_share"], config["warmup_share"]
     )
     mixture = config["mixture"]
     sources = sorted(set(mixture["pretrain"]) | set(mixture["cooldown"]))
-    train = {s: load_split(local, manifest, s, "train") for s in sources}
+    train_arrays = {s: load_split(local, manifest, s, "train") for s in sources}
     samplers = {
         phase: PhaseSampler(
-            train,
+            train_arrays,
             mixture[phase],
             n,
             config["batch_size"],
@@ -98,7 +104,8 @@ def train_loop_per_worker(config: dict) -> None:
     tokens_per_step = config["batch_size"] * config["seq_len"]
 
     def forward_loss(x: np.ndarray):
-        ids = torch.from_numpy(x).to(device)
+        ids = torch.from_numpy(x).to(device, non_blocking=True)
+        # bf16 autocast on GPU (SDPA attention comes from the model config); fp32 on CPU.
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             return model(input_ids=ids, labels=ids).loss
 
@@ -111,31 +118,36 @@ def train_loop_per_worker(config: dict) -> None:
 
     model.train()
     t_start = time.time()
-    window_loss, window_n = 0.0, 0
+    window_loss, window_n = torch.zeros((), device=device), 0
+    metrics: dict = {}
     for step in range(schedule.total_steps):
         phase = schedule.phase(step)
         for g in opt.param_groups:
             g["lr"] = schedule.lr(step)
         local_step = step if phase == "pretrain" else step - schedule.cooldown_start
         loss = forward_loss(samplers[phase].batch(local_step))
-        if not math.isfinite(loss.item()):
-            ray.train.report(
-                {
-                    "diverged": 1,
-                    "step": step,
-                    "phase": phase,
-                    "train_loss": float("nan"),
-                    "val_loss": float("nan"),
-                }
-            )
-            return
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
         opt.step()
-        window_loss += loss.item()
+        # Accumulate on the device: a .item() per step would sync the GPU every step.
+        window_loss = window_loss + loss.detach().float()
         window_n += 1
         if step in report_at:
+            train_loss = float(window_loss) / window_n
+            if not math.isfinite(train_loss):
+                # Diverged (NaN/inf) since the last report: say so and stop; the trial is
+                # recorded as diverged and never ranked. Checked per report, not per step, so
+                # the GPU is not synchronised every step.
+                metrics = {
+                    "diverged": 1,
+                    "step": step + 1,
+                    "phase": phase,
+                    "train_loss": train_loss,
+                    "val_loss": float("nan"),
+                }
+                report(metrics)
+                return metrics
             vl = validate()
             elapsed = time.time() - t_start
             tokens = (step + 1) * tokens_per_step
@@ -145,24 +157,48 @@ def train_loop_per_worker(config: dict) -> None:
                 "lr": schedule.lr(step),
                 "tokens": tokens,
                 "tokens_per_s": tokens / max(elapsed, 1e-9),
-                "train_loss": window_loss / window_n,
+                "train_loss": train_loss,
                 "val_loss": float(np.mean(list(vl.values()))),
                 **{f"val_loss/{s}": v for s, v in vl.items()},
                 "params": params,
                 # 6*N*D: forward+backward FLOPs of the dense part (attention adds <5% at seq 64).
                 "model_flops": 6.0 * params * tokens,
                 "diverged": 0,
+                "device": device.type,
             }
-            window_loss, window_n = 0.0, 0
+            window_loss, window_n = torch.zeros((), device=device), 0
             if step == schedule.total_steps - 1:
                 with tempfile.TemporaryDirectory() as d:
                     if rank == 0:
-                        unwrapped = model.module if hasattr(model, "module") else model
+                        unwrapped = getattr(model, "_orig_mod", model)
+                        unwrapped = getattr(unwrapped, "module", unwrapped)
                         unwrapped.save_pretrained(d, safe_serialization=True)
-                    ckpt = ray.train.Checkpoint.from_directory(d) if rank == 0 else None
-                    ray.train.report(metrics, checkpoint=ckpt)
+                    report(metrics, d)
             else:
-                ray.train.report(metrics)
+                report(metrics)
+    return metrics
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """Ray Train V2 entry: the loop above with Ray's rank, DDP wrapping and reports."""
+    import ray.train
+    import ray.train.torch
+
+    ctx = ray.train.get_context()
+
+    def report(metrics: dict, checkpoint_dir: str | None = None) -> None:
+        ckpt = None
+        if checkpoint_dir is not None and ctx.get_world_rank() == 0:
+            ckpt = ray.train.Checkpoint.from_directory(checkpoint_dir)
+        ray.train.report(metrics, checkpoint=ckpt)
+
+    train(
+        config,
+        rank=ctx.get_world_rank(),
+        world=ctx.get_world_size(),
+        report=report,
+        wrap_model=lambda m: ray.train.torch.prepare_model(m, move_to_device=False),
+    )
 
 
 def main() -> None:
@@ -221,6 +257,7 @@ def loop_config(space, trial_config: dict, data_uri: str, manifest: dict, seed: 
         "val_sequences": t.val_sequences,
         "grad_clip": t.grad_clip,
         "threads": t.cpus_per_worker,
+        "compile": t.compile,
         "mixture": space.mixture(trial_config).to_dict(),
         "seed": seed,
         "data_uri": data_uri,

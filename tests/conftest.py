@@ -42,3 +42,19 @@ def short_tmp():
     d = tempfile.mkdtemp(prefix="cm-", dir="/tmp")
     yield d
     subprocess.run(["rm", "-rf", d], check=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """The tiny demo dataset, built once per test session (cached under CODEMIX_CACHE)."""
+    from codemix_search.data.build import prepare_data
+    from codemix_search.space import load_space
+    from codemix_search.storage import Folder
+
+    space = load_space(TINY)
+    return prepare_data(
+        space.data.preset,
+        space.data.vocab_size,
+        (REPO,),
+        Folder(str(tmp_path_factory.mktemp("data"))),
+    )

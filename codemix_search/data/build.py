@@ -23,7 +23,7 @@ from codemix_search.data import demo, pack
 from codemix_search.storage import Folder
 
 log = logging.getLogger(__name__)
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 
 
 @dataclass(frozen=True)

@@ -307,6 +307,7 @@ def synthetic_code_documents(n_problems: int) -> tuple[list[str], dict]:
 
 
 def _git_log(repo: str, n: int) -> list[str]:
+    """One document per (commit, file): the commit message, then that file's diff."""
     try:
         out = subprocess.run(
             [
@@ -326,7 +327,15 @@ def _git_log(repo: str, n: int) -> list[str]:
         ).stdout.decode("utf-8", "replace")
     except (OSError, subprocess.SubprocessError):
         return []
-    return [c.strip() for c in out.split("\x00") if c.strip()]
+    docs = []
+    for commit in out.split("\x00"):
+        head, sep, diffs = commit.partition("\ndiff --git ")
+        if not sep:
+            continue
+        for diff in ("diff --git " + diffs).split("\ndiff --git "):
+            diff = diff if diff.startswith("diff --git ") else "diff --git " + diff
+            docs.append(head.strip() + "\n\n" + diff[:6000])
+    return docs
 
 
 def _docstring_commits(cap: int) -> list[str]:
@@ -371,7 +380,7 @@ def commit_documents(repos: tuple[str, ...], n: int, cap: int) -> tuple[list[str
     docs: list[str] = []
     for repo in repos:
         docs.extend(_git_log(repo, n))
-    if sum(map(len, docs)) < 20_000:
+    if len(docs) < 300:
         # A fresh clone of a young repository has little history: top up with docstring commits.
         docs.extend(_docstring_commits(cap))
         origin = "git log -p of " + ", ".join(repos) + " + docstring commits from the stdlib"
@@ -434,6 +443,13 @@ def build_corpora(
         if name == "knowledge":
             # Eval questions ask about facts the model could learn: the eval pool's facts train too.
             splits["train"] = repeat_to(splits["train"] + splits["eval"], p.chars_per_source)
+        for split in ("val", "train"):
+            if not splits[split] and len(splits["train"]) > 1:
+                splits[split].append(splits["train"].pop())  # a tiny source still validates
+        if not splits["train"] or not splits["val"]:
+            raise ValueError(
+                f"demo source {name!r} has too few documents ({len(docs)}) to train and validate on"
+            )
         corpora[name] = splits
         report["sources"][name] = {
             "kind": SOURCE_KINDS[name],
