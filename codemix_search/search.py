@@ -168,13 +168,14 @@ def search(space: SearchSpace, data: DataRef, run: Folder, plan: ResourcePlan) -
         elif status not in ("finished", "diverged"):
             status = "pruned"  # stopped by the scheduler before it could be evaluated
         config = dict(r.config or {})
+        mixture = space.mixture(config) if config else None
         records.append(
             {
                 "trial_id": metrics.get("trial_id") or os.path.basename(r.path or ""),
                 "status": status,
                 "config": config,
-                "mixture": space.mixture(config).to_dict() if config else None,
-                "mixture_id": space.mixture(config).id if config else None,
+                "mixture": mixture.to_dict() if mixture else None,
+                "mixture_id": mixture.id if mixture else None,
                 "objectives": {o.name: metrics.get(o.name) for o in space.objectives}
                 if status == "finished"
                 else {},

@@ -24,6 +24,16 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 
+def wait_until(check, timeout: float, interval: float):
+    """Poll ``check()`` until it returns a truthy value or ``timeout`` passes; return its last value."""
+    deadline = time.time() + timeout
+    value = check()
+    while not value and time.time() < deadline:
+        time.sleep(interval)
+        value = check()
+    return value
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,17 +73,16 @@ def head():
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{dash}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
+
+    def up() -> bool:
+        assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
         try:
             with urllib.request.urlopen(url + "/api/version", timeout=2) as r:
-                if r.status == 200:
-                    break
+                return r.status == 200
         except OSError:
-            pass
-        assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
-        time.sleep(0.5)
-    else:
+            return False
+
+    if not wait_until(up, timeout=120, interval=0.5):
         pytest.fail("ray head did not come up in 120 s")
     yield url, env
     os.killpg(proc.pid, signal.SIGTERM)
@@ -120,13 +129,11 @@ def test_job_submit_runs_the_tiny_search(head, tmp_path):
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     client = JobSubmissionClient(url)
-    deadline = time.time() + 900
-    status = None
-    while time.time() < deadline:
-        status = client.get_job_status(job_id)
-        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
-            break
-        time.sleep(2)
+    ended = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED)
+    status = wait_until(
+        lambda: (st := client.get_job_status(job_id)) in ended and st, timeout=900, interval=2
+    )
+    status = status or client.get_job_status(job_id)
     logs = client.get_job_logs(job_id)
     assert status == JobStatus.SUCCEEDED, logs[-4000:]
     run = storage / "job"
