@@ -60,10 +60,12 @@ def run_trial(
     torch.set_num_threads(1)
     ctx = tune.get_context()
     trial_id = ctx.get_trial_id()
-    seed = derive_seed(space.seed, "trial", trial_id)
     run = Folder(run_uri)
     trial_folder = run.child("trials", trial_id)
     mixture = space.mixture(config)
+    # Seeded by what the trial IS (study seed + mixture + knobs), not by Tune's random trial id:
+    # the same mixture retrains to the same curve, in this run or a replay.
+    seed = derive_seed(space.seed, "trial", mixture.id, sorted(space.training_for(config).__dict__.items()))
     training = space.training_for(config)
     trial_folder.write_json(
         "trial.json",
