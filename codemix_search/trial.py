@@ -65,7 +65,9 @@ def run_trial(
     mixture = space.mixture(config)
     # Seeded by what the trial IS (study seed + mixture + knobs), not by Tune's random trial id:
     # the same mixture retrains to the same curve, in this run or a replay.
-    seed = derive_seed(space.seed, "trial", mixture.id, sorted(space.training_for(config).__dict__.items()))
+    seed = derive_seed(
+        space.seed, "trial", mixture.id, sorted(space.training_for(config).__dict__.items())
+    )
     training = space.training_for(config)
     trial_folder.write_json(
         "trial.json",

@@ -22,6 +22,7 @@ import yaml
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
+RAY_BIN = os.path.join(os.path.dirname(sys.executable), "ray")  # the venv's, beside this Python
 
 
 def wait_until(check, timeout: float, interval: float):
@@ -50,10 +51,9 @@ def head():
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
     }
-    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
     proc = subprocess.Popen(
         [
-            ray_bin,
+            RAY_BIN,
             "start",
             "--head",
             "--block",
@@ -97,10 +97,9 @@ def head():
 def test_job_submit_runs_the_tiny_search(head, tmp_path):
     url, env = head
     storage = tmp_path / "storage"
-    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
     submit = subprocess.run(
         [
-            ray_bin,
+            RAY_BIN,
             "job",
             "submit",
             "--address",

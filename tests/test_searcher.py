@@ -7,9 +7,9 @@ from codemix_search.space import load_space
 from tests.conftest import TINY
 
 
-def searcher():
+def searcher(cls=MixtureOptunaSearch):
     space = load_space(TINY)
-    s = MixtureOptunaSearch(
+    s = cls(
         space=space.suggest,
         metric=space.metric_names,
         mode=space.modes,
@@ -44,13 +44,7 @@ def test_upstream_trap_is_real():
     """Why the subclass exists: upstream OptunaSearch does not mark a partial result PRUNED."""
     from ray.tune.search.optuna import OptunaSearch
 
-    space = load_space(TINY)
-    s = OptunaSearch(
-        space=space.suggest,
-        metric=space.metric_names,
-        mode=space.modes,
-        sampler=make_sampler(space),
-    )
+    s, _ = searcher(OptunaSearch)
     s.suggest("b")
     s.on_trial_complete("b", {"val_loss": 6.0, "training_iteration": 2})
     assert s._ot_study.trials[0].state != optuna.trial.TrialState.PRUNED
