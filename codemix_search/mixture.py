@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 PHASES = ("pretrain", "cooldown")
-CODE_SOURCES = ("code", "synthetic_code", "commits")
 DEFAULT_TEXT_WEIGHTS = {"text": 0.5, "knowledge": 0.5}
 SHARE_NAMES = ("code_fraction", "synthetic_share", "commit_share", "cooldown_code_fraction")
 

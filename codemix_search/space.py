@@ -238,9 +238,6 @@ class SearchSpace:
     def modes(self) -> list[str]:
         return [o.mode for o in self.objectives]
 
-    def param(self, name: str) -> Param:
-        return next(p for p in self.parameters if p.name == name)
-
     def suggest(self, trial) -> dict[str, Any]:
         """Define-by-run for OptunaSearch: every parameter, fixed ones included."""
         return {p.name: p.suggest(trial) for p in self.parameters}
@@ -398,8 +395,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
             file, "parameters", f"missing or empty; needs at least {', '.join(SHARE_NAMES)}"
         )
     params = tuple(_parse_param(str(k), v, file) for k, v in params_raw.items())
-    names = {p.name for p in params}
-    missing = [n for n in SHARE_NAMES if n not in names]
+    missing = [n for n in SHARE_NAMES if n not in {p.name for p in params}]
     if missing:
         raise ConfigError(
             file, f"parameters.{missing[0]}", "missing; give a range or a fixed value in [0, 1]"
@@ -417,8 +413,9 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
                     raise ConfigError(
                         file, f"parameters.{p.name}", f"shares must lie in [0, 1], got {v!r}"
                     )
-    syn_hi = max(next(p for p in params if p.name == "synthetic_share").values_range())
-    com_hi = max(next(p for p in params if p.name == "commit_share").values_range())
+    by_name = {p.name: p for p in params}
+    syn_hi = max(by_name["synthetic_share"].values_range())
+    com_hi = max(by_name["commit_share"].values_range())
     if syn_hi + com_hi > 1:
         raise ConfigError(
             file,

@@ -205,6 +205,7 @@ def main() -> None:
     """Train one mixture outside Tune (single worker) and print the reports."""
     import argparse
     import json
+    import random
 
     import ray
     from ray.train import RunConfig, ScalingConfig
@@ -219,7 +220,7 @@ def main() -> None:
     ap.add_argument("--storage", default=os.path.abspath("runs"))
     args = ap.parse_args()
     space = load_space(args.space)
-    cfg = space.sample(__import__("random").Random(space.seed))
+    cfg = space.sample(random.Random(space.seed))
     data = prepare_data(
         space.data.preset, space.data.vocab_size, space.data.commit_repos, Folder(args.storage)
     )

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 from codemix_search.sandbox import SandboxLimits, run_python
 
-SOURCES = ("text", "knowledge", "code", "synthetic_code", "commits")
 SOURCE_KINDS = {
     "text": "text",
     "knowledge": "text",
@@ -94,6 +93,23 @@ def _read(path: str) -> str | None:
         return None
 
 
+def _stdlib_sources() -> Iterator[tuple[str, str]]:
+    """(path, source) of every readable stdlib module, in the interleaved order."""
+    for path in _interleave(_stdlib_files()):
+        src = _read(path)
+        if src:
+            yield path, src
+
+
+def _stdlib_trees() -> Iterator[tuple[str, str, ast.Module]]:
+    """(path, source, AST) of every stdlib module that parses."""
+    for path, src in _stdlib_sources():
+        try:
+            yield path, src, ast.parse(src)
+        except SyntaxError:
+            continue
+
+
 def _capped(docs: Iterator[str], cap: int) -> list[str]:
     out, total = [], 0
     for d in docs:
@@ -127,14 +143,7 @@ def _paragraph_chunks(doc: str, size: int = 1500) -> Iterator[str]:
 
 
 def _docstrings() -> Iterator[str]:
-    for path in _interleave(_stdlib_files()):
-        src = _read(path)
-        if not src:
-            continue
-        try:
-            tree = ast.parse(src)
-        except SyntaxError:
-            continue
+    for _, _, tree in _stdlib_trees():
         for node in ast.walk(tree):
             if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 doc = ast.get_docstring(node)
@@ -168,10 +177,7 @@ def text_documents(cap: int) -> list[str]:
 
 def code_documents(cap: int) -> list[str]:
     def gen():
-        for path in _interleave(_stdlib_files()):
-            src = _read(path)
-            if not src:
-                continue
+        for _, src in _stdlib_sources():
             # Split long modules at top-level definitions into ~1.5 kB documents.
             chunk: list[str] = []
             size = 0
@@ -344,14 +350,7 @@ def _docstring_commits(cap: int) -> list[str]:
     import difflib
 
     out, total = [], 0
-    for path in _interleave(_stdlib_files()):
-        src = _read(path)
-        if not src:
-            continue
-        try:
-            tree = ast.parse(src)
-        except SyntaxError:
-            continue
+    for path, src, tree in _stdlib_trees():
         lines = src.splitlines(keepends=True)
         for node in tree.body:
             if (
