@@ -1,4 +1,8 @@
-"""``codemix_search`` command: ``codemix_search run --space ...`` (the same as run.py)."""
+"""``codemix_search`` command.
+
+codemix_search run --space search_spaces/tiny.yaml      # the same as codemix_search/run.py
+codemix_search data {demo,build,verify,check} ...       # the data plane (data/cli.py)
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "data":
+        from codemix_search.data.cli import main as data_main
+
+        return data_main(argv[1:])
     if argv and argv[0] == "run":
         argv = argv[1:]
     from codemix_search.run import main as run_main

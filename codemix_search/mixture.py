@@ -2,20 +2,53 @@
 
 The paper's knobs are hierarchical: a share of code in continued pretraining, and inside the code
 part the shares of verified synthetic code and of commit data (the rest is web code). The cooldown
-has its own code share (the paper's best cooldown keeps ~20% code). Text sources split the text
-part by fixed relative weights. Every phase's weights are non-negative and sum to 1.
+has its own code share (the paper's best cooldown keeps ~20% code). Sources join a group by kind
+and split its part by their declared weights. Every phase's weights are non-negative and sum to 1.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 PHASES = ("pretrain", "cooldown")
-DEFAULT_TEXT_WEIGHTS = {"text": 0.5, "knowledge": 0.5}
 SHARE_NAMES = ("code_fraction", "synthetic_share", "commit_share", "cooldown_code_fraction")
+# Which kinds fill which part of a phase; any other kind (text, hq_text, math, ...) is text.
+GROUP_KINDS = {
+    "web_code": ("code", "markup"),
+    "synthetic_code": ("synthetic_code",),
+    "commits": ("commits",),
+    "text": ("text", "hq_text", "<any other kind>"),
+}
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the mixture needs to know of a source: its kind, weight in its group, phases."""
+
+    name: str
+    kind: str
+    weight: float = 1.0
+    phases: tuple[str, ...] = PHASES
+
+    @property
+    def group(self) -> str:
+        for group, kinds in GROUP_KINDS.items():
+            if self.kind in kinds:
+                return group
+        return "text"
+
+
+# The demo dataset (codemix_search/data/demo.py): two text sources of equal weight.
+DEMO_CATALOG = (
+    SourceInfo("text", "text"),
+    SourceInfo("knowledge", "text"),
+    SourceInfo("code", "code"),
+    SourceInfo("synthetic_code", "synthetic_code"),
+    SourceInfo("commits", "commits"),
+)
 
 
 @dataclass(frozen=True)
@@ -67,10 +100,13 @@ def phase_weights(
     code_fraction: float,
     synthetic_share: float,
     commit_share: float,
-    text_weights: Mapping[str, float] = DEFAULT_TEXT_WEIGHTS,
+    catalog: Sequence[SourceInfo] = DEMO_CATALOG,
+    phase: str = "pretrain",
 ) -> dict[str, float]:
-    """Weights of one phase: ``code_fraction`` of the tokens are code, split into synthetic code,
-    commits and web code; the rest is text, split by ``text_weights``."""
+    """Weights of one phase: ``code_fraction`` of the tokens are code, split into verified
+    synthetic code, commits and web code (code + markup); the rest is text. Inside each group the
+    sources active in ``phase`` share its mass by their ``weight``. A group that should get tokens
+    but has no source is an error, not a silent renormalisation."""
     for name, v in (
         ("code_fraction", code_fraction),
         ("synthetic_share", synthetic_share),
@@ -82,20 +118,32 @@ def phase_weights(
         raise ValueError(
             f"synthetic_share + commit_share must be <= 1, got {synthetic_share + commit_share}"
         )
-    web_code = max(0.0, 1.0 - synthetic_share - commit_share)
-    weights = {
-        "code": code_fraction * web_code,
+    mass = {
+        "web_code": code_fraction * max(0.0, 1.0 - synthetic_share - commit_share),
         "synthetic_code": code_fraction * synthetic_share,
         "commits": code_fraction * commit_share,
+        "text": 1.0 - code_fraction,
     }
-    for name, w in _normalised(text_weights).items():
-        weights[name] = (1.0 - code_fraction) * w
+    weights: dict[str, float] = {}
+    for group, m in mass.items():
+        members = [s for s in catalog if s.group == group and phase in s.phases]
+        if not members:
+            if m > 1e-12:
+                kinds = ", ".join(GROUP_KINDS[group])
+                raise ValueError(
+                    f"{phase}: {m:.3g} of the tokens go to {group}, but no source of kind "
+                    f"{kinds} is declared for this phase"
+                )
+            continue
+        total = sum(s.weight for s in members)
+        for s in members:
+            weights[s.name] = m * s.weight / total
     # Floating error can leave the sum at 1 +- 1e-16; renormalise so the invariant is exact.
     return _normalised(weights)
 
 
 def mixture_from_shares(
-    shares: Mapping[str, float], text_weights: Mapping[str, float] = DEFAULT_TEXT_WEIGHTS
+    shares: Mapping[str, float], catalog: Sequence[SourceInfo] = DEMO_CATALOG
 ) -> Mixture:
     """The hierarchical parametrisation: the four paper knobs -> weights per phase."""
     missing = [n for n in SHARE_NAMES if n not in shares]
@@ -103,9 +151,9 @@ def mixture_from_shares(
         raise ValueError(f"missing mixture shares: {missing}")
     s = {n: float(shares[n]) for n in SHARE_NAMES}
     pretrain = phase_weights(
-        s["code_fraction"], s["synthetic_share"], s["commit_share"], text_weights
+        s["code_fraction"], s["synthetic_share"], s["commit_share"], catalog, "pretrain"
     )
     cooldown = phase_weights(
-        s["cooldown_code_fraction"], s["synthetic_share"], s["commit_share"], text_weights
+        s["cooldown_code_fraction"], s["synthetic_share"], s["commit_share"], catalog, "cooldown"
     )
     return Mixture(pretrain=pretrain, cooldown=cooldown, shares=s)

@@ -98,20 +98,31 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return execute(space, storage, run, name, args.address)
+    try:
+        return execute(space, storage, run, name, args.address)
+    except ConfigError as e:  # bad sources or data found while building: one line, no traceback
+        print(f"error: {e.one_line()}", file=sys.stderr)
+        return 2
 
 
 def execute(space, storage, run, name: str, address: str | None) -> int:
     import ray
 
     from codemix_search import export, search
-    from codemix_search.data.build import prepare_data
+    from codemix_search.data.build import prepare_space_data
 
     t0 = time.time()
-    data = prepare_data(space.data.preset, space.data.vocab_size, space.data.commit_repos, storage)
-    run.write_yaml("space.yaml", space.to_dict())
     started = search.start_ray(address, space.budget.concurrency)
     try:
+        # With Ray up, the data build (a no-op when the dataset exists) runs on Ray Data.
+        data = prepare_space_data(space, storage)
+        if space.evaluation.suite == "demo" and not data.manifest.get("eval"):
+            raise ConfigError(
+                space.source_file,
+                "evaluation.suite",
+                "the demo suite needs the demo data's eval items (sources.yaml eval_items)",
+            )
+        run.write_yaml("space.yaml", space.to_dict())
         plan = search.plan_for(space)
         print(
             f"codemix_search: run {run.uri}: {space.budget.samples} trials, {plan.concurrency} at a time, driver {plan.driver}, {plan.workers} x worker {plan.worker}"
@@ -123,7 +134,7 @@ def execute(space, storage, run, name: str, address: str | None) -> int:
     data_info = {
         "uri": data.uri,
         "tokenizer_sha256": data.manifest["tokenizer_sha256"],
-        "preset": data.manifest["preset"],
+        "key": data.manifest["key"],
     }
     uris = export.export_run(records, space, run, name, data_info)
     counts = {

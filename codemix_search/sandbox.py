@@ -6,7 +6,10 @@ limits (address space, CPU seconds, file size, open files, processes) and a wall
 kills the whole process group. Networking is cut twice: inside a new network namespace when the
 kernel lets us make one (``unshare --net``, loopback only and down), and by a prelude that makes
 socket creation raise. Python runs isolated (``-I``) so the user's site-packages and PYTHON*
-variables are not seen.
+variables are not seen. An audit hook (which the program cannot remove) refuses writes, renames
+and deletions outside the work dir, and any process spawning (fork, exec, subprocess, ctypes).
+When this process is root, the program also runs as ``nobody`` (``setpriv``), so the operating
+system itself keeps it away from the user's files and ``RLIMIT_NPROC`` holds.
 """
 
 from __future__ import annotations
@@ -28,6 +31,49 @@ _s.socket = _no_net
 _s.create_connection = _no_net
 _s.socketpair = _no_net
 del _s, _no_net
+
+def _guard():
+    import os, sys
+    root = os.path.realpath(os.getcwd()) + os.sep
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+    spawn = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+             "subprocess.Popen", "pty.spawn", "ctypes.dlopen", "ctypes.dlsym", "socket.")
+    paths = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown",
+             "os.symlink", "os.link", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move")
+    busy = []
+
+    def inside(p):
+        if isinstance(p, int):
+            return True
+        p = os.fsdecode(p)
+        if p == os.devnull:
+            return True
+        return (os.path.realpath(p) + os.sep).startswith(root)
+
+    def hook(event, args):
+        if busy:
+            return
+        busy.append(1)
+        try:
+            if event.startswith(spawn):
+                raise PermissionError(f"sandbox: {event} is not allowed")
+            if event == "open":
+                path, mode, flags = args
+                writes = (mode and any(c in str(mode) for c in "wax+")) or (
+                    mode is None and flags and flags & write_flags)
+                if writes and not inside(path):
+                    raise PermissionError(f"sandbox: writing {path!r} outside the work dir")
+            elif event.startswith(paths):
+                for p in args[:2]:
+                    if isinstance(p, (str, bytes)) and not inside(p):
+                        raise PermissionError(f"sandbox: {event} on {p!r} outside the work dir")
+        finally:
+            busy.clear()
+
+    sys.addaudithook(hook)
+
+_guard()
+del _guard
 """
 
 
@@ -77,6 +123,14 @@ def _unshare_prefix() -> list[str]:
 _UNSHARE: list[str] | None = None
 
 
+def _drop_privileges_prefix() -> list[str]:
+    """Run as nobody when we are root (where file permissions would not protect anything)."""
+    exe = shutil.which("setpriv")
+    if os.geteuid() != 0 or not exe:
+        return []
+    return [exe, "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
 def _limits(limits: SandboxLimits):
     def apply():
         mem = limits.memory_mb * 1024 * 1024
@@ -103,7 +157,11 @@ def run_python(source: str, limits: SandboxLimits = SandboxLimits()) -> SandboxR
         with open(prog, "w", encoding="utf-8") as f:
             f.write(PRELUDE + "\n" + source)
         env = {"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-        cmd = [*_UNSHARE, sys.executable, "-I", "-B", prog]
+        drop = _drop_privileges_prefix()
+        if drop:
+            os.chown(workdir, 65534, 65534)
+            os.chown(prog, 65534, 65534)
+        cmd = [*_UNSHARE, *drop, sys.executable, "-I", "-B", prog]
         proc = subprocess.Popen(
             cmd,
             cwd=workdir,

@@ -19,7 +19,13 @@ from typing import Any
 import yaml
 
 from codemix_search.errors import ConfigError
-from codemix_search.mixture import DEFAULT_TEXT_WEIGHTS, SHARE_NAMES, Mixture, mixture_from_shares
+from codemix_search.mixture import (
+    DEMO_CATALOG,
+    SHARE_NAMES,
+    Mixture,
+    SourceInfo,
+    mixture_from_shares,
+)
 
 PARAM_TYPES = ("float", "int", "categorical", "fixed")
 SAMPLERS = ("tpe", "random", "nsga2")
@@ -198,11 +204,17 @@ class Budget:
 
 @dataclass(frozen=True)
 class Data:
+    sources: str | None = None
+    """A sources YAML (codemix_search/data/sources.py), relative to this file or any fsspec URI.
+    Left out: the offline demo dataset of ``preset``."""
     preset: str = "tiny"
-    """Demo corpus size: tiny (tests, ~seconds) or demo (laptop)."""
+    """Demo corpus size: tiny (tests, ~seconds) or demo (laptop). Only without ``sources``."""
     vocab_size: int = 2048
+    """Demo tokenizer vocabulary (a sources file sets its own under ``tokenizer``)."""
     commit_repos: tuple[str, ...] = (".",)
-    """Git repositories whose `git log -p` becomes commit data; '.' = this project."""
+    """Demo: git repositories whose `git log -p` becomes commit data; '.' = this project."""
+    max_epochs: float = 4.0
+    """Warn (log + trial record) when a trial would repeat a source more than this many times."""
 
 
 @dataclass(frozen=True)
@@ -225,8 +237,8 @@ class SearchSpace:
     evaluation: Evaluation = field(default_factory=Evaluation)
     sampler: str = "tpe"
     seed: int = 0
-    text_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TEXT_WEIGHTS))
-    """Relative weights of the text sources inside the text part of every phase."""
+    catalog: tuple[SourceInfo, ...] = DEMO_CATALOG
+    """The sources the mixture spreads over (from ``data.sources``, or the demo's five)."""
     source_file: str = "<space>"
 
     # -- derived -----------------------------------------------------------------------------
@@ -246,7 +258,7 @@ class SearchSpace:
         return {p.name: p.sample(rng) for p in self.parameters}
 
     def mixture(self, config: Mapping[str, Any]) -> Mixture:
-        return mixture_from_shares({n: config[n] for n in SHARE_NAMES}, self.text_weights)
+        return mixture_from_shares({n: config[n] for n in SHARE_NAMES}, self.catalog)
 
     def training_for(self, config: Mapping[str, Any]) -> Training:
         """The training knobs of one trial: searched values override the space's defaults."""
@@ -481,20 +493,18 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
     seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(file, "seed", f"must be a non-negative integer, got {seed!r}")
-    text_weights = raw.get("text_weights", dict(DEFAULT_TEXT_WEIGHTS))
-    if (
-        not isinstance(text_weights, dict)
-        or not text_weights
-        or set(text_weights) - set(DEFAULT_TEXT_WEIGHTS)
-        or any(not isinstance(v, (int, float)) or v < 0 for v in text_weights.values())
-        or sum(text_weights.values()) <= 0
-    ):
-        raise ConfigError(
-            file,
-            "text_weights",
-            f"must map text sources ({', '.join(DEFAULT_TEXT_WEIGHTS)}) to non-negative weights with a positive sum",
-        )
-    return SearchSpace(
+    catalog = DEMO_CATALOG
+    if data.sources is not None:
+        if set(raw.get("data") or {}) & {"preset", "commit_repos", "vocab_size"}:
+            raise ConfigError(
+                file,
+                "data.sources",
+                "preset, vocab_size and commit_repos describe the demo data; drop them when sources is set",
+            )
+        catalog = _catalog(data, file)
+    if data.max_epochs <= 0:
+        raise ConfigError(file, "data.max_epochs", "must be > 0")
+    space = SearchSpace(
         name=name,
         parameters=params,
         objectives=tuple(objectives),
@@ -505,9 +515,54 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         evaluation=evaluation,
         sampler=sampler,
         seed=seed,
-        text_weights={k: float(v) for k, v in text_weights.items()},
+        catalog=catalog,
         source_file=file,
     )
+    _check_mixtures(space)
+    return space
+
+
+def sources_uri(data: Data, space_file: str) -> str:
+    """Where the space's sources YAML is: relative paths are relative to the space file."""
+    uri = data.sources
+    if "://" in uri or os.path.isabs(uri) or "<" in space_file:
+        return uri
+    return os.path.join(os.path.dirname(os.path.abspath(space_file)), uri)
+
+
+def _catalog(data: Data, file: str) -> tuple[SourceInfo, ...]:
+    from codemix_search.data.sources import load_sources
+
+    cfg = load_sources(sources_uri(data, file))
+    return tuple(SourceInfo(s.name, s.kind, s.weight, s.phases) for s in cfg.sources)
+
+
+def _check_mixtures(space: SearchSpace) -> None:
+    """Every sampled mixture must be realisable by the declared sources: try the corners of the
+    share parameters (and a few random points) before any trial runs."""
+    corners = []
+    by_name = {p.name: p for p in space.parameters}
+    for p in (by_name[n] for n in SHARE_NAMES):
+        if p.type == "fixed":
+            corners.append([p.value])
+        elif p.type == "categorical":
+            corners.append(list(p.choices))
+        else:
+            corners.append([p.low, p.high])
+    import itertools
+
+    for values in itertools.product(*corners):
+        shares = dict(zip(SHARE_NAMES, values, strict=True))
+        if shares["synthetic_share"] + shares["commit_share"] > 1:
+            continue
+        try:
+            mixture_from_shares(shares, space.catalog)
+        except ValueError as e:
+            raise ConfigError(
+                space.source_file,
+                "data.sources",
+                f"{e}; add such a source or fix that share at 0",
+            ) from None
 
 
 def load_space(path: str, overrides: list[str] | None = None) -> SearchSpace:

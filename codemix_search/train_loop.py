@@ -13,6 +13,7 @@ Run it without Tune (tiny CPU run, ~20 s):
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -25,6 +26,8 @@ from codemix_search.data.sampler import PhaseSampler, validation_windows
 from codemix_search.model import build_model, n_params
 from codemix_search.schedule import Schedule
 from codemix_search.seeds import derive_seed
+
+log = logging.getLogger(__name__)
 
 
 def eval_steps(total_steps: int, evals: int) -> list[int]:
@@ -81,8 +84,10 @@ def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=N
     mixture = config["mixture"]
     sources = sorted(set(mixture["pretrain"]) | set(mixture["cooldown"]))
     train_arrays = {s: load_split(local, manifest, s, "train") for s in sources}
-    samplers = {
-        phase: PhaseSampler(
+    samplers: dict[str, PhaseSampler] = {}
+    consumed: dict[str, int] = {}
+    for phase, n in schedule.phase_steps().items():
+        samplers[phase] = PhaseSampler(
             train_arrays,
             mixture[phase],
             n,
@@ -91,9 +96,17 @@ def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=N
             derive_seed(seed, "data", phase),
             rank,
             world,
+            consumed=consumed,
         )
-        for phase, n in schedule.phase_steps().items()
-    }
+        consumed = {**consumed, **samplers[phase].drawn()}
+    epochs = {s: round(e, 3) for p in samplers.values() for s, e in p.epochs().items()}
+    repeated = {s: e for s, e in epochs.items() if e > config.get("max_epochs", float("inf"))}
+    if repeated and rank == 0:
+        log.warning(
+            "this mixture repeats %s more than %s epochs: raise the data or lower their weight",
+            ", ".join(f"{s} ({e:.1f}x)" for s, e in sorted(repeated.items())),
+            config["max_epochs"],
+        )
     val = {
         s: validation_windows(
             load_split(local, manifest, s, "val"), config["val_sequences"], config["seq_len"]
@@ -165,6 +178,7 @@ def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=N
                 "model_flops": 6.0 * params * tokens,
                 "diverged": 0,
                 "device": device.type,
+                **{f"epochs/{s}": e for s, e in epochs.items()},
             }
             window_loss, window_n = torch.zeros((), device=device), 0
             if step == schedule.total_steps - 1:
@@ -211,7 +225,7 @@ def main() -> None:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from codemix_search.data.build import prepare_data
+    from codemix_search.data.build import prepare_space_data
     from codemix_search.space import load_space
     from codemix_search.storage import Folder
 
@@ -221,9 +235,7 @@ def main() -> None:
     args = ap.parse_args()
     space = load_space(args.space)
     cfg = space.sample(random.Random(space.seed))
-    data = prepare_data(
-        space.data.preset, space.data.vocab_size, space.data.commit_repos, Folder(args.storage)
-    )
+    data = prepare_space_data(space, Folder(args.storage))
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(num_cpus=2)
     trainer = TorchTrainer(
@@ -259,6 +271,7 @@ def loop_config(space, trial_config: dict, data_uri: str, manifest: dict, seed: 
         "grad_clip": t.grad_clip,
         "threads": t.cpus_per_worker,
         "compile": t.compile,
+        "max_epochs": space.data.max_epochs,
         "mixture": space.mixture(trial_config).to_dict(),
         "seed": seed,
         "data_uri": data_uri,

@@ -47,14 +47,61 @@ def short_tmp():
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """The tiny demo dataset, built once per test session (cached under CODEMIX_CACHE)."""
-    from codemix_search.data.build import prepare_data
+    import dataclasses
+
+    from codemix_search.data.build import prepare_space_data
     from codemix_search.space import load_space
     from codemix_search.storage import Folder
 
     space = load_space(TINY)
-    return prepare_data(
-        space.data.preset,
-        space.data.vocab_size,
-        (REPO,),
-        Folder(str(tmp_path_factory.mktemp("data"))),
-    )
+    space = dataclasses.replace(space, data=dataclasses.replace(space.data, commit_repos=(REPO,)))
+    return prepare_space_data(space, Folder(str(tmp_path_factory.mktemp("data"))), engine="local")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A real S3 server on loopback (moto), reached through s3fs as a user's bucket would be:
+    credentials and endpoint come from the environment / fsspec config, never from code."""
+    import socket
+
+    import fsspec.config
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": url,
+    }
+    old_env = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    old_conf = fsspec.config.conf.get("s3")
+    fsspec.config.conf["s3"] = {"endpoint_url": url}
+    try:
+        yield url
+    finally:
+        server.stop()
+        for k, v in old_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if old_conf is None:
+            fsspec.config.conf.pop("s3", None)
+        else:
+            fsspec.config.conf["s3"] = old_conf
+
+
+def make_bucket(name: str) -> str:
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.mkdir(name, region_name="eu-west-1")
+    s3fs.S3FileSystem.clear_instance_cache()
+    return f"s3://{name}"

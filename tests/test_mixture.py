@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from codemix_search.mixture import Mixture, mixture_from_shares, phase_weights
+from codemix_search.mixture import Mixture, SourceInfo, mixture_from_shares, phase_weights
 
 GRID = [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
 
@@ -22,9 +22,38 @@ def test_phase_weights_are_a_distribution(code, syn, com):
         assert math.isclose(w["commits"] / code, com, abs_tol=1e-12)
 
 
-def test_text_weights_split_the_text_part():
-    w = phase_weights(0.2, 0.0, 0.0, {"text": 3, "knowledge": 1})
-    assert math.isclose(w["text"], 0.6) and math.isclose(w["knowledge"], 0.2)
+def test_source_weights_split_their_group():
+    catalog = (
+        SourceInfo("web", "text", weight=3),
+        SourceInfo("wiki", "hq_text", weight=1),
+        SourceInfo("gh", "code", weight=1),
+        SourceInfo("html", "markup", weight=1),
+    )
+    w = phase_weights(0.2, 0.0, 0.0, catalog)
+    assert math.isclose(w["web"], 0.6) and math.isclose(w["wiki"], 0.2)
+    assert math.isclose(w["gh"], 0.1) and math.isclose(w["html"], 0.1)
+
+
+def test_user_kind_counts_as_text_and_phases_restrict_sources():
+    catalog = (
+        SourceInfo("web", "text"),
+        SourceInfo("math", "math"),
+        SourceInfo("books", "hq_text", phases=("cooldown",)),
+        SourceInfo("gh", "code"),
+    )
+    pre = phase_weights(0.5, 0.0, 0.0, catalog, "pretrain")
+    cool = phase_weights(0.5, 0.0, 0.0, catalog, "cooldown")
+    assert "books" not in pre and math.isclose(pre["math"], 0.25)
+    assert math.isclose(cool["books"], 0.5 / 3)
+
+
+def test_share_without_a_source_is_an_error_naming_the_kind():
+    catalog = (SourceInfo("web", "text"), SourceInfo("gh", "code"))
+    assert phase_weights(0.5, 0.0, 0.0, catalog)["gh"] == 0.5
+    with pytest.raises(ValueError, match="synthetic_code"):
+        phase_weights(0.5, 0.2, 0.0, catalog)
+    with pytest.raises(ValueError, match="text"):
+        phase_weights(0.5, 0.0, 0.0, (SourceInfo("gh", "code"),))
 
 
 def test_mixture_has_both_phases_and_stable_id():

@@ -130,3 +130,50 @@ def test_python_dash_m_entry_point():
         timeout=60,
     )
     assert out.returncode == 0 and "sample 0" in out.stdout
+
+
+def test_space_with_a_sources_file_builds_its_catalog(tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        "sources:\n"
+        "  - {name: web, kind: text, uri: web.jsonl, weight: 3}\n"
+        "  - {name: books, kind: hq_text, uri: b.jsonl, phases: [cooldown]}\n"
+        "  - {name: gh, kind: code, uri: gh.jsonl}\n"
+        "  - {name: verified, kind: synthetic_code, uri: v.jsonl}\n"
+        "  - {name: history, kind: commits, uri: h.jsonl}\n"
+    )
+    raw = tiny_raw()
+    raw["data"] = {"sources": "s.yaml", "max_epochs": 2}
+    space = load_space(write(tmp_path, yaml.safe_dump(raw)))
+    assert [s.name for s in space.catalog] == ["web", "books", "gh", "verified", "history"]
+    m = space.mixture(
+        {
+            "code_fraction": 0.5,
+            "synthetic_share": 0.2,
+            "commit_share": 0.2,
+            "cooldown_code_fraction": 0.2,
+        }
+    )
+    assert "books" not in m.pretrain and m.pretrain["web"] == pytest.approx(0.5)
+    assert m.cooldown["web"] == pytest.approx(0.6) and m.cooldown["books"] == pytest.approx(0.2)
+
+
+def test_space_whose_shares_need_a_missing_source_kind_is_refused(tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        "sources:\n  - {name: web, kind: text, uri: w.jsonl}\n  - {name: gh, kind: code, uri: g.jsonl}\n"
+    )
+    raw = tiny_raw()
+    raw["data"] = {"sources": "s.yaml"}
+    with pytest.raises(ConfigError) as e:
+        load_space(write(tmp_path, yaml.safe_dump(raw)))
+    assert (
+        "data.sources" in e.value.one_line() and "no source of kind commits" in e.value.one_line()
+    )
+    raw["parameters"]["synthetic_share"] = 0.0
+    raw["parameters"]["commit_share"] = 0.0
+    assert load_space(write(tmp_path, yaml.safe_dump(raw))).catalog[1].kind == "code"
+    raw["data"] = {"sources": "s.yaml", "preset": "tiny"}
+    with pytest.raises(ConfigError, match="drop them"):
+        load_space(write(tmp_path, yaml.safe_dump(raw)))
+    raw["data"] = {"sources": "missing.yaml"}
+    with pytest.raises(ConfigError, match="missing.yaml.*not found"):
+        load_space(write(tmp_path, yaml.safe_dump(raw)))

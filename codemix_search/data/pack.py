@@ -1,14 +1,12 @@
 """Tokenizer training and packing of documents into token shards (plain Python + numpy).
 
-A shard is one ``.npy`` array of token ids (uint16 when the vocabulary fits, else uint32) holding a
-source split's documents joined by the end-of-text token; it is memory-mappable. The manifest lists
-per source and split the documents, tokens, file and sha256, plus the tokenizer's hash.
+Shards themselves are written by data/build.py (one ``.npy`` of token ids per source and split,
+uint16 when the vocabulary fits, else uint32, documents joined by the end-of-text token).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 
 import numpy as np
@@ -17,8 +15,9 @@ EOS = "<|endoftext|>"
 PAD = "<|pad|>"
 
 
-def train_tokenizer(corpora: dict[str, dict[str, list[str]]], vocab_size: int, out_dir: str):
-    """Byte-level BPE trained on the train splits, saved as a transformers tokenizer."""
+def train_tokenizer(samples: dict[str, list[str]], vocab_size: int, out_dir: str):
+    """Byte-level BPE trained on per-source samples of the train splits, saved as a
+    transformers tokenizer (so lm-eval's HFLM can load it)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -33,14 +32,8 @@ def train_tokenizer(corpora: dict[str, dict[str, list[str]]], vocab_size: int, o
     )
 
     def docs():
-        # Each source contributes equally, so the vocabulary is not all one kind of data.
-        for source in sorted(corpora):
-            total = 0
-            for d in corpora[source]["train"]:
-                yield d
-                total += len(d)
-                if total > 300_000:
-                    break
+        for source in sorted(samples):
+            yield from samples[source]
 
     tok.train_from_iterator(docs(), trainer=trainer)
     fast = PreTrainedTokenizerFast(
@@ -58,24 +51,3 @@ def tokenizer_hash(tokenizer_dir: str) -> str:
 
 def dtype_for(vocab_size: int):
     return np.uint16 if vocab_size <= 65535 else np.uint32
-
-
-def tokenize_documents(tokenizer, docs: list[str]) -> np.ndarray:
-    eos = tokenizer.convert_tokens_to_ids(EOS)
-    ids: list[int] = []
-    batch = 256
-    for i in range(0, len(docs), batch):
-        for enc in tokenizer(docs[i : i + batch], add_special_tokens=False)["input_ids"]:
-            ids.extend(enc)
-            ids.append(eos)
-    return np.asarray(ids, dtype=dtype_for(len(tokenizer)))
-
-
-def array_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
