@@ -68,6 +68,12 @@ def recipe(record: dict, space: SearchSpace, run_name: str, data_info: dict) -> 
             "lr": t.lr,
             "batch_size": t.batch_size,
             "seq_len": t.seq_len,
+            "cooldown_share": t.cooldown_share,
+            "warmup_share": t.warmup_share,
+            "weight_decay": t.weight_decay,
+            # Where continued pretraining started: the paper's bases (text/balanced/code) or a
+            # user's checkpoint; a recipe without it is not reproducible.
+            "init": t.init,
         },
         "seed": space.seed,
         "provenance": {

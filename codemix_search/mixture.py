@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 PHASES = ("pretrain", "cooldown")
 SHARE_NAMES = ("code_fraction", "synthetic_share", "commit_share", "cooldown_code_fraction")
+# The paper's initialisation models: code fraction of each base's (web code + text) mixture.
+BASES = {"text": 0.0, "balanced": 0.5, "code": 1.0}
 # Which kinds fill which part of a phase; any other kind (text, hq_text, math, ...) is text.
 GROUP_KINDS = {
     "web_code": ("code", "markup"),
@@ -157,3 +159,11 @@ def mixture_from_shares(
         s["cooldown_code_fraction"], s["synthetic_share"], s["commit_share"], catalog, "cooldown"
     )
     return Mixture(pretrain=pretrain, cooldown=cooldown, shares=s)
+
+
+def base_weights(name: str, catalog: Sequence[SourceInfo] = DEMO_CATALOG) -> dict[str, float]:
+    """The mixture an initialisation model is trained on: text-only, balanced (50/50 text and
+    web code) or code-only (the paper's three bases; no synthetic code or commits)."""
+    if name not in BASES:
+        raise ValueError(f"unknown base {name!r}; allowed: {', '.join(BASES)}")
+    return phase_weights(BASES[name], 0.0, 0.0, catalog, "pretrain")

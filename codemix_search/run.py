@@ -109,6 +109,7 @@ def execute(space, storage, run, name: str, address: str | None) -> int:
     import ray
 
     from codemix_search import export, search
+    from codemix_search.bases import ensure_bases
     from codemix_search.data.build import prepare_space_data
 
     t0 = time.time()
@@ -124,10 +125,11 @@ def execute(space, storage, run, name: str, address: str | None) -> int:
             )
         run.write_yaml("space.yaml", space.to_dict())
         plan = search.plan_for(space)
+        inits = ensure_bases(space, data, storage, plan)  # trained once, then cached
         print(
             f"codemix_search: run {run.uri}: {space.budget.samples} trials, {plan.concurrency} at a time, driver {plan.driver}, {plan.workers} x worker {plan.worker}"
         )
-        records = search.search(space, data, run, plan)
+        records = search.search(space, data, run, plan, inits)
     finally:
         if started:
             ray.shutdown()

@@ -64,13 +64,14 @@ def make_scheduler(space: SearchSpace):
     es = space.early_stopping
     if es.scheduler == "none":
         return FIFOScheduler()
-    # max_t is one past the last training report: the final report (with the objectives) comes
-    # after training, and a scheduler must not cut a trial between training and its evaluation.
+    # max_t is past the last training report (evals, plus one at the end of continued
+    # pretraining): the final report (with the objectives) comes after training, and a
+    # scheduler must not cut a trial between training and its evaluation.
     return ASHAScheduler(
         time_attr="training_iteration",
         metric=es.metric,
         mode=es.mode,
-        max_t=space.training.evals + 1,
+        max_t=space.training.evals + 2,
         grace_period=es.grace_period,
         reduction_factor=es.reduction_factor,
     )
@@ -110,7 +111,13 @@ def start_ray(address: str | None, concurrency: int, temp_dir: str | None = None
     return True
 
 
-def search(space: SearchSpace, data: DataRef, run: Folder, plan: ResourcePlan) -> list[dict]:
+def search(
+    space: SearchSpace,
+    data: DataRef,
+    run: Folder,
+    plan: ResourcePlan,
+    inits: dict[str, str] | None = None,
+) -> list[dict]:
     """Run the trials; return one record per trial (plain dicts)."""
     # Trials report validation loss during training and the objectives only at the end, so the
     # searcher's metrics are absent from the training results: relax Tune's strict check.
@@ -129,6 +136,7 @@ def search(space: SearchSpace, data: DataRef, run: Folder, plan: ResourcePlan) -
         sampler=make_sampler(space),
         study_name=space.name,
         storage=optuna_storage,
+        points_to_evaluate=[dict(p) for p in space.points_to_evaluate] or None,
     )
     trainable = tune.with_resources(
         tune.with_parameters(
@@ -138,6 +146,7 @@ def search(space: SearchSpace, data: DataRef, run: Folder, plan: ResourcePlan) -
             manifest=data.manifest,
             run_uri=run.uri,
             plan=plan,
+            inits=inits,
         ),
         plan.driver,
     )

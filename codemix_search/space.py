@@ -20,10 +20,12 @@ import yaml
 
 from codemix_search.errors import ConfigError
 from codemix_search.mixture import (
+    BASES,
     DEMO_CATALOG,
     SHARE_NAMES,
     Mixture,
     SourceInfo,
+    base_weights,
     mixture_from_shares,
 )
 
@@ -32,6 +34,7 @@ SAMPLERS = ("tpe", "random", "nsga2")
 SCHEDULERS = ("asha", "none")
 SUITES = ("demo",)
 DATA_PRESETS = ("tiny", "demo")
+INIT_CHOICES = ("scratch", *BASES)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,18 @@ class Param:
             return trial.suggest_categorical(self.name, list(self.choices))
         return self.value
 
+    def admits(self, value: Any) -> bool:
+        """Whether ``value`` is one this parameter can take."""
+        if self.type == "fixed":
+            return value == self.value
+        if self.type == "categorical":
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.type == "int" and int(value) != value:
+            return False
+        return self.low <= value <= self.high
+
     def sample(self, rng: random.Random) -> Any:
         """A random draw without Optuna (for --dry-run)."""
         if self.type == "float":
@@ -104,6 +119,15 @@ class Param:
         if self.type == "categorical":
             return rng.choice(list(self.choices))
         return self.value
+
+
+def check_init(value) -> str | None:
+    """Why ``value`` is not a valid init, or None."""
+    if not isinstance(value, str) or not value:
+        return f"must be one of {', '.join(INIT_CHOICES)} or a saved model folder URI"
+    if value in INIT_CHOICES or "/" in value:
+        return None
+    return f"unknown {value!r}; use one of {', '.join(INIT_CHOICES)} or a model folder URI"
 
 
 @dataclass(frozen=True)
@@ -134,6 +158,16 @@ class Training:
     grad_clip: float = 1.0
     compile: bool = False
     """torch.compile the model (worth it on GPUs; adds ~1 min of compile time per trial)."""
+    init: str = "scratch"
+    """Where continued pretraining starts: scratch | text | balanced | code (the paper's bases,
+    each trained once per model, tokenizer and dataset and cached in <storage>/_inits) | a saved
+    model folder's URI (a user's checkpoint). Searchable as a categorical."""
+    init_tokens: int = 0
+    """Tokens each base is trained on (0 = the trials' token budget)."""
+    checkpoint_every: int = 1
+    """Checkpoint (model, optimizer, loop state) every N-th report, and at both phase ends."""
+    max_failures: int = 1
+    """Worker failures a trial survives: Ray Train restarts it from the last checkpoint."""
 
     def validate(self, file: str) -> None:
         def bad(f, msg):
@@ -147,6 +181,7 @@ class Training:
             "val_sequences",
             "workers",
             "cpus_per_worker",
+            "checkpoint_every",
         ):
             if getattr(self, name) < 1:
                 bad(name, f"must be >= 1, got {getattr(self, name)}")
@@ -160,6 +195,13 @@ class Training:
             bad("use_gpu", f"must be auto, true or false, got {self.use_gpu!r}")
         if self.batch_size % self.workers:
             bad("batch_size", f"must be divisible by training.workers ({self.workers})")
+        if self.init_tokens < 0:
+            bad("init_tokens", "must be >= 0 (0 = the trials' token budget)")
+        if self.max_failures < -1:
+            bad("max_failures", "must be >= 0, or -1 for no limit")
+        init_problem = check_init(self.init)
+        if init_problem:
+            bad("init", init_problem)
         if self.steps < 2 * self.evals:
             bad(
                 "tokens",
@@ -237,11 +279,22 @@ class SearchSpace:
     evaluation: Evaluation = field(default_factory=Evaluation)
     sampler: str = "tpe"
     seed: int = 0
+    points_to_evaluate: tuple[Mapping[str, Any], ...] = ()
+    """Configs tried first, before the sampler's own (e.g. the paper's best recipe as a
+    baseline): each maps searched parameters to values; the ones left out are sampled."""
     catalog: tuple[SourceInfo, ...] = DEMO_CATALOG
     """The sources the mixture spreads over (from ``data.sources``, or the demo's five)."""
     source_file: str = "<space>"
 
     # -- derived -----------------------------------------------------------------------------
+    @property
+    def inits(self) -> list[str]:
+        """Every init a trial of this space may start from (searched or fixed)."""
+        for p in self.parameters:
+            if p.name == "init":
+                return sorted(map(str, p.choices)) if p.type == "categorical" else [str(p.value)]
+        return [self.training.init]
+
     @property
     def metric_names(self) -> list[str]:
         return [o.name for o in self.objectives]
@@ -390,7 +443,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         raise ConfigError(
             file, "", "a search space must be a YAML mapping (see search_spaces/tiny.yaml)"
         )
-    allowed = {f.name for f in dataclasses.fields(SearchSpace)} - {"source_file"}
+    allowed = {f.name for f in dataclasses.fields(SearchSpace)} - {"source_file", "catalog"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(
@@ -504,6 +557,21 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         catalog = _catalog(data, file)
     if data.max_epochs <= 0:
         raise ConfigError(file, "data.max_epochs", "must be > 0")
+    points = raw.get("points_to_evaluate") or []
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+        raise ConfigError(file, "points_to_evaluate", "a list of {parameter: value} mappings")
+    by_name = {p.name: p for p in params}
+    for i, point in enumerate(points):
+        for key, value in point.items():
+            where = f"points_to_evaluate[{i}].{key}"
+            if key not in by_name or by_name[key].type == "fixed":
+                raise ConfigError(file, where, "not a searched parameter of this space")
+            if not by_name[key].admits(value):
+                raise ConfigError(file, where, f"{value!r} is outside the parameter's range")
+        if point.get("synthetic_share", 0) + point.get("commit_share", 0) > 1:
+            raise ConfigError(
+                file, f"points_to_evaluate[{i}]", "synthetic_share + commit_share must be <= 1"
+            )
     space = SearchSpace(
         name=name,
         parameters=params,
@@ -515,6 +583,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         evaluation=evaluation,
         sampler=sampler,
         seed=seed,
+        points_to_evaluate=tuple(dict(p) for p in points),
         catalog=catalog,
         source_file=file,
     )
@@ -551,6 +620,21 @@ def _check_mixtures(space: SearchSpace) -> None:
             corners.append([p.low, p.high])
     import itertools
 
+    inits = {space.training.init}
+    if "init" in by_name:
+        p = by_name["init"]
+        inits = set(p.choices) if p.type == "categorical" else {p.value}
+    for value in sorted(inits, key=str):
+        problem = check_init(value)
+        if problem:
+            raise ConfigError(space.source_file, "parameters.init", problem)
+        if value in BASES:
+            try:
+                base_weights(value, space.catalog)
+            except ValueError as e:
+                raise ConfigError(
+                    space.source_file, "parameters.init", f"base {value!r}: {e}"
+                ) from None
     for values in itertools.product(*corners):
         shares = dict(zip(SHARE_NAMES, values, strict=True))
         if shares["synthetic_share"] + shares["commit_share"] > 1:

@@ -13,9 +13,12 @@ Run it without Tune (tiny CPU run, ~20 s):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
+import signal
 import tempfile
 import time
 
@@ -23,9 +26,12 @@ import numpy as np
 
 from codemix_search.data.build import load_split, materialize
 from codemix_search.data.sampler import PhaseSampler, validation_windows
+from codemix_search.errors import ConfigError
+from codemix_search.mixture import BASES
 from codemix_search.model import build_model, n_params
 from codemix_search.schedule import Schedule
 from codemix_search.seeds import derive_seed
+from codemix_search.storage import Folder
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,19 @@ log = logging.getLogger(__name__)
 def eval_steps(total_steps: int, evals: int) -> list[int]:
     """Steps (0-based) after which to validate and report: evenly spaced, the last one last."""
     return sorted({max(0, round((i + 1) * total_steps / evals) - 1) for i in range(evals)})
+
+
+def report_steps(schedule: Schedule, evals: int) -> list[int]:
+    """The eval steps plus the last step of continued pretraining, so every trial reports (and
+    checkpoints) the model just before its cooldown: the paper compares both."""
+    return sorted(set(eval_steps(schedule.total_steps, evals)) | {schedule.cooldown_start - 1})
+
+
+def checkpoint_steps(schedule: Schedule, evals: int, every: int) -> set[int]:
+    """Every ``every``-th report, and both phase ends."""
+    reports = report_steps(schedule, evals)
+    picked = {s for i, s in enumerate(reports) if (i + 1) % every == 0}
+    return picked | {schedule.cooldown_start - 1, schedule.total_steps - 1}
 
 
 def device_and_dtype():
@@ -44,11 +63,19 @@ def device_and_dtype():
     return torch.device("cpu"), None
 
 
-def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=None) -> dict:
-    """The loop itself, free of Ray: ``report(metrics, checkpoint_dir)`` is called at each eval
-    point (checkpoint_dir only at the end, on every rank; rank 0 has written the model into it).
-    ``wrap_model`` wraps the model for data parallelism (Ray Train's prepare_model). Returns the
-    last metrics."""
+def train(
+    config: dict,
+    rank: int = 0,
+    world: int = 1,
+    report=None,
+    wrap_model=None,
+    resume_dir: str | None = None,
+) -> dict:
+    """The loop itself, free of Ray: ``report(metrics, checkpoint_dir)`` is called at each report
+    point; at checkpoint points ``checkpoint_dir`` holds (written by rank 0) the model, the
+    optimizer and the loop state, and ``resume_dir`` (such a folder) continues a run exactly
+    where it stopped. ``wrap_model`` wraps the model for data parallelism (Ray Train's
+    prepare_model). Returns the last metrics."""
     import torch
 
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
@@ -61,7 +88,19 @@ def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=N
     model = build_model(
         config["model"], manifest["vocab_size"], config["seq_len"], derive_seed(seed, "init")
     )
+    state: dict = {"step": -1}
+    if resume_dir:
+        with open(os.path.join(resume_dir, "state.json")) as f:
+            state = json.load(f)
+        if state.get("diverged"):  # restarted after its divergence was recorded: nothing to do
+            return {"diverged": 1, "step": state["step"] + 1}
+        load_weights(model, resume_dir)
+    elif config.get("init_uri"):
+        # Continued pretraining: start from a cached base (text / balanced / code) or a user's
+        # checkpoint; the optimizer starts fresh with its own warmup, as in the paper.
+        load_weights(model, fetch_model(config["init_uri"]))
     model.to(device)
+    model_ready_time = time.time()
     if wrap_model is not None and world > 1:
         model = wrap_model(model)
     if config.get("compile"):
@@ -78,6 +117,8 @@ def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=N
         betas=(0.9, 0.95),
         fused=device.type == "cuda",
     )
+    if resume_dir:
+        opt.load_state_dict(torch.load(os.path.join(resume_dir, "optimizer.pt"), weights_only=True))
     schedule = Schedule(
         config["steps"], config["lr"], config["cooldown_share"], config["warmup_share"]
     )
@@ -113,7 +154,10 @@ def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=N
         )
         for s in sources
     }
-    report_at = set(eval_steps(schedule.total_steps, config["evals"]))
+    report_at = set(report_steps(schedule, config["evals"]))
+    checkpoint_at = checkpoint_steps(schedule, config["evals"], config.get("checkpoint_every", 1))
+    fault = config.get("fault") or {}
+    start = state["step"] + 1
     tokens_per_step = config["batch_size"] * config["seq_len"]
 
     def forward_loss(x: np.ndarray):
@@ -133,7 +177,8 @@ def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=N
     t_start = time.time()
     window_loss, window_n = torch.zeros((), device=device), 0
     metrics: dict = {}
-    for step in range(schedule.total_steps):
+    first_step_time = None
+    for step in range(start, schedule.total_steps):
         phase = schedule.phase(step)
         for g in opt.param_groups:
             g["lr"] = schedule.lr(step)
@@ -143,6 +188,8 @@ def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=N
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
         opt.step()
+        if first_step_time is None:
+            first_step_time = time.time()  # wall clock: start-up cost is measured from outside
         # Accumulate on the device: a .item() per step would sync the GPU every step.
         window_loss = window_loss + loss.detach().float()
         window_n += 1
@@ -159,7 +206,13 @@ def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=N
                     "train_loss": train_loss,
                     "val_loss": float("nan"),
                 }
-                report(metrics)
+                # With a (model-free) checkpoint: Ray Train's result carries the metrics of its
+                # latest checkpoint, so this is how the trial driver learns what happened.
+                with tempfile.TemporaryDirectory() as d:
+                    if rank == 0:
+                        with open(os.path.join(d, "state.json"), "w") as f:
+                            json.dump({"step": step, "diverged": True}, f)
+                    report(metrics, d)
                 return metrics
             vl = validate()
             elapsed = time.time() - t_start
@@ -169,7 +222,7 @@ def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=N
                 "phase": phase,
                 "lr": schedule.lr(step),
                 "tokens": tokens,
-                "tokens_per_s": tokens / max(elapsed, 1e-9),
+                "tokens_per_s": (step + 1 - start) * tokens_per_step / max(elapsed, 1e-9),
                 "train_loss": train_loss,
                 "val_loss": float(np.mean(list(vl.values()))),
                 **{f"val_loss/{s}": v for s, v in vl.items()},
@@ -177,24 +230,91 @@ def train(config: dict, rank: int = 0, world: int = 1, report=None, wrap_model=N
                 # 6*N*D: forward+backward FLOPs of the dense part (attention adds <5% at seq 64).
                 "model_flops": 6.0 * params * tokens,
                 "diverged": 0,
+                "resumed_at_step": start,
+                "first_step_time": first_step_time,
+                "model_ready_time": model_ready_time,
+                "worker_entry_time": config.get("worker_entry_time"),
                 "device": device.type,
                 **{f"epochs/{s}": e for s, e in epochs.items()},
             }
             window_loss, window_n = torch.zeros((), device=device), 0
-            if step == schedule.total_steps - 1:
+            if step in checkpoint_at:
                 with tempfile.TemporaryDirectory() as d:
                     if rank == 0:
-                        unwrapped = getattr(model, "_orig_mod", model)
-                        unwrapped = getattr(unwrapped, "module", unwrapped)
-                        unwrapped.save_pretrained(d, safe_serialization=True)
+                        save_checkpoint(d, model, opt, {"step": step, "phase": phase})
                     report(metrics, d)
             else:
                 report(metrics)
+        if step == fault.get("kill_at_step") and not os.path.exists(fault["marker"]):
+            # Fault injection (tests, codemix_search fault suite): die like an OOM-killed or
+            # preempted worker, once; the marker makes the restarted worker carry on.
+            open(fault["marker"], "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
     return metrics
+
+
+def _unwrap(model):
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    return getattr(model, "module", model)  # DDP
+
+
+def save_checkpoint(d: str, model, opt, state: dict) -> None:
+    """Model (safetensors, loadable by transformers), optimizer and loop state."""
+    import torch
+
+    _unwrap(model).save_pretrained(d, safe_serialization=True)
+    torch.save(opt.state_dict(), os.path.join(d, "optimizer.pt"))
+    with open(os.path.join(d, "state.json"), "w") as f:
+        json.dump(state, f)
+
+
+def load_weights(model, model_dir: str) -> None:
+    """Load a saved model's weights into ``model`` (same size and vocabulary, else one line)."""
+    from safetensors.torch import load_file
+
+    path = os.path.join(model_dir, "model.safetensors")
+    if not os.path.exists(path):
+        raise ConfigError(model_dir, "init", "no model.safetensors: give a saved model folder")
+    weights = load_file(path)
+    ours = model.state_dict()
+    for name, tensor in weights.items():
+        if name in ours and ours[name].shape != tensor.shape:
+            raise ConfigError(
+                model_dir,
+                name,
+                f"shape {tuple(tensor.shape)} does not match this model's "
+                f"{tuple(ours[name].shape)}: the init must have the same size and vocabulary",
+            )
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    # Tied input/output embeddings are saved once; anything else missing is a wrong checkpoint.
+    if unexpected or set(missing) - {"lm_head.weight"}:
+        raise ConfigError(
+            model_dir, "init", f"weights do not fit this model (missing {missing[:3]}...)"
+        )
+    if "lm_head.weight" in missing:
+        model.tie_weights()
+
+
+def fetch_model(uri: str) -> str:
+    """A local folder holding the model at ``uri`` (downloaded once per machine when remote)."""
+    from codemix_search.data.build import cache_root
+
+    folder = Folder(uri)
+    if folder.is_local:
+        return folder.local_path()
+    key = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    local = os.path.join(cache_root(), "models", key)
+    if not os.path.exists(os.path.join(local, "_SUCCESS")):
+        for name in folder.listdir():
+            if name != "_SUCCESS":
+                folder.download(name, os.path.join(local, name))
+        open(os.path.join(local, "_SUCCESS"), "w").close()
+    return local
 
 
 def train_loop_per_worker(config: dict) -> None:
     """Ray Train V2 entry: the loop above with Ray's rank, DDP wrapping and reports."""
+    config = {**config, "worker_entry_time": time.time()}  # start-up breakdown (benchmarks/)
     import ray.train
     import ray.train.torch
 
@@ -206,13 +326,22 @@ def train_loop_per_worker(config: dict) -> None:
             ckpt = ray.train.Checkpoint.from_directory(checkpoint_dir)
         ray.train.report(metrics, checkpoint=ckpt)
 
-    train(
-        config,
-        rank=ctx.get_world_rank(),
-        world=ctx.get_world_size(),
-        report=report,
-        wrap_model=lambda m: ray.train.torch.prepare_model(m, move_to_device=False),
-    )
+    def run(resume_dir: str | None) -> None:
+        train(
+            config,
+            rank=ctx.get_world_rank(),
+            world=ctx.get_world_size(),
+            report=report,
+            wrap_model=lambda m: ray.train.torch.prepare_model(m, move_to_device=False),
+            resume_dir=resume_dir,
+        )
+
+    checkpoint = ray.train.get_checkpoint()  # set when Ray Train restarted us after a failure
+    if checkpoint is None:
+        run(None)
+    else:
+        with checkpoint.as_directory() as d:
+            run(d)
 
 
 def main() -> None:
@@ -227,7 +356,6 @@ def main() -> None:
 
     from codemix_search.data.build import prepare_space_data
     from codemix_search.space import load_space
-    from codemix_search.storage import Folder
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--space", default="search_spaces/tiny.yaml")
@@ -254,8 +382,27 @@ def main() -> None:
     )
 
 
-def loop_config(space, trial_config: dict, data_uri: str, manifest: dict, seed: int) -> dict:
-    """The plain-dict config the worker loop reads (everything it needs, nothing Ray-specific)."""
+def init_uri_for(init: str, inits: dict[str, str] | None) -> str | None:
+    """The model folder a trial starts from: None (scratch), a built base, or the user's URI."""
+    if init == "scratch":
+        return None
+    if init in BASES:
+        if not inits or init not in inits:
+            raise ValueError(f"base {init!r} has not been built (see codemix_search/bases.py)")
+        return inits[init]
+    return init
+
+
+def loop_config(
+    space,
+    trial_config: dict,
+    data_uri: str,
+    manifest: dict,
+    seed: int,
+    inits: dict[str, str] | None = None,
+) -> dict:
+    """The plain-dict config the worker loop reads (everything it needs, nothing Ray-specific).
+    ``inits`` maps base names (text, balanced, code) to their cached model folders."""
     t = space.training_for(trial_config)
     return {
         "model": t.model,
@@ -271,8 +418,10 @@ def loop_config(space, trial_config: dict, data_uri: str, manifest: dict, seed: 
         "grad_clip": t.grad_clip,
         "threads": t.cpus_per_worker,
         "compile": t.compile,
+        "checkpoint_every": t.checkpoint_every,
         "max_epochs": space.data.max_epochs,
         "mixture": space.mixture(trial_config).to_dict(),
+        "init_uri": init_uri_for(t.init, inits),
         "seed": seed,
         "data_uri": data_uri,
         "manifest": manifest,

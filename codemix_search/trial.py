@@ -13,7 +13,7 @@ import os
 import time
 
 from ray import tune
-from ray.train import RunConfig, ScalingConfig
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -21,7 +21,7 @@ from codemix_search.plan import ResourcePlan
 from codemix_search.seeds import derive_seed
 from codemix_search.space import SearchSpace
 from codemix_search.storage import Folder
-from codemix_search.train_loop import loop_config, train_loop_per_worker
+from codemix_search.train_loop import init_uri_for, loop_config, train_loop_per_worker
 
 
 def versions() -> dict:
@@ -51,6 +51,7 @@ def run_trial(
     manifest: dict,
     run_uri: str,
     plan: ResourcePlan,
+    inits: dict[str, str] | None = None,
 ) -> None:
     import torch
 
@@ -78,14 +79,19 @@ def run_trial(
             "mixture_id": mixture.id,
             "training": training.__dict__,
             "seed": seed,
-            "data": {"uri": data_uri, "tokenizer_sha256": manifest["tokenizer_sha256"]},
+            "data": {
+                "uri": data_uri,
+                "key": manifest.get("key"),
+                "tokenizer_sha256": manifest["tokenizer_sha256"],
+            },
+            "init": {"name": training.init, "uri": init_uri_for(training.init, inits)},
             "versions": versions(),
         },
     )
     t0 = time.time()
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=loop_config(space, config, data_uri, manifest, seed),
+        train_loop_config=loop_config(space, config, data_uri, manifest, seed, inits),
         scaling_config=ScalingConfig(
             num_workers=plan.workers, use_gpu=plan.use_gpu, resources_per_worker=dict(plan.worker)
         ),
@@ -95,6 +101,9 @@ def run_trial(
             if not run.is_local
             else run.child("train").local_path(),
             callbacks=[TuneReportCallback()],
+            # A killed worker (OOM, preemption) restarts from the last checkpoint.
+            failure_config=FailureConfig(max_failures=training.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
         ),
     )
     result = trainer.fit()

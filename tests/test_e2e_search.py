@@ -4,6 +4,7 @@ import csv
 import glob
 import json
 import math
+import os
 
 import optuna
 import pytest
@@ -107,5 +108,19 @@ def test_trial_folders_describe_themselves(tiny_run):
     trials = glob.glob(str(run / "trials" / "*" / "trial.json"))
     assert len(trials) >= 4
     t = json.load(open(trials[0]))
-    assert {"config", "mixture", "seed", "versions", "data"} <= set(t)
+    assert {"config", "mixture", "seed", "versions", "data", "init"} <= set(t)
     assert t["versions"]["ray"] != "unknown"
+
+
+def test_every_trial_continues_from_the_one_cached_balanced_base(tiny_run):
+    run, _ = tiny_run
+    inits = {
+        json.load(open(p))["init"]["uri"]
+        for p in glob.glob(str(run / "trials" / "*" / "trial.json"))
+    }
+    bases = glob.glob(str(run.parent / "_inits" / "balanced-*" / "_SUCCESS"))
+    assert len(bases) == 1 and inits == {os.path.dirname(bases[0])}
+    base = json.load(open(os.path.join(os.path.dirname(bases[0]), "base.json")))
+    assert base["mixture"]["pretrain"]["code"] == 0.5 and base["steps"] == 20
+    recipes = [yaml.safe_load(open(p)) for p in glob.glob(str(run / "recipes" / "*.yaml"))]
+    assert {r["training"]["init"] for r in recipes} == {"balanced"}

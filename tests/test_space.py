@@ -177,3 +177,20 @@ def test_space_whose_shares_need_a_missing_source_kind_is_refused(tmp_path):
     raw["data"] = {"sources": "missing.yaml"}
     with pytest.raises(ConfigError, match="missing.yaml.*not found"):
         load_space(write(tmp_path, yaml.safe_dump(raw)))
+
+
+def test_points_to_evaluate_are_checked_against_the_parameters(tmp_path):
+    raw = tiny_raw()
+    raw["points_to_evaluate"] = [{"code_fraction": 0.5, "cooldown_code_fraction": 0.2}]
+    assert (
+        load_space(write(tmp_path, yaml.safe_dump(raw))).points_to_evaluate[0]["code_fraction"]
+        == 0.5
+    )
+    for point, field in [
+        ({"code_fraction": 1.5}, "points_to_evaluate[0].code_fraction"),
+        ({"lr": 0.1}, "points_to_evaluate[0].lr"),
+        ({"synthetic_share": 0.5, "commit_share": 0.5001}, "points_to_evaluate[0].commit_share"),
+    ]:
+        raw["points_to_evaluate"] = [point]
+        with pytest.raises(ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
+            load_space(write(tmp_path, yaml.safe_dump(raw)))

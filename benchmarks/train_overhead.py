@@ -1,0 +1,105 @@
+"""Ray Train overhead, measured side by side in one run on this machine.
+
+    python benchmarks/train_overhead.py [--model demo] [--steps 200] [--repeats 2]
+
+1. Throughput: the same training loop (codemix_search/train_loop.py, same model, batch, data,
+   seed, threads) run bare in this process and inside a Ray Train V2 TorchTrainer with one
+   worker; tokens/s is measured by the loop itself over its steps (validation and checkpoint
+   saves included on both sides). Target: ray / bare >= 0.95.
+2. Start-up: on a warm local cluster (Ray already up), seconds from ``TorchTrainer.fit()`` to the
+   end of the first optimizer step (the loop records the wall-clock time of that step), i.e. the
+   controller + worker group + process group + data mapping + model build. Target: <= 3 s.
+Bare and Ray runs alternate, so drift hits both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="demo")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from codemix_search.data.build import prepare_space_data
+    from codemix_search.space import load_space
+    from codemix_search.storage import Folder
+    from codemix_search.train_loop import loop_config, train, train_loop_per_worker
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    space = load_space(os.path.join(root, "search_spaces", "demo.yaml"))
+    store = tempfile.mkdtemp(prefix="cm-bench-")
+    data = prepare_space_data(space, Folder(store), engine="local")
+    shares = {
+        "code_fraction": 0.5,
+        "synthetic_share": 0.2,
+        "commit_share": 0.2,
+        "cooldown_code_fraction": 0.2,
+        "init": "scratch",
+    }
+    cfg = loop_config(space, shares, data.uri, data.manifest, seed=0)
+    cfg.update(model=args.model, steps=args.steps, threads=1, evals=4)
+
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    bare, inside, startup, breakdown = [], [], [], []
+    for i in range(args.repeats):
+        last = train(dict(cfg))
+        bare.append(last["tokens_per_s"])
+        trainer = TorchTrainer(
+            train_loop_per_worker,
+            train_loop_config=dict(cfg),
+            scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": 1}),
+            run_config=RunConfig(name=f"bench-{i}", storage_path=store),
+        )
+        t0 = time.time()
+        result = trainer.fit()
+        inside.append(result.metrics["tokens_per_s"])
+        m = result.metrics
+        startup.append(m["first_step_time"] - t0)
+        breakdown.append(
+            {
+                "fit_to_worker_entry": round(m["worker_entry_time"] - t0, 2),
+                "entry_to_model_ready": round(m["model_ready_time"] - m["worker_entry_time"], 2),
+                "model_ready_to_first_step": round(m["first_step_time"] - m["model_ready_time"], 2),
+            }
+        )
+    ray.shutdown()
+    out = {
+        "model": args.model,
+        "steps": args.steps,
+        "batch": f"{cfg['batch_size']} x {cfg['seq_len']}",
+        "bare_tokens_per_s": round(statistics.median(bare)),
+        "ray_train_tokens_per_s": round(statistics.median(inside)),
+        "ratio_ray_over_bare": round(statistics.median(inside) / statistics.median(bare), 3),
+        "fit_to_first_step_s": [round(s, 2) for s in startup],
+        "startup_breakdown_s": breakdown,
+        "note": "first repeat includes worker-process imports; later ones are warm",
+    }
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
