@@ -43,6 +43,61 @@ def ranked(records: list[dict], space: SearchSpace) -> list[dict]:
     return out
 
 
+def compare_with_baseline(records: list[dict], space: SearchSpace, run: Folder) -> str | None:
+    """Add ``vs_baseline`` to every finished record: relative change of each category score
+    (the paper's +8.2% format) and the judged generative win-rate against the baseline trial.
+    Returns the baseline's trial id (None when no baseline trial finished)."""
+    from codemix_search.evaluate.judge import JudgeError, make_judge, win_rate
+    from codemix_search.evaluate.suites import SUITES
+
+    finished = [r for r in records if r["status"] == "finished"]
+    base = next((r for r in finished if r["metrics"].get("baseline") == 1), None)
+    if base is None:
+        return None
+    judged = [t.name for t in SUITES[space.evaluation.suite].tasks if t.generations]
+    judge = make_judge(space.evaluation)
+
+    def generations(record: dict) -> dict:
+        try:
+            return run.child("trials", record["trial_id"]).read_json("generations.json")
+        except FileNotFoundError:
+            return {}
+
+    base_gens = generations(base)
+    for r in finished:
+        relative = {}
+        for key, value in r["metrics"].items():
+            if key.startswith("category/") and key in base["metrics"]:
+                b = base["metrics"][key]
+                relative[key.split("/", 1)[1]] = (value - b) / abs(b) if b else None
+        judged_out = {}
+        if r is not base:
+            gens = generations(r)
+            for task in judged:
+                try:
+                    judged_out[task] = win_rate(judge, gens.get(task, []), base_gens.get(task, []))
+                except JudgeError as e:
+                    judged_out[task] = {"error": str(e)}
+        r["vs_baseline"] = {
+            "baseline": base["trial_id"],
+            "relative": relative,
+            "win_rate": judged_out,
+        }
+    return base["trial_id"]
+
+
+def _pct(v) -> str:
+    return "" if v is None else f"{v * 100:+.1f}%"
+
+
+def _win(record: dict) -> str:
+    wr = (record.get("vs_baseline") or {}).get("win_rate") or {}
+    vals = [v["win_rate"] for v in wr.values() if "win_rate" in v]
+    if vals:
+        return f"{sum(vals) / len(vals):.2f}"
+    return "err" if wr else ""
+
+
 def recipe(record: dict, space: SearchSpace, run_name: str, data_info: dict) -> dict:
     t = space.training_for(record["config"])
     return {
@@ -61,6 +116,7 @@ def recipe(record: dict, space: SearchSpace, run_name: str, data_info: dict) -> 
         },
         "shares": record["mixture"]["shares"],
         "objectives": record["objectives"],
+        "vs_baseline": record.get("vs_baseline"),
         "objective_modes": dict(zip(space.metric_names, space.modes, strict=True)),
         "training": {
             "model": t.model,
@@ -87,7 +143,9 @@ def recipe(record: dict, space: SearchSpace, run_name: str, data_info: dict) -> 
 
 def leaderboard_csv(rows: list[dict], space: SearchSpace) -> str:
     sources = sorted({s for r in rows if r.get("mixture") for s in r["mixture"]["pretrain"]})
+    cats = sorted({c for r in rows for c in ((r.get("vs_baseline") or {}).get("relative") or {})})
     header = ["rank", "pareto", "trial_id", "status", *space.metric_names, "val_loss", "tokens"]
+    header += [f"vs_baseline/{c}" for c in cats] + ["win_rate_vs_baseline"]
     header += [f"{p}/{s}" for p in PHASES for s in sources]
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -102,6 +160,8 @@ def leaderboard_csv(rows: list[dict], space: SearchSpace) -> str:
         ]
         row += [_fmt(r["objectives"].get(n)) for n in space.metric_names]
         row += [_fmt(m.get("val_loss")), m.get("tokens", "")]
+        rel = (r.get("vs_baseline") or {}).get("relative") or {}
+        row += [_pct(rel.get(c)) for c in cats] + [_win(r)]
         row += [_fmt((r.get("mixture") or {}).get(p, {}).get(s)) for p in PHASES for s in sources]
         w.writerow(row)
     return buf.getvalue()
@@ -124,6 +184,8 @@ def table(rows: list[dict], space: SearchSpace) -> str:
         "cd_code",
         *space.metric_names,
         "val_loss",
+        "vs_baseline",
+        "win",
     ]
     lines = []
     for r in rows:
@@ -145,6 +207,13 @@ def table(rows: list[dict], space: SearchSpace) -> str:
                 ),
                 *(_fmt(r["objectives"].get(n)) or "-" for n in space.metric_names),
                 _fmt(r.get("metrics", {}).get("val_loss")) or "-",
+                " ".join(
+                    f"{c[:4]} {_pct(v)}"
+                    for c, v in sorted(((r.get("vs_baseline") or {}).get("relative") or {}).items())
+                    if v is not None
+                )
+                or ("baseline" if r.get("metrics", {}).get("baseline") == 1 else "-"),
+                _win(r) or "-",
             ]
         )
     widths = [
@@ -164,6 +233,7 @@ def export_run(
     records: list[dict], space: SearchSpace, run: Folder, run_name: str, data_info: dict
 ) -> list[str]:
     """Write records, leaderboard and one recipe per Pareto-optimal trial. Returns recipe URIs."""
+    compare_with_baseline(records, space, run)
     rows = ranked(records, space)
     run.write_text(
         "records.jsonl", "".join(json.dumps(r, default=str, sort_keys=True) + "\n" for r in records)

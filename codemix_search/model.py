@@ -44,7 +44,8 @@ def model_config(size: str, vocab_size: int, seq_len: int, attn: str = "sdpa"):
         num_attention_heads=s.heads,
         num_key_value_heads=s.heads,
         intermediate_size=s.intermediate,
-        max_position_embeddings=max(seq_len, 128),
+        # lm-eval needs room for prompt + generation; RoPE has no position weights to grow.
+        max_position_embeddings=max(seq_len, 512),
         tie_word_embeddings=True,
         bos_token_id=0,
         eos_token_id=0,

@@ -136,7 +136,7 @@ def search(
         sampler=make_sampler(space),
         study_name=space.name,
         storage=optuna_storage,
-        points_to_evaluate=[dict(p) for p in space.points_to_evaluate] or None,
+        points_to_evaluate=space.initial_points or None,
     )
     trainable = tune.with_resources(
         tune.with_parameters(

@@ -32,7 +32,8 @@ from codemix_search.mixture import (
 PARAM_TYPES = ("float", "int", "categorical", "fixed")
 SAMPLERS = ("tpe", "random", "nsga2")
 SCHEDULERS = ("asha", "none")
-SUITES = ("demo",)
+SUITES = ("demo", "paper")
+JUDGES = ("reference", "openai")
 DATA_PRESETS = ("tiny", "demo")
 INIT_CHOICES = ("scratch", *BASES)
 
@@ -219,13 +220,21 @@ class Training:
 
 @dataclass(frozen=True)
 class Objective:
-    """One objective: an lm-eval task's metric (or a category) and its direction."""
+    """One objective: a category score (the paper's way) or one task's metric, and a direction."""
 
     name: str
-    task: str
-    """lm-eval task name, e.g. demo_nl_reasoning."""
+    category: str | None = None
+    """nl_reasoning | world_knowledge | code | generative: mean of the suite's tasks in it."""
+    task: str | None = None
+    """Or one lm-eval task of the suite, e.g. demo_nl_reasoning ..."""
     metric: str = "acc"
+    """... and its metric."""
     mode: str = "max"
+
+    @property
+    def key(self) -> str:
+        """Where its value is in a trial's final metrics."""
+        return f"category/{self.category}" if self.category else f"{self.task}/{self.metric}"
 
 
 @dataclass(frozen=True)
@@ -262,9 +271,25 @@ class Data:
 @dataclass(frozen=True)
 class Evaluation:
     suite: str = "demo"
+    """demo (offline, generated) | paper (the paper's lm-eval tasks; nodes must reach them)."""
     limit: int = 64
     """Items per task (bounds eval cost)."""
     batch_size: int = 16
+    baseline: Mapping[str, Any] = field(
+        default_factory=lambda: {"code_fraction": 0.0, "cooldown_code_fraction": 0.0}
+    )
+    """Parameter values of the baseline every trial is compared with (the paper's text-only
+    model by default): relative changes (+8.2% style) and generative win-rates use it."""
+    run_baseline: bool = True
+    """Enqueue the baseline as the first trial (the rest of its values sampled) so it exists."""
+    judge: str = "reference"
+    """Generative win-rate judge: reference (offline chrF against the true continuation) |
+    openai (an OpenAI-compatible chat-completions endpoint, judge_url)."""
+    judge_url: str | None = None
+    judge_model: str = "gpt-4o-mini"
+    judge_api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the judge's API key (never the key itself)."""
+    judge_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -287,6 +312,20 @@ class SearchSpace:
     source_file: str = "<space>"
 
     # -- derived -----------------------------------------------------------------------------
+    @property
+    def initial_points(self) -> list[dict]:
+        """What Optuna tries first: the baseline (when asked for), then points_to_evaluate."""
+        points = [dict(p) for p in self.points_to_evaluate]
+        if self.evaluation.run_baseline:
+            searched = {p.name for p in self.parameters if p.type != "fixed"}
+            base = {k: v for k, v in self.evaluation.baseline.items() if k in searched}
+            if base:
+                points.insert(0, base)
+        return points
+
+    def is_baseline(self, config: Mapping[str, Any]) -> bool:
+        return all(config.get(k) == v for k, v in self.evaluation.baseline.items())
+
     @property
     def inits(self) -> list[str]:
         """Every init a trial of this space may start from (searched or fixed)."""
@@ -540,6 +579,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         )
     if evaluation.limit < 1:
         raise ConfigError(file, "evaluation.limit", "must be >= 1")
+    _check_objectives(objectives, evaluation, file)
     sampler = raw.get("sampler", "tpe")
     if sampler not in SAMPLERS:
         raise ConfigError(file, "sampler", f"unknown {sampler!r}; allowed: {', '.join(SAMPLERS)}")
@@ -572,6 +612,18 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
             raise ConfigError(
                 file, f"points_to_evaluate[{i}]", "synthetic_share + commit_share must be <= 1"
             )
+    explicit = "baseline" in (raw.get("evaluation") or {})
+    for key, value in evaluation.baseline.items():
+        where = f"evaluation.baseline.{key}"
+        ok = key in by_name and by_name[key].admits(value)
+        if not ok and not explicit:
+            # The default (text-only) baseline is outside this space: compare with nothing.
+            evaluation = dataclasses.replace(evaluation, baseline={}, run_baseline=False)
+            break
+        if key not in by_name:
+            raise ConfigError(file, where, "not a parameter of this space")
+        if not ok:
+            raise ConfigError(file, where, f"{value!r} is outside the parameter's range")
     space = SearchSpace(
         name=name,
         parameters=params,
@@ -589,6 +641,41 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
     )
     _check_mixtures(space)
     return space
+
+
+def _check_objectives(objectives, evaluation: Evaluation, file: str) -> None:
+    from codemix_search.evaluate.suites import SUITES as EVAL_SUITES
+
+    suite = EVAL_SUITES[evaluation.suite]
+    cats = sorted(suite.categories())
+    for i, o in enumerate(objectives):
+        where = f"objectives[{i}]"
+        if (o.category is None) == (o.task is None):
+            raise ConfigError(file, where, "give either category or task (+ metric)")
+        if o.category is not None and o.category not in cats:
+            raise ConfigError(
+                file,
+                f"{where}.category",
+                f"{o.category!r} is not scored by suite {suite.name}; allowed: {', '.join(cats)}",
+            )
+        if o.task is not None and o.task not in suite.names:
+            raise ConfigError(
+                file,
+                f"{where}.task",
+                f"{o.task!r} is not in suite {suite.name}; allowed: {', '.join(suite.names)}",
+            )
+    if evaluation.judge not in JUDGES:
+        raise ConfigError(
+            file, "evaluation.judge", f"unknown {evaluation.judge!r}; allowed: {', '.join(JUDGES)}"
+        )
+    if evaluation.judge == "openai" and not (evaluation.judge_url or "").startswith(
+        ("http://", "https://")
+    ):
+        raise ConfigError(
+            file, "evaluation.judge_url", "the openai judge needs an http(s) base URL"
+        )
+    if evaluation.judge_timeout_s <= 0:
+        raise ConfigError(file, "evaluation.judge_timeout_s", "must be > 0")
 
 
 def sources_uri(data: Data, space_file: str) -> str:

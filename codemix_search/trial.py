@@ -55,8 +55,8 @@ def run_trial(
 ) -> None:
     import torch
 
-    from codemix_search.evaluate import demo_suite
     from codemix_search.evaluate.harness import evaluate
+    from codemix_search.evaluate.suites import SUITES
 
     torch.set_num_threads(1)
     ctx = tune.get_context()
@@ -124,27 +124,34 @@ def run_trial(
     with result.checkpoint.as_directory() as ckpt_dir:
         model = AutoModelForCausalLM.from_pretrained(ckpt_dir)
     model.eval()
-    tasks = sorted({o.task for o in space.objectives})
+    suite = SUITES[space.evaluation.suite]
     scores = evaluate(
         model,
         tokenizer,
-        os.path.join(local, "eval"),
-        tasks,
+        suite,
+        os.path.join(local, "eval") if suite.local else None,
         space.evaluation.limit,
         space.evaluation.batch_size,
     )
-    objectives = {o.name: scores[o.task][o.metric] for o in space.objectives}
-    categories = {
-        cat: sum(scores[t]["acc"] for t in ts) / len(ts)
-        for cat, ts in demo_suite.CATEGORIES.items()
-        if all(t in scores for t in ts)
+    categories = suite.category_scores(scores)
+    flat = {
+        f"{task}/{metric}": value
+        for task, metrics in scores.items()
+        if not task.startswith("_")
+        for metric, value in metrics.items()
+        if metric != "sample_len"
     }
+    flat.update({f"category/{k}": v for k, v in categories.items()})
+    objectives = {o.name: flat[o.key] for o in space.objectives}
+    # Generations are kept for the judged win-rate against the baseline (after the search).
+    trial_folder.write_json("generations.json", scores["_generations"])
     final = {
         **last,
         **objectives,
-        **{f"category/{k}": v for k, v in categories.items()},
+        **flat,
         "evaluated": 1,
         "status": "finished",
+        "baseline": int(space.is_baseline(config)),
         "train_seconds": train_seconds,
         "eval_seconds": scores["_eval_seconds"],
         "checkpoint_uri": result.checkpoint.path,

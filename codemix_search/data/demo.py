@@ -373,8 +373,11 @@ def generated_problems(n: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def synthetic_code_documents(n_humaneval: int, n_generated: int) -> tuple[list[str], dict]:
-    """Problem + solution documents that passed their tests in the sandbox, and the outcomes."""
+def synthetic_code_documents(
+    n_humaneval: int, n_generated: int
+) -> tuple[list[str], dict, dict[str, dict]]:
+    """Problem + solution documents that passed their tests in the sandbox, the outcomes, and
+    the verified record behind each document (held-out ones become pass@1 eval problems)."""
     from codemix_search.data.verify import normalise, summarise, verify_records
 
     records = [
@@ -382,7 +385,7 @@ def synthetic_code_documents(n_humaneval: int, n_generated: int) -> tuple[list[s
         for p in humaneval_problems()[:n_humaneval]
     ] + [normalise(p, "generated") for p in generated_problems(n_generated)]
     verified, outcomes = verify_records(records, SandboxLimits(timeout_s=5), workers=2)
-    return [r["text"] for r in verified], summarise(outcomes)
+    return [r["text"] for r in verified], summarise(outcomes), {r["text"]: r for r in verified}
 
 
 def _docstring_commits(cap: int) -> list[str]:
@@ -448,10 +451,15 @@ def repo_heads(repos: tuple[str, ...]) -> list[str]:
     return heads
 
 
-def build_corpora(preset: str, commit_repos: tuple[str, ...]) -> tuple[dict[str, list[str]], dict]:
-    """{source: [documents]} (exact duplicates removed) and a report of origins and outcomes."""
+def build_corpora(
+    preset: str, commit_repos: tuple[str, ...]
+) -> tuple[dict[str, list[str]], dict, dict[str, dict]]:
+    """{source: [documents]} (exact duplicates removed), a report of origins and outcomes, and
+    the verified problem record behind each synthetic-code document."""
     p = PRESETS[preset]
-    synthetic, verify_report = synthetic_code_documents(p.synthetic_problems, p.generated_problems)
+    synthetic, verify_report, problems = synthetic_code_documents(
+        p.synthetic_problems, p.generated_problems
+    )
     commits, commit_origin = commit_documents(commit_repos, p.commits, p.chars_per_source)
     raw = {
         "text": (text_documents(p.chars_per_source), "stdlib docstrings + pydoc topics"),
@@ -479,7 +487,7 @@ def build_corpora(preset: str, commit_repos: tuple[str, ...]) -> tuple[dict[str,
                 kept.append(d)
         corpora[name] = kept
         report["sources"][name] = {"kind": SOURCE_KINDS[name], "origin": origin}
-    return corpora, report
+    return corpora, report, problems
 
 
 def demo_key(preset: str, vocab_size: int, commit_repos: tuple[str, ...]) -> str:
@@ -523,7 +531,7 @@ def build_demo(
     os.makedirs(os.path.dirname(final), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{key}-", dir=os.path.dirname(final))
     try:
-        corpora, report = build_corpora(preset, commit_repos)
+        corpora, report, problems = build_corpora(preset, commit_repos)
         pools: dict[str, list[str]] = {}
         for name, docs in corpora.items():
             # Knowledge questions ask about facts the model can learn: its documents all train.
@@ -535,7 +543,10 @@ def build_demo(
             report["sources"][name].update(
                 documents=len(train), chars=sum(map(len, train)), eval_pool=len(pools[name])
             )
-        items_report, item_texts = demo_suite.write_items(pools, os.path.join(tmp, "eval"))
+        held_out = [problems[d] for d in pools["synthetic_code"] if d in problems]
+        items_report, item_texts = demo_suite.write_items(
+            pools, os.path.join(tmp, "eval"), held_out
+        )
         report["eval"] = items_report
         with open(os.path.join(tmp, "decontaminate.jsonl"), "w", encoding="utf-8") as f:
             for t in item_texts:

@@ -1,4 +1,4 @@
-"""Score a trained model with lm-eval (``simple_evaluate`` over local task YAMLs)."""
+"""Score a trained model with lm-eval (``simple_evaluate`` over a suite's task YAMLs)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import tempfile
 import time
 
-from codemix_search.evaluate import demo_suite
+from codemix_search.evaluate.suites import Suite, write_task_yamls
 
 log = logging.getLogger(__name__)
 
@@ -15,13 +15,15 @@ log = logging.getLogger(__name__)
 def evaluate(
     model,
     tokenizer,
-    eval_dir: str,
-    tasks: list[str],
+    suite: Suite,
+    eval_dir: str | None,
     limit: int,
     batch_size: int = 16,
     device: str = "cpu",
+    tasks: list[str] | None = None,
 ) -> dict:
-    """{task: {metric: value}} for the given tasks, plus ``_eval_seconds``."""
+    """{task: {metric: value}} for the suite's tasks (or ``tasks``), plus ``_eval_seconds`` and
+    ``_generations`` ({task: [{"prompt", "generation", "reference"}]} for judged tasks)."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import lm_eval
@@ -30,25 +32,43 @@ def evaluate(
 
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="codemix-tasks-") as yaml_dir:
-        demo_suite.write_task_yamls(eval_dir, yaml_dir)
+        names = write_task_yamls(suite, eval_dir, yaml_dir)
+        names = [n for n in names if tasks is None or n in tasks]
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
         out = lm_eval.simple_evaluate(
             model=lm,
-            tasks=tasks,
-            task_manager=TaskManager(include_path=yaml_dir, include_defaults=False),
+            tasks=names,
+            # Our YAMLs plus, for the paper suite, the installed registry (no download until a
+            # task's data is actually read).
+            task_manager=TaskManager(include_path=yaml_dir, include_defaults=not suite.local),
             limit=limit,
-            log_samples=False,
+            log_samples=any(t.generations for t in suite.tasks),
             random_seed=0,
             numpy_random_seed=0,
             torch_random_seed=0,
             fewshot_random_seed=0,
         )
-    scores = {}
+    scores: dict = {}
     for task, metrics in out["results"].items():
         scores[task] = {
             k.split(",")[0]: float(v)
             for k, v in metrics.items()
             if isinstance(v, (int, float)) and "stderr" not in k
         }
+    generations = {}
+    for spec in suite.tasks:
+        samples = (out.get("samples") or {}).get(spec.name)
+        if spec.generations and samples:
+            generations[spec.name] = [
+                {
+                    "prompt": s["doc"].get("prompt", ""),
+                    "reference": s["doc"].get("reference", ""),
+                    "generation": (s.get("filtered_resps") or s.get("resps") or [""])[0]
+                    if not isinstance((s.get("filtered_resps") or [""])[0], list)
+                    else s["filtered_resps"][0][0],
+                }
+                for s in samples
+            ]
     scores["_eval_seconds"] = time.time() - t0
+    scores["_generations"] = generations
     return scores
