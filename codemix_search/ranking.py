@@ -77,3 +77,82 @@ def rank_order(values: Sequence[Sequence[float]], modes: Sequence[str]) -> list[
         pool = [i for i in pool if i not in front]
     order.extend(i for i in remaining if i not in finite)
     return order
+
+
+def _oriented(values: Sequence[Sequence[float]], modes: Sequence[str]) -> list[list[float]]:
+    """Rows turned into minimisation (max objectives negated), Optuna's convention."""
+    signs = [-1.0 if m == "max" else 1.0 for m in modes]
+    return [[s * v for s, v in zip(signs, row, strict=True)] for row in values]
+
+
+def default_reference(values: Sequence[Sequence[float]], modes: Sequence[str]) -> list[float]:
+    """The worst observed value of each objective, pushed 10% of its range further (so the
+    worst points still add volume); the usual nadir-based choice."""
+    cols = list(zip(*values, strict=True))
+    out = []
+    for col, mode in zip(cols, modes, strict=True):
+        lo, hi = min(col), max(col)
+        pad = 0.1 * (hi - lo) or 0.1 * abs(hi) or 0.1
+        out.append(lo - pad if mode == "max" else hi + pad)
+    return out
+
+
+def hypervolume(
+    values: Sequence[Sequence[float]],
+    modes: Sequence[str],
+    reference: Sequence[float] | None = None,
+) -> float:
+    """Volume dominated by the finite rows up to ``reference`` (in the objectives' own units
+    and directions), computed by Optuna's exact hypervolume (WFG for 3+ objectives)."""
+    import numpy as np
+    from optuna._hypervolume import compute_hypervolume
+
+    rows = [r for r in values if all(math.isfinite(v) for v in r)]
+    if not rows:
+        return 0.0
+    ref = list(reference) if reference is not None else default_reference(rows, modes)
+    pts = np.asarray(_oriented(rows, modes), dtype=float)
+    ref_o = np.asarray(_oriented([ref], modes)[0], dtype=float)
+    inside = np.all(pts < ref_o, axis=1)  # points beyond the reference add nothing
+    if not inside.any():
+        return 0.0
+    return float(compute_hypervolume(pts[inside], ref_o))
+
+
+def _normalised(values: Sequence[Sequence[float]], modes: Sequence[str]) -> list[list[float]]:
+    """Each objective scaled to [0, 1] over the rows, 1 = best."""
+    cols = list(zip(*values, strict=True))
+    lo, hi = [min(c) for c in cols], [max(c) for c in cols]
+    out = []
+    for row in values:
+        norm = []
+        for k, v in enumerate(row):
+            x = 0.5 if hi[k] == lo[k] else (v - lo[k]) / (hi[k] - lo[k])
+            norm.append(x if modes[k] == "max" else 1.0 - x)
+        out.append(norm)
+    return out
+
+
+def knee_index(values: Sequence[Sequence[float]], modes: Sequence[str]) -> int | None:
+    """The front's compromise point: the non-dominated row closest (Euclidean, objectives scaled
+    to [0, 1] over the front) to the ideal point where every objective is at its best."""
+    front = pareto_front(values, modes)
+    if not front:
+        return None
+    norm = _normalised([values[i] for i in front], modes)
+    dist = [math.dist(row, [1.0] * len(row)) for row in norm]
+    return front[min(range(len(front)), key=lambda j: (dist[j], front[j]))]
+
+
+def weighted_pick(
+    values: Sequence[Sequence[float]], modes: Sequence[str], weights: Sequence[float]
+) -> int | None:
+    """A single pick by weighted sum of objectives scaled to [0, 1] over the finite rows."""
+    idx = [i for i, r in enumerate(values) if all(math.isfinite(v) for v in r)]
+    if not idx:
+        return None
+    if len(weights) != len(modes) or any(w < 0 for w in weights) or not sum(weights):
+        raise ValueError("weights: one non-negative weight per objective, not all zero")
+    norm = _normalised([values[i] for i in idx], modes)
+    scores = [sum(w * x for w, x in zip(weights, row, strict=True)) for row in norm]
+    return idx[max(range(len(idx)), key=lambda j: (scores[j], -idx[j]))]

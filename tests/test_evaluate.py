@@ -78,7 +78,9 @@ def test_every_category_is_scored_and_training_changes_them(models):
     assert sum(cats_after[c] != cats_before[c] for c in cats_before) >= 3, (cats_before, cats_after)
     assert cats_after["generative"] > cats_before["generative"]  # it writes text, not noise
     gens = after["_generations"]["demo_generative_samples"]
-    assert 20 <= len(gens) <= 48 and all({"prompt", "reference", "generation"} <= set(g) for g in gens)
+    assert 20 <= len(gens) <= 48 and all(
+        {"prompt", "reference", "generation"} <= set(g) for g in gens
+    )
     assert time.time() - t0 < 300
 
 

@@ -42,3 +42,36 @@ def test_rank_order_puts_front_first_and_keeps_everyone():
     values = [[0.1, 0.1], [0.9, 0.9], [0.5, 0.6], [0.6, 0.5]]
     order = rank_order(values, ["max", "max"])
     assert order[0] == 1 and sorted(order) == [0, 1, 2, 3] and order[-1] == 0
+
+
+def test_hypervolume_matches_the_rectangles_of_a_2d_front():
+    from codemix_search.ranking import hypervolume
+
+    # maximise both; reference (0, 0): union of [0,1]x[0,3], [0,2]x[0,2], [0,3]x[0,1] = 6
+    pts = [[1, 3], [2, 2], [3, 1], [1, 1]]
+    assert hypervolume(pts, ["max", "max"], [0, 0]) == pytest.approx(6.0)
+    # mixed directions: minimise the first (reference 4), maximise the second (reference 0)
+    assert hypervolume([[1, 3], [2, 4]], ["min", "max"], [4, 0]) == pytest.approx(3 * 3 + 2 * 1)
+    assert hypervolume([[5, 5]], ["min", "max"], [4, 0]) == 0.0  # beyond the reference
+
+
+def test_hypervolume_3d_and_default_reference_and_nan():
+    from codemix_search.ranking import default_reference, hypervolume
+
+    assert hypervolume([[1, 1, 1]], ["max"] * 3, [0, 0, 0]) == pytest.approx(1.0)
+    # 1 + 2*0.5*0.5 - overlap 1*0.5*0.5
+    assert hypervolume([[1, 1, 1], [2, 0.5, 0.5]], ["max"] * 3, [0, 0, 0]) == pytest.approx(1.25)
+    ref = default_reference([[0.2, 5.0], [0.4, 3.0]], ["max", "min"])
+    assert ref == pytest.approx([0.18, 5.2])
+    assert hypervolume([[float("nan"), 1.0]], ["max", "max"]) == 0.0
+
+
+def test_knee_and_weighted_pick():
+    from codemix_search.ranking import knee_index, weighted_pick
+
+    pts = [[0.0, 1.0], [0.6, 0.6], [1.0, 0.0], [0.2, 0.2]]
+    assert knee_index(pts, ["max", "max"]) == 1
+    assert weighted_pick(pts, ["max", "max"], [1, 0]) == 2
+    assert weighted_pick(pts, ["max", "max"], [0, 1]) == 0
+    with pytest.raises(ValueError):
+        weighted_pick(pts, ["max", "max"], [0, 0])

@@ -1,0 +1,80 @@
+"""Category scores of a trained demo model vs the same model untrained, and eval time per trial.
+
+    python benchmarks/eval_categories.py [--steps 200] [--limit 200]
+
+Trains the demo model (search_spaces/demo.yaml's knobs, a balanced 50/50 mixture with 20% code in
+the cooldown) with the Ray-free loop, then scores both models on the demo suite exactly as a
+trial does (lm-eval, limit items per task). Prints per-category scores side by side and the
+evaluation wall time (what each finished trial adds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--limit", type=int, default=200)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    from codemix_search.data.build import materialize, prepare_space_data
+    from codemix_search.evaluate.harness import evaluate
+    from codemix_search.evaluate.suites import DEMO
+    from codemix_search.model import build_model
+    from codemix_search.space import load_space
+    from codemix_search.storage import Folder
+    from codemix_search.train_loop import loop_config, train
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    space = load_space(os.path.join(root, "search_spaces", "demo.yaml"))
+    store = tempfile.mkdtemp(prefix="cm-evalbench-")
+    data = prepare_space_data(space, Folder(store), engine="local")
+    shares = {"code_fraction": 0.5, "synthetic_share": 0.1, "commit_share": 0.1}
+    shares |= {"cooldown_code_fraction": 0.2, "init": "scratch"}
+    cfg = loop_config(space, shares, data.uri, data.manifest, seed=0)
+    cfg.update(steps=args.steps, threads=2)
+    keep = os.path.join(store, "trained")
+
+    def report(metrics, checkpoint_dir=None):
+        if checkpoint_dir and metrics["step"] == cfg["steps"]:
+            shutil.copytree(checkpoint_dir, keep, dirs_exist_ok=True)
+
+    t0 = time.time()
+    last = train(cfg, report=report)
+    train_s = time.time() - t0
+    local = materialize(data.uri, data.manifest)
+    tok = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
+    models = {
+        "untrained": build_model("demo", data.manifest["vocab_size"], cfg["seq_len"], 0),
+        "trained": AutoModelForCausalLM.from_pretrained(keep),
+    }
+    out = {"train_seconds": round(train_s, 1), "final_val_loss": round(last["val_loss"], 3)}
+    for name, model in models.items():
+        t0 = time.time()
+        scores = evaluate(model.eval(), tok, DEMO, os.path.join(local, "eval"), args.limit, 32)
+        out[name] = {
+            "eval_seconds": round(time.time() - t0, 1),
+            **{k: round(v, 4) for k, v in DEMO.category_scores(scores).items()},
+            "tasks": {
+                t.name: round(scores[t.name][t.metric], 4) for t in DEMO.tasks if t.name in scores
+            },
+        }
+    print(json.dumps(out, indent=1))
+    shutil.rmtree(store, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
