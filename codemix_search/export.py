@@ -136,6 +136,9 @@ def recipe(record: dict, space: SearchSpace, run_name: str, data_info: dict) -> 
             "space_file": space.source_file,
             "sampler": space.sampler,
             "data": data_info,
+            "trial_seed": (record.get("metrics") or {}).get("seed"),
+            "checkpoint_uri": (record.get("metrics") or {}).get("checkpoint_uri"),
+            "git_commit": git_commit(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     }
@@ -229,21 +232,94 @@ def table(rows: list[dict], space: SearchSpace) -> str:
     )
 
 
+def git_commit() -> str | None:
+    """This checkout's commit (None where there is no git, e.g. a job's uploaded working dir)."""
+    import os
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "HEAD"],
+            capture_output=True,
+            timeout=10,
+            check=True,
+        )
+        return out.stdout.decode().strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def export_run(
-    records: list[dict], space: SearchSpace, run: Folder, run_name: str, data_info: dict
+    records: list[dict],
+    space: SearchSpace,
+    run: Folder,
+    run_name: str,
+    data_info: dict,
+    paths: dict | None = None,
 ) -> list[str]:
-    """Write records, leaderboard and one recipe per Pareto-optimal trial. Returns recipe URIs."""
+    """Write records, leaderboard, the report, and per Pareto-optimal trial a recipe plus its
+    Megatron / MosaicML / OLMo-core exports (``paths``: source -> the trainer's copy; default
+    each source's declared URI). Returns recipe URIs; ``recipes/_SUCCESS`` is written last."""
+    from codemix_search.exporters import EXPORTERS
+    from codemix_search.report import write_report
+
     compare_with_baseline(records, space, run)
     rows = ranked(records, space)
     run.write_text(
         "records.jsonl", "".join(json.dumps(r, default=str, sort_keys=True) + "\n" for r in records)
     )
     run.write_text("leaderboard.csv", leaderboard_csv(rows, space))
+    write_report(rows, space, run)
     recipes = run.child("recipes")
     uris = []
+    paths = paths or data_info.get("paths") or {}
     for r in front_of(records, space):
-        uris.append(
-            recipes.write_yaml(f"{r['trial_id']}.yaml", recipe(r, space, run_name, data_info))
-        )
+        rec = recipe(r, space, run_name, data_info)
+        uris.append(recipes.write_yaml(f"{r['trial_id']}.yaml", rec))
+        for fmt, fn in EXPORTERS.items():
+            full = {s: paths.get(s, s) for s in rec["phases"]["pretrain"]["weights"]}
+            recipes.write_json(f"{r['trial_id']}.{fmt}.json", fn(rec, full))
     recipes.mark_success({"recipes": len(uris)})
     return uris
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``codemix_search export RUN_URI [--paths paths.yaml]``: rewrite a finished (or
+    interrupted) run's leaderboard, report, recipes and trainer exports from its records."""
+    import argparse
+    import sys
+
+    import yaml
+
+    from codemix_search.errors import ConfigError
+    from codemix_search.space import parse_space
+
+    ap = argparse.ArgumentParser(prog="codemix_search export", description=main.__doc__)
+    ap.add_argument("run", help="the run folder (fsspec URI): <storage>/<name>")
+    ap.add_argument("--paths", help="YAML mapping source -> the trainer's copy of it")
+    args = ap.parse_args(argv)
+    run = Folder(args.run)
+    try:
+        for need in ("space.yaml", "records.jsonl", "run.json"):
+            if not run.exists(need):
+                raise ConfigError(
+                    run.file(need), "", "missing: is this a codemix_search run folder?"
+                )
+        space = parse_space(run.read_yaml("space.yaml"), run.file("space.yaml"))
+        records = [json.loads(x) for x in run.read_text("records.jsonl").splitlines() if x.strip()]
+        info = run.read_json("run.json")
+        paths = None
+        if args.paths:
+            with open(args.paths) as f:
+                paths = yaml.safe_load(f)
+            if not isinstance(paths, dict) or not all(isinstance(v, str) for v in paths.values()):
+                raise ConfigError(args.paths, "", "a mapping of source name -> path or URI")
+    except ConfigError as e:
+        print(f"error: {e.one_line()}", file=sys.stderr)
+        return 2
+    uris = export_run(records, space, run, info["name"], info["data"], paths)
+    print(table(ranked(records, space), space))
+    print(
+        f"\n{len(uris)} recipes in {run.child('recipes').uri}; report in {run.child('report').uri}"
+    )
+    return 0

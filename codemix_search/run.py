@@ -111,6 +111,7 @@ def execute(space, storage, run, name: str, address: str | None) -> int:
     from codemix_search import export, search
     from codemix_search.bases import ensure_bases
     from codemix_search.data.build import prepare_space_data
+    from codemix_search.exporters import default_paths
 
     t0 = time.time()
     started = search.start_ray(address, space.budget.concurrency)
@@ -124,6 +125,13 @@ def execute(space, storage, run, name: str, address: str | None) -> int:
                 "the demo suite needs the demo data's eval items (sources.yaml eval_items)",
             )
         run.write_yaml("space.yaml", space.to_dict())
+        data_info = {
+            "uri": data.uri,
+            "tokenizer_sha256": data.manifest["tokenizer_sha256"],
+            "key": data.manifest["key"],
+            "paths": default_paths(data.manifest),
+        }
+        run.write_json("run.json", {"name": name, "data": data_info})
         plan = search.plan_for(space)
         inits = ensure_bases(space, data, storage, plan)  # trained once, then cached
         print(
@@ -133,11 +141,6 @@ def execute(space, storage, run, name: str, address: str | None) -> int:
     finally:
         if started:
             ray.shutdown()
-    data_info = {
-        "uri": data.uri,
-        "tokenizer_sha256": data.manifest["tokenizer_sha256"],
-        "key": data.manifest["key"],
-    }
     uris = export.export_run(records, space, run, name, data_info)
     counts = {
         s: sum(r["status"] == s for r in records)

@@ -14,7 +14,7 @@ import tempfile
 import optuna
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from codemix_search.data.build import DataRef
@@ -57,6 +57,11 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
         return optuna.samplers.NSGAIISampler(
             seed=space.seed, population_size=max(4, space.budget.concurrency * 2)
         )
+    if space.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=space.seed, n_startup_trials=n_startup)
+    if space.sampler == "grid":
+        grid = {p.name: list(p.choices) for p in space.parameters if p.type == "categorical"}
+        return optuna.samplers.GridSampler(grid, seed=space.seed)
     return optuna.samplers.RandomSampler(seed=space.seed)
 
 
@@ -64,6 +69,16 @@ def make_scheduler(space: SearchSpace):
     es = space.early_stopping
     if es.scheduler == "none":
         return FIFOScheduler()
+    if es.scheduler == "hyperband":
+        # Synchronous HyperBand: brackets of trials, the worse half of each stopped at each
+        # rung (ASHA is its asynchronous variant, better when trials finish unevenly).
+        return HyperBandScheduler(
+            time_attr="training_iteration",
+            metric=es.metric,
+            mode=es.mode,
+            max_t=space.training.evals + 2,
+            reduction_factor=es.reduction_factor,
+        )
     # max_t is past the last training report (evals, plus one at the end of continued
     # pretraining): the final report (with the objectives) comes after training, and a
     # scheduler must not cut a trial between training and its evaluation.

@@ -30,8 +30,8 @@ from codemix_search.mixture import (
 )
 
 PARAM_TYPES = ("float", "int", "categorical", "fixed")
-SAMPLERS = ("tpe", "random", "nsga2")
-SCHEDULERS = ("asha", "none")
+SAMPLERS = ("tpe", "random", "nsga2", "gp", "grid")
+SCHEDULERS = ("asha", "hyperband", "none")
 SUITES = ("demo", "paper")
 JUDGES = ("reference", "openai")
 DATA_PRESETS = ("tiny", "demo")
@@ -293,6 +293,16 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """How the report picks among Pareto-optimal trials (the front itself needs no choices)."""
+
+    reference_point: Mapping[str, float] = field(default_factory=dict)
+    """Objective values bounding the hypervolume; unset ones: the worst observed, 10% further."""
+    weights: Mapping[str, float] = field(default_factory=dict)
+    """Optional weighted scalarisation (objectives scaled to [0, 1]) for a single pick."""
+
+
+@dataclass(frozen=True)
 class SearchSpace:
     name: str
     parameters: tuple[Param, ...]
@@ -304,6 +314,7 @@ class SearchSpace:
     evaluation: Evaluation = field(default_factory=Evaluation)
     sampler: str = "tpe"
     seed: int = 0
+    ranking: Ranking = field(default_factory=Ranking)
     points_to_evaluate: tuple[Mapping[str, Any], ...] = ()
     """Configs tried first, before the sampler's own (e.g. the paper's best recipe as a
     baseline): each maps searched parameters to values; the ones left out are sampled."""
@@ -316,7 +327,8 @@ class SearchSpace:
     def initial_points(self) -> list[dict]:
         """What Optuna tries first: the baseline (when asked for), then points_to_evaluate."""
         points = [dict(p) for p in self.points_to_evaluate]
-        if self.evaluation.run_baseline:
+        # A grid already holds its baseline point; enqueuing it would cost a grid point.
+        if self.evaluation.run_baseline and self.sampler != "grid":
             searched = {p.name for p in self.parameters if p.type != "fixed"}
             base = {k: v for k, v in self.evaluation.baseline.items() if k in searched}
             if base:
@@ -358,7 +370,30 @@ class SearchSpace:
         return dataclasses.replace(self.training, **overrides) if overrides else self.training
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The resolved space as YAML-ready data that ``parse_space`` loads back (a run folder's
+        space.yaml is what ``codemix_search export`` and ``--resume`` read)."""
+        d = dataclasses.asdict(self)
+        d.pop("catalog")
+        d.pop("source_file")
+        d["parameters"] = {
+            p["name"]: {k: v for k, v in p.items() if k != "name" and v is not None}
+            for p in d["parameters"]
+        }
+        for p in d["parameters"].values():
+            if p.get("log") is False:
+                p.pop("log")
+            if "choices" in p:
+                p["choices"] = list(p["choices"])
+        if self.data.sources is not None:
+            d["data"] = {
+                "sources": sources_uri(self.data, self.source_file),
+                "max_epochs": self.data.max_epochs,
+            }
+        d["data"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["data"].items()}
+        d["points_to_evaluate"] = [dict(p) for p in self.points_to_evaluate]
+        d["evaluation"]["baseline"] = dict(self.evaluation.baseline)
+        d["ranking"] = {k: dict(v) for k, v in d["ranking"].items()}
+        return d
 
 
 TRAINING_FIELDS = {f.name for f in dataclasses.fields(Training)}
@@ -583,6 +618,20 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
     sampler = raw.get("sampler", "tpe")
     if sampler not in SAMPLERS:
         raise ConfigError(file, "sampler", f"unknown {sampler!r}; allowed: {', '.join(SAMPLERS)}")
+    if sampler == "grid":
+        points = 1
+        for p in params:
+            if p.type in ("float", "int") and p.low != p.high:
+                raise ConfigError(
+                    file,
+                    f"parameters.{p.name}",
+                    "the grid sampler needs listed values: {type: categorical, choices: [...]}",
+                )
+            points *= len(p.choices) if p.type == "categorical" else 1
+        if budget.samples != points:
+            raise ConfigError(
+                file, "budget.samples", f"the grid has {points} points; set samples: {points}"
+            )
     seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(file, "seed", f"must be a non-negative integer, got {seed!r}")
@@ -612,6 +661,17 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
             raise ConfigError(
                 file, f"points_to_evaluate[{i}]", "synthetic_share + commit_share must be <= 1"
             )
+    ranking = build(Ranking, raw.get("ranking"), file, "ranking")
+    for section in ("reference_point", "weights"):
+        for key, value in getattr(ranking, section).items():
+            if key not in {o.name for o in objectives}:
+                raise ConfigError(file, f"ranking.{section}.{key}", "not an objective's name")
+            if (
+                not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or (section == "weights" and value < 0)
+            ):
+                raise ConfigError(file, f"ranking.{section}.{key}", "needs a (non-negative) number")
     explicit = "baseline" in (raw.get("evaluation") or {})
     for key, value in evaluation.baseline.items():
         where = f"evaluation.baseline.{key}"
@@ -636,6 +696,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         sampler=sampler,
         seed=seed,
         points_to_evaluate=tuple(dict(p) for p in points),
+        ranking=ranking,
         catalog=catalog,
         source_file=file,
     )

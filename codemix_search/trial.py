@@ -152,6 +152,7 @@ def run_trial(
         "evaluated": 1,
         "status": "finished",
         "baseline": int(space.is_baseline(config)),
+        "seed": seed,
         "train_seconds": train_seconds,
         "eval_seconds": scores["_eval_seconds"],
         "checkpoint_uri": result.checkpoint.path,

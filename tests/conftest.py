@@ -83,8 +83,10 @@ def s3_endpoint():
     os.environ.update(env)
     old_conf = fsspec.config.conf.get("s3")
     fsspec.config.conf["s3"] = {"endpoint_url": url}
+    import types
+
     try:
-        yield url
+        yield types.SimpleNamespace(url=url, server=server)
     finally:
         server.stop()
         for k, v in old_env.items():

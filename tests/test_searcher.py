@@ -48,3 +48,105 @@ def test_upstream_trap_is_real():
     s.suggest("b")
     s.on_trial_complete("b", {"val_loss": 6.0, "training_iteration": 2})
     assert s._ot_study.trials[0].state != optuna.trial.TrialState.PRUNED
+
+
+def _space_for(sampler):
+    import yaml
+
+    from codemix_search.space import parse_space
+
+    raw = yaml.safe_load(open(TINY))
+    raw["sampler"] = sampler
+    raw["budget"] = {"samples": 6, "concurrency": 2}
+    if sampler == "grid":
+        raw["parameters"] = {
+            "code_fraction": {"type": "categorical", "choices": [0.0, 0.25, 0.5]},
+            "cooldown_code_fraction": {"type": "categorical", "choices": [0.0, 0.2]},
+            "synthetic_share": 0.1,
+            "commit_share": 0.1,
+        }
+        raw["evaluation"] = {"baseline": {"code_fraction": 0.0, "cooldown_code_fraction": 0.0}}
+    return parse_space(raw, "tiny.yaml")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "nsga2", "gp", "grid"])
+def test_every_sampler_drives_the_define_by_run_space(sampler):
+    space = _space_for(sampler)
+    s = MixtureOptunaSearch(
+        space=space.suggest,
+        metric=space.metric_names,
+        mode=space.modes,
+        sampler=make_sampler(space),
+        points_to_evaluate=space.initial_points or None,
+    )
+    configs = []
+    for i in range(space.budget.samples):
+        cfg = s.suggest(f"t{i}")
+        assert cfg is not None
+        space.mixture(cfg)  # every suggestion is a valid mixture
+        configs.append(cfg)
+        s.on_trial_complete(
+            f"t{i}",
+            {
+                "evaluated": 1,
+                "nl_reasoning": cfg["code_fraction"],
+                "code": 1 - cfg["code_fraction"],
+            },
+        )
+    if sampler != "grid":  # (a grid holds the baseline among its points)
+        assert space.is_baseline(configs[0])  # the text-only baseline is tried first
+    assert any(space.is_baseline(c) for c in configs)
+    if sampler == "grid":
+        seen = {(c["code_fraction"], c["cooldown_code_fraction"]) for c in configs}
+        assert seen == {(a, b) for a in (0.0, 0.25, 0.5) for b in (0.0, 0.2)}
+    assert len(s._ot_study.trials) == space.budget.samples
+
+
+def test_schedulers():
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
+
+    from codemix_search.search import make_scheduler
+
+    expect = {"asha": ASHAScheduler, "hyperband": HyperBandScheduler, "none": FIFOScheduler}
+    for name, cls in expect.items():
+        space = load_space(TINY, [f"early_stopping.scheduler={name}"])
+        assert isinstance(make_scheduler(space), cls)
+
+
+def test_grid_needs_listed_values_and_the_right_sample_count():
+    from codemix_search.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="parameters.code_fraction.*categorical"):
+        load_space(TINY, ["sampler=grid"])
+    import yaml
+
+    from codemix_search.space import parse_space
+
+    raw = yaml.safe_load(open(TINY))
+    raw["sampler"] = "grid"
+    raw["parameters"] = {
+        "code_fraction": {"type": "categorical", "choices": [0.0, 0.5]},
+        "cooldown_code_fraction": 0.2,
+        "synthetic_share": 0.1,
+        "commit_share": 0.1,
+    }
+    with pytest.raises(ConfigError, match="budget.samples.*2 points"):
+        parse_space(raw, "g.yaml")
+
+
+@pytest.mark.parametrize("name", ["tiny.yaml", "demo.yaml"])
+def test_resolved_space_loads_back_unchanged(name, tmp_path):
+    import os
+
+    import yaml
+
+    from codemix_search.space import parse_space
+    from tests.conftest import REPO
+
+    space = load_space(os.path.join(REPO, "search_spaces", name), ["budget.samples=9"])
+    text = yaml.safe_dump(space.to_dict())
+    again = parse_space(yaml.safe_load(text), space.source_file)
+    assert again.to_dict() == space.to_dict() and again.budget.samples == 9

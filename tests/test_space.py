@@ -23,7 +23,10 @@ def tiny_raw():
         return yaml.safe_load(f)
 
 
-@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(REPO, "search_spaces"))))
+@pytest.mark.parametrize(
+    "name",
+    sorted(n for n in os.listdir(os.path.join(REPO, "search_spaces")) if n.endswith(".yaml")),
+)
 def test_shipped_spaces_load(name):
     space = load_space(os.path.join(REPO, "search_spaces", name))
     assert space.objectives and space.training.steps >= 2 * space.training.evals
