@@ -48,13 +48,13 @@ def compare_with_baseline(records: list[dict], space: SearchSpace, run: Folder) 
     (the paper's +8.2% format) and the judged generative win-rate against the baseline trial.
     Returns the baseline's trial id (None when no baseline trial finished)."""
     from codemix_search.evaluate.judge import JudgeError, make_judge, win_rate
-    from codemix_search.evaluate.suites import SUITES
+    from codemix_search.evaluate.suites import suite_for
 
     finished = [r for r in records if r["status"] == "finished"]
     base = next((r for r in finished if r["metrics"].get("baseline") == 1), None)
     if base is None:
         return None
-    judged = [t.name for t in SUITES[space.evaluation.suite].tasks if t.generations]
+    judged = [t.name for t in suite_for(space.evaluation).tasks if t.generations]
     judge = make_judge(space.evaluation)
 
     def generations(record: dict) -> dict:

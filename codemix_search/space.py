@@ -282,6 +282,10 @@ class Evaluation:
     model by default): relative changes (+8.2% style) and generative win-rates use it."""
     run_baseline: bool = True
     """Enqueue the baseline as the first trial (the rest of its values sampled) so it exists."""
+    task_weights: Mapping[str, float] = field(default_factory=dict)
+    """Weight of a task inside its category's mean (default 1; 0 keeps it out of the mean)."""
+    generative_prompts: str | None = None
+    """Paper suite: jsonl of {prompt, reference} (e.g. Dolly-200) for the generative category."""
     judge: str = "reference"
     """Generative win-rate judge: reference (offline chrF against the true continuation) |
     openai (an OpenAI-compatible chat-completions endpoint, judge_url)."""
@@ -393,6 +397,7 @@ class SearchSpace:
         d["points_to_evaluate"] = [dict(p) for p in self.points_to_evaluate]
         d["evaluation"]["baseline"] = dict(self.evaluation.baseline)
         d["ranking"] = {k: dict(v) for k, v in d["ranking"].items()}
+        d["evaluation"]["task_weights"] = dict(self.evaluation.task_weights)
         return d
 
 
@@ -705,10 +710,24 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
 
 
 def _check_objectives(objectives, evaluation: Evaluation, file: str) -> None:
-    from codemix_search.evaluate.suites import SUITES as EVAL_SUITES
+    from codemix_search.evaluate.suites import suite_for
 
-    suite = EVAL_SUITES[evaluation.suite]
-    cats = sorted(suite.categories())
+    for task, w in evaluation.task_weights.items():
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0:
+            raise ConfigError(file, f"evaluation.task_weights.{task}", "needs a number >= 0")
+    suite = suite_for(evaluation)
+    for task in evaluation.task_weights:
+        if task not in suite.names:
+            raise ConfigError(
+                file,
+                f"evaluation.task_weights.{task}",
+                f"not a task of suite {suite.name}; allowed: {', '.join(suite.names)}",
+            )
+    if evaluation.generative_prompts and evaluation.suite != "paper":
+        raise ConfigError(
+            file, "evaluation.generative_prompts", "for the paper suite (demo has its own)"
+        )
+    cats = sorted(c for c, ts in suite.categories().items() if any(t.weight > 0 for t in ts))
     for i, o in enumerate(objectives):
         where = f"objectives[{i}]"
         if (o.category is None) == (o.task is None):

@@ -56,7 +56,7 @@ def run_trial(
     import torch
 
     from codemix_search.evaluate.harness import evaluate
-    from codemix_search.evaluate.suites import SUITES
+    from codemix_search.evaluate.suites import suite_for
 
     torch.set_num_threads(1)
     ctx = tune.get_context()
@@ -124,7 +124,7 @@ def run_trial(
     with result.checkpoint.as_directory() as ckpt_dir:
         model = AutoModelForCausalLM.from_pretrained(ckpt_dir)
     model.eval()
-    suite = SUITES[space.evaluation.suite]
+    suite = suite_for(space.evaluation)
     scores = evaluate(
         model,
         tokenizer,
@@ -132,6 +132,7 @@ def run_trial(
         os.path.join(local, "eval") if suite.local else None,
         space.evaluation.limit,
         space.evaluation.batch_size,
+        generative_prompts=space.evaluation.generative_prompts,
     )
     categories = suite.category_scores(scores)
     flat = {

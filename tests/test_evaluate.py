@@ -287,3 +287,66 @@ def test_export_compares_with_the_baseline_and_survives_a_broken_judge(tmp_path,
         "malformed reply"
         in records[1]["vs_baseline"]["win_rate"]["demo_generative_samples"]["error"]
     )
+
+
+def test_task_weights_and_generative_prompts_configure_the_suite(tmp_path):
+    import yaml as _yaml
+
+    from codemix_search.errors import ConfigError
+    from codemix_search.evaluate.suites import suite_for
+    from codemix_search.space import parse_space
+
+    raw = _yaml.safe_load(open(TINY))
+    raw["evaluation"] = {"task_weights": {"demo_code_pass1": 0.0, "demo_code": 2.0}}
+    space = parse_space(raw, "t.yaml")
+    suite = suite_for(space.evaluation)
+    scores = {"demo_code": {"acc": 0.5}, "demo_code_pass1": {"pass@1": 1.0}}
+    assert suite.category_scores(scores)["code"] == 0.5  # pass@1 weighted out
+    raw["evaluation"] = {"task_weights": {"nope": 1.0}}
+    with pytest.raises(ConfigError, match="task_weights.nope.*not a task"):
+        parse_space(raw, "t.yaml")
+    raw["evaluation"] = {"task_weights": {"demo_code": 0, "demo_code_pass1": 0}}
+    with pytest.raises(ConfigError, match="objectives.*category.*code"):
+        parse_space(raw, "t.yaml")
+    raw["evaluation"] = {"suite": "paper", "generative_prompts": str(tmp_path / "p.jsonl")}
+    raw["objectives"] = [
+        {"name": "gen", "category": "generative"},
+        {"name": "nl", "category": "nl_reasoning"},
+    ]
+    paper = suite_for(parse_space(raw, "t.yaml").evaluation)
+    assert paper.task("codemix_generative").generations and "generative" in paper.categories()
+
+
+@pytest.mark.slow
+def test_paper_generative_task_runs_on_the_users_prompts(models, tmp_path):
+    import dataclasses
+
+    from codemix_search.evaluate.harness import evaluate
+    from codemix_search.evaluate.suites import PAPER, TaskSpec
+
+    prompts = tmp_path / "dolly.jsonl"
+    prompts.write_text(
+        "".join(
+            json.dumps({"prompt": f"Explain item {i}.", "reference": "It is a thing."}) + "\n"
+            for i in range(3)
+        )
+    )
+    suite = dataclasses.replace(
+        PAPER,
+        tasks=(
+            *PAPER.tasks,
+            TaskSpec("codemix_generative", "generative", "chrf", generations=True),
+        ),
+    )
+    _, trained, tok, _ = models
+    out = evaluate(
+        trained,
+        tok,
+        suite,
+        None,
+        limit=3,
+        tasks=["codemix_generative"],
+        generative_prompts=str(prompts),
+    )
+    assert 0.0 <= out["codemix_generative"]["chrf"] <= 1.0
+    assert len(out["_generations"]["codemix_generative"]) == 3

@@ -21,6 +21,7 @@ def evaluate(
     batch_size: int = 16,
     device: str = "cpu",
     tasks: list[str] | None = None,
+    generative_prompts: str | None = None,
 ) -> dict:
     """{task: {metric: value}} for the suite's tasks (or ``tasks``), plus ``_eval_seconds`` and
     ``_generations`` ({task: [{"prompt", "generation", "reference"}]} for judged tasks)."""
@@ -32,7 +33,7 @@ def evaluate(
 
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="codemix-tasks-") as yaml_dir:
-        names = write_task_yamls(suite, eval_dir, yaml_dir)
+        names = write_task_yamls(suite, eval_dir, yaml_dir, generative_prompts)
         names = [n for n in names if tasks is None or n in tasks]
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
         out = lm_eval.simple_evaluate(

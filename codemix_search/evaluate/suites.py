@@ -111,9 +111,53 @@ UPSTREAM = {"codemix_humaneval": "humaneval", "codemix_mbpp": "mbpp"}
 SUITES = {"demo": DEMO, "paper": PAPER}
 
 
+def suite_for(evaluation) -> Suite:
+    """The suite a space evaluates with: its task weights applied and, for the paper suite
+    given ``generative_prompts``, the judged generative task added."""
+    import dataclasses
+
+    base = SUITES[evaluation.suite]
+    tasks = [
+        dataclasses.replace(t, weight=float(evaluation.task_weights.get(t.name, t.weight)))
+        for t in base.tasks
+    ]
+    if base.name == "paper" and evaluation.generative_prompts:
+        tasks.append(TaskSpec("codemix_generative", "generative", "chrf", generations=True))
+    return dataclasses.replace(base, tasks=tuple(tasks))
+
+
+def _generative_yaml(prompts_uri: str, out_dir: str) -> None:
+    """The paper's generative category on the user's prompts (e.g. Dolly-200: ``prompt`` and a
+    ``reference`` answer per line): greedy answers, chrF against the reference in the search,
+    win-rate against the baseline judged afterwards."""
+    import fsspec
+    import yaml
+
+    local = os.path.join(out_dir, "codemix_generative.jsonl")
+    with fsspec.open(prompts_uri, "rb", compression="infer") as src, open(local, "wb") as dst:
+        dst.write(src.read())
+    spec = {
+        "task": "codemix_generative",
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": os.path.abspath(local)}},
+        "test_split": "test",
+        "output_type": "generate_until",
+        "doc_to_text": "{{prompt}}",
+        "doc_to_target": "",
+        "generation_kwargs": {"until": ["\n\n\n"], "max_gen_toks": 256, "do_sample": False},
+        "metric_list": [{"metric": "chrf", "aggregation": "mean", "higher_is_better": True}],
+        "metadata": {"version": 1},
+    }
+    text = yaml.safe_dump(spec, sort_keys=False)
+    text += "process_results: !function codemix_metrics.demo_generative_samples\n"
+    with open(os.path.join(out_dir, "codemix_generative.yaml"), "w") as f:
+        f.write(text)
+
+
 def registry_names(suite: Suite) -> list[str]:
-    """The lm-eval registry names a suite relies on (our code variants map to upstream)."""
-    return [UPSTREAM.get(t.name, t.name) for t in suite.tasks]
+    """The lm-eval registry names a suite relies on (our code variants map to upstream; our
+    generative task is generated, not registered)."""
+    return [UPSTREAM.get(t.name, t.name) for t in suite.tasks if t.name != "codemix_generative"]
 
 
 def missing_from_registry(suite: Suite, task_manager=None) -> list[str]:
@@ -174,7 +218,9 @@ def _code_variant_yamls(out_dir: str) -> None:
             f.write(text)
 
 
-def write_task_yamls(suite: Suite, eval_dir: str | None, out_dir: str) -> list[str]:
+def write_task_yamls(
+    suite: Suite, eval_dir: str | None, out_dir: str, generative_prompts: str | None = None
+) -> list[str]:
     """Task YAMLs (and the metrics shim) for ``suite`` into ``out_dir``; returns the task names
     to pass to lm-eval."""
     from codemix_search.evaluate import demo_suite, metrics
@@ -187,4 +233,6 @@ def write_task_yamls(suite: Suite, eval_dir: str | None, out_dir: str) -> list[s
         demo_suite.write_task_yamls(eval_dir, out_dir)
     else:
         _code_variant_yamls(out_dir)
+        if "codemix_generative" in suite.names:
+            _generative_yaml(generative_prompts, out_dir)
     return suite.names
