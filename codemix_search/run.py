@@ -9,6 +9,10 @@ Tiny run used by the tests (a few minutes on 2 cores):
 
     python codemix_search/run.py --space search_spaces/tiny.yaml --storage /tmp/cm-runs
     python codemix_search/run.py --space search_spaces/tiny.yaml --dry-run budget.samples=8
+
+A run whose driver died (killed, node lost) continues where it stopped; finished trials are kept:
+
+    python codemix_search/run.py --resume --name try1 --storage /tmp/cm-runs
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from codemix_search.errors import ConfigError  # noqa: E402
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="codemix_search run", description=__doc__.splitlines()[0])
-    ap.add_argument("--space", required=True, help="search space YAML (search_spaces/*.yaml)")
+    ap.add_argument("--space", help="search space YAML (search_spaces/*.yaml)")
     ap.add_argument(
         "--storage",
         default=os.path.abspath("runs"),
@@ -45,6 +49,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--dry-run", action="store_true", help="print the space and sampled mixtures; start nothing"
+    )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the unfinished run --name from its storage (its own space.yaml)",
     )
     ap.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. budget.samples=8")
     return ap.parse_args(argv)
@@ -81,17 +90,32 @@ def main(argv: list[str] | None = None) -> int:
     from codemix_search.storage import Folder
 
     try:
-        space = load_space(args.space, args.overrides)
+        storage = Folder(args.storage)
+        if args.resume:
+            if not args.name:
+                raise ConfigError("--resume", "", "give the --name of the run to continue")
+            run = storage.child(args.name)
+            if not run.exists("space.yaml"):
+                raise ConfigError(run.file("space.yaml"), "", "missing: no such run to resume")
+            # The run's own resolved space (overrides included), not whatever --space says now.
+            space = load_space(run.file("space.yaml"))
+        elif not args.space:
+            raise ConfigError("--space", "", "required (or --resume --name RUN)")
+        else:
+            space = load_space(args.space, args.overrides)
         if args.dry_run:
             dry_run(space)
             return 0
         name = args.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
         if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ConfigError("--name", "", f"{name!r}: use letters, digits, '-', '_' or '.'")
-        storage = Folder(args.storage)
         run = storage.child(name)
         if run.is_complete():
             raise ConfigError("--name", "", f"run {run.uri} already finished; pick another --name")
+        if run.exists("space.yaml") and not args.resume:
+            raise ConfigError(
+                "--name", "", f"run {run.uri} exists; add --resume to continue it, or pick another"
+            )
     except ConfigError as e:
         print(f"error: {e.one_line()}", file=sys.stderr)
         return 2
@@ -99,13 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        return execute(space, storage, run, name, args.address)
+        return execute(space, storage, run, name, args.address, args.resume)
     except ConfigError as e:  # bad sources or data found while building: one line, no traceback
         print(f"error: {e.one_line()}", file=sys.stderr)
         return 2
 
 
-def execute(space, storage, run, name: str, address: str | None) -> int:
+def execute(space, storage, run, name: str, address: str | None, resume: bool = False) -> int:
     import ray
 
     from codemix_search import export, search
@@ -137,7 +161,7 @@ def execute(space, storage, run, name: str, address: str | None) -> int:
         print(
             f"codemix_search: run {run.uri}: {space.budget.samples} trials, {plan.concurrency} at a time, driver {plan.driver}, {plan.workers} x worker {plan.worker}"
         )
-        records = search.search(space, data, run, plan, inits)
+        records = search.search(space, data, run, plan, inits, resume=resume)
     finally:
         if started:
             ray.shutdown()

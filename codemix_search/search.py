@@ -132,6 +132,7 @@ def search(
     run: Folder,
     plan: ResourcePlan,
     inits: dict[str, str] | None = None,
+    resume: bool = False,
 ) -> list[dict]:
     """Run the trials; return one record per trial (plain dicts)."""
     # Trials report validation loss during training and the objectives only at the end, so the
@@ -166,6 +167,20 @@ def search(
         plan.driver,
     )
     tune_storage = local_run or tempfile.mkdtemp(prefix="codemix-tune-")
+    experiment = os.path.join(tune_storage, "tune")
+    if resume and tune.Tuner.can_restore(experiment):
+        # The driver died: Tune restores the experiment (finished trials stay finished, their
+        # results kept; unfinished ones restart) and the searcher's saved state, so Optuna
+        # goes on from the trials it has seen instead of starting a new study.
+        log.info("resuming the search from %s", experiment)
+        tuner = tune.Tuner.restore(
+            experiment,
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=False,
+            restart_errored=False,
+        )
+        return _records(tuner.fit(), space)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -182,7 +197,10 @@ def search(
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         ),
     )
-    results = tuner.fit()
+    return _records(tuner.fit(), space)
+
+
+def _records(results, space: SearchSpace) -> list[dict]:
     records = []
     for r in results:
         metrics = dict(r.metrics or {})

@@ -70,6 +70,13 @@ def run_trial(
         space.seed, "trial", mixture.id, sorted(space.training_for(config).__dict__.items())
     )
     training = space.training_for(config)
+    if trial_folder.exists("result.json"):
+        # Resumed after the driver died between this trial's end and Tune's next experiment
+        # checkpoint: its result is already in storage, so it is reported, not retrained.
+        saved = trial_folder.read_json("result.json")
+        if saved.get("status") == "finished" and saved.get("mixture_id") == mixture.id:
+            tune.report({**saved, "from_storage": 1})
+            return
     trial_folder.write_json(
         "trial.json",
         {
@@ -154,6 +161,7 @@ def run_trial(
         "status": "finished",
         "baseline": int(space.is_baseline(config)),
         "seed": seed,
+        "mixture_id": mixture.id,
         "train_seconds": train_seconds,
         "eval_seconds": scores["_eval_seconds"],
         "checkpoint_uri": result.checkpoint.path,
