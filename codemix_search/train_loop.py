@@ -312,6 +312,20 @@ def fetch_model(uri: str) -> str:
     return local
 
 
+def record_curve(folder: Folder, metrics: dict) -> None:
+    """Append one report to ``curve.jsonl`` (what ``codemix_search replay`` checks against);
+    a restarted worker first drops the lines it is about to redo."""
+    keep = []
+    if folder.exists("curve.jsonl"):
+        keep = [
+            x
+            for x in folder.read_text("curve.jsonl").splitlines()
+            if x.strip() and json.loads(x)["step"] < metrics["step"]
+        ]
+    row = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) or v is None}
+    folder.write_text("curve.jsonl", "".join(x + "\n" for x in [*keep, json.dumps(row)]))
+
+
 def train_loop_per_worker(config: dict) -> None:
     """Ray Train V2 entry: the loop above with Ray's rank, DDP wrapping and reports."""
     config = {**config, "worker_entry_time": time.time()}  # start-up breakdown (benchmarks/)
@@ -320,7 +334,11 @@ def train_loop_per_worker(config: dict) -> None:
 
     ctx = ray.train.get_context()
 
+    curve = Folder(config["curve_folder"]) if config.get("curve_folder") else None
+
     def report(metrics: dict, checkpoint_dir: str | None = None) -> None:
+        if curve is not None and ctx.get_world_rank() == 0:
+            record_curve(curve, metrics)
         ckpt = None
         if checkpoint_dir is not None and ctx.get_world_rank() == 0:
             ckpt = ray.train.Checkpoint.from_directory(checkpoint_dir)

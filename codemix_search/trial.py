@@ -98,7 +98,10 @@ def run_trial(
     t0 = time.time()
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=loop_config(space, config, data_uri, manifest, seed, inits),
+        train_loop_config={
+            **loop_config(space, config, data_uri, manifest, seed, inits),
+            "curve_folder": trial_folder.uri,
+        },
         scaling_config=ScalingConfig(
             num_workers=plan.workers, use_gpu=plan.use_gpu, resources_per_worker=dict(plan.worker)
         ),

@@ -124,3 +124,33 @@ def test_every_trial_continues_from_the_one_cached_balanced_base(tiny_run):
     assert base["mixture"]["pretrain"]["code"] == 0.5 and base["steps"] == 20
     recipes = [yaml.safe_load(open(p)) for p in glob.glob(str(run / "recipes" / "*.yaml"))]
     assert {r["training"]["init"] for r in recipes} == {"balanced"}
+
+
+def test_replay_reproduces_a_recipes_loss_curve(tiny_run):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    run, _ = tiny_run
+    recipe = sorted(glob.glob(str(run / "recipes" / "*.yaml")))[0]
+    curve = run / "trials" / os.path.basename(recipe)[: -len(".yaml")] / "curve.jsonl"
+    assert len(curve.read_text().splitlines()) == 5  # 4 evals + the end of pretraining
+    out = subprocess.run(
+        [sys.executable, "-m", "codemix_search", "replay", recipe],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "reproduced" in out.stdout and "NOT" not in out.stdout
+    assert out.stdout.count("diff 0.00e+00") == 5
+    bad = subprocess.run(
+        [sys.executable, "-m", "codemix_search", "replay", str(run / "nope.yaml")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "no such recipe" in bad.stderr
