@@ -11,6 +11,14 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(REPO, "search_spaces", "tiny.yaml")
+# One mixture (and a scratch start) for the tests that train outside the search.
+TINY_SHARES = {
+    "code_fraction": 0.5,
+    "synthetic_share": 0.2,
+    "commit_share": 0.2,
+    "cooldown_code_fraction": 0.2,
+    "init": "scratch",
+}
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

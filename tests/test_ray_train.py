@@ -13,17 +13,11 @@ from codemix_search.plan import ResourcePlan
 from codemix_search.space import load_space
 from codemix_search.storage import Folder
 from codemix_search.train_loop import loop_config, train_loop_per_worker
-from tests.conftest import TINY
+from tests.conftest import TINY, TINY_SHARES
 
 pytestmark = pytest.mark.slow
 
-SHARES = {
-    "code_fraction": 0.5,
-    "synthetic_share": 0.2,
-    "commit_share": 0.2,
-    "cooldown_code_fraction": 0.2,
-    "init": "scratch",
-}
+SHARES = TINY_SHARES
 PLAN = ResourcePlan(driver={}, worker={"CPU": 1}, workers=1, use_gpu=False, concurrency=1)
 
 

@@ -19,15 +19,9 @@ from codemix_search.train_loop import (
     report_steps,
     train,
 )
-from tests.conftest import TINY
+from tests.conftest import TINY, TINY_SHARES
 
-SHARES = {
-    "code_fraction": 0.5,
-    "synthetic_share": 0.2,
-    "commit_share": 0.2,
-    "cooldown_code_fraction": 0.2,
-    "init": "scratch",
-}
+SHARES = TINY_SHARES
 
 
 def run(tiny_data, keep=None, resume_dir=None, **over):

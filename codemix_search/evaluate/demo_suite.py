@@ -61,42 +61,36 @@ def nl_items(docs: list[str], rng: random.Random) -> list[dict]:
     return items
 
 
+def _fact_questions(
+    rng: random.Random, facts: list[dict], key: str, pool: list[str], question: str
+) -> list[dict]:
+    """One multiple-choice question per country: the true ``key`` value and 3 wrong ones."""
+    items = []
+    for f in facts:
+        wrong = rng.sample([x for x in pool if x != f[key]], min(3, len(pool) - 1))
+        items.append(_mc(question.format(name=f["name"]), [f[key], *wrong], rng))
+    rng.shuffle(items)
+    return items[:MAX_ITEMS]
+
+
 def knowledge_items(rng: random.Random) -> list[dict]:
     from codemix_search.data.demo import country_facts
 
     facts = country_facts()
-    capitals = [f["capital"] for f in facts]
-    items = []
-    for f in facts:
-        wrong = rng.sample([c for c in capitals if c != f["capital"]], 3)
-        items.append(
-            _mc(
-                f"Question: What is the capital of {f['name']}?\nAnswer:",
-                [f["capital"], *wrong],
-                rng,
-            )
-        )
-    rng.shuffle(items)
-    return items[:MAX_ITEMS]
+    pool = [f["capital"] for f in facts]
+    return _fact_questions(
+        rng, facts, "capital", pool, "Question: What is the capital of {name}?\nAnswer:"
+    )
 
 
 def region_items(rng: random.Random) -> list[dict]:
     from codemix_search.data.demo import country_facts
 
     facts = [f for f in country_facts() if f["region"]]
-    regions = sorted({f["region"] for f in facts})
-    items = []
-    for f in facts:
-        wrong = rng.sample([r for r in regions if r != f["region"]], min(3, len(regions) - 1))
-        items.append(
-            _mc(
-                f"Question: On which continent or region is {f['name']}?\nAnswer:",
-                [f["region"], *wrong],
-                rng,
-            )
-        )
-    rng.shuffle(items)
-    return items[:MAX_ITEMS]
+    pool = sorted({f["region"] for f in facts})
+    return _fact_questions(
+        rng, facts, "region", pool, "Question: On which continent or region is {name}?\nAnswer:"
+    )
 
 
 def pass1_items(problems: list[dict]) -> list[dict]:

@@ -62,13 +62,15 @@ def run_tests(program: str, limits: SandboxLimits = CODE_LIMITS) -> float:
 
 
 # -- process_results functions (called by lm-eval per document) ----------------------------------
+def _check_program(prompt: str, completion: str, tests: str, entry_point: str) -> float:
+    """HumanEval-style: prompt + completion (cut at the next top-level block) + tests + check."""
+    program = prompt + truncate_completion(completion) + "\n\n" + tests
+    return run_tests(program + f"\n\ncheck({entry_point})\n")
+
+
 def demo_pass_at_1(doc: dict, results: list[str]) -> dict:
     """Demo code task: the held-out problem's prompt + the model's completion + its tests."""
-    completion = truncate_completion(results[0])
-    program = (
-        doc["prompt"] + completion + "\n\n" + doc["tests"] + f"\n\ncheck({doc['entry_point']})\n"
-    )
-    return {"pass@1": run_tests(program)}
+    return {"pass@1": _check_program(doc["prompt"], results[0], doc["tests"], doc["entry_point"])}
 
 
 def demo_generative_samples(doc: dict, results: list[str]) -> dict:
@@ -86,11 +88,7 @@ def demo_continuation(doc: dict, results: list) -> dict:
 
 def humaneval_pass_at_1(doc: dict, results: list[str]) -> dict:
     """lm-eval's humaneval documents (prompt, test, entry_point), executed in our sandbox."""
-    completion = truncate_completion(results[0])
-    program = (
-        doc["prompt"] + completion + "\n\n" + doc["test"] + f"\n\ncheck({doc['entry_point']})\n"
-    )
-    return {"pass@1": run_tests(program)}
+    return {"pass@1": _check_program(doc["prompt"], results[0], doc["test"], doc["entry_point"])}
 
 
 def mbpp_pass_at_1(doc: dict, results: list[str]) -> dict:
