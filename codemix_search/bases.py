@@ -19,7 +19,7 @@ import logging
 import os
 import random
 
-from codemix_search.mixture import BASES, SHARE_NAMES, base_weights
+from codemix_search.mixture import BASES, base_weights
 from codemix_search.seeds import derive_seed
 from codemix_search.storage import Folder
 
@@ -36,7 +36,9 @@ def base_loop_config(space, name: str, data_uri: str, manifest: dict) -> dict:
     weights = base_weights(name, space.catalog)
     # Only the mixture shares go in, so the base uses the space's default training knobs
     # (whatever the trials search) and starts from scratch.
-    shares = {n: v for n, v in space.sample(random.Random(0)).items() if n in SHARE_NAMES}
+    shares = {
+        n: v for n, v in space.sample(random.Random(0)).items() if n in space.mixture_param_names
+    }
     cfg = loop_config(
         dataclasses.replace(space, training=dataclasses.replace(space.training, init="scratch")),
         shares,

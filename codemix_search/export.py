@@ -170,6 +170,22 @@ def leaderboard_csv(rows: list[dict], space: SearchSpace) -> str:
     return buf.getvalue()
 
 
+def code_shares(record: dict, space: SearchSpace) -> tuple[float, float, float, float]:
+    """(code share, synthetic and commit shares of the code part, cooldown code share) read
+    from the mixture itself, so both parametrisations print the paper's four numbers."""
+    groups = {s.name: s.group for s in space.catalog}
+    mix = record.get("mixture") or {}
+
+    def part(phase: str, which: set[str]) -> float:
+        return sum(w for s, w in (mix.get(phase) or {}).items() if groups.get(s) in which)
+
+    code_groups = {"web_code", "synthetic_code", "commits"}
+    code = part("pretrain", code_groups)
+    syn = part("pretrain", {"synthetic_code"}) / code if code else 0.0
+    com = part("pretrain", {"commits"}) / code if code else 0.0
+    return code, syn, com, part("cooldown", code_groups)
+
+
 def _fmt(v) -> str:
     return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
@@ -192,22 +208,14 @@ def table(rows: list[dict], space: SearchSpace) -> str:
     ]
     lines = []
     for r in rows:
-        c = r["config"]
+        shares = code_shares(r, space)
         lines.append(
             [
                 str(r["rank"] or "-"),
                 "*" if r["pareto"] else "",
                 r["trial_id"],
                 r["status"],
-                *(
-                    f"{c.get(k, 0):.2f}"
-                    for k in (
-                        "code_fraction",
-                        "synthetic_share",
-                        "commit_share",
-                        "cooldown_code_fraction",
-                    )
-                ),
+                *(f"{v:.2f}" for v in shares),
                 *(_fmt(r["objectives"].get(n)) or "-" for n in space.metric_names),
                 _fmt(r.get("metrics", {}).get("val_loss")) or "-",
                 " ".join(

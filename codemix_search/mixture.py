@@ -167,3 +167,42 @@ def base_weights(name: str, catalog: Sequence[SourceInfo] = DEMO_CATALOG) -> dic
     if name not in BASES:
         raise ValueError(f"unknown base {name!r}; allowed: {', '.join(BASES)}")
     return phase_weights(BASES[name], 0.0, 0.0, catalog, "pretrain")
+
+
+def dirichlet_param_names(catalog: Sequence[SourceInfo]) -> list[str]:
+    """One uniform(0, 1) parameter per (phase, source the phase may draw)."""
+    return [f"w_{phase}_{s.name}" for phase in PHASES for s in catalog if phase in s.phases]
+
+
+def dirichlet_phase(uniforms: Mapping[str, float], min_weight: float = 0.0) -> dict[str, float]:
+    """Weights from uniforms: -log(u) are Exponential(1), and normalised exponentials are a
+    Dirichlet(1, ..., 1) draw (uniform over the simplex, RegMix's prior), so a searcher's
+    uniform parameters cover every mixture evenly. Each weight is then lifted to at least
+    ``min_weight``: w = m + (1 - n m) w."""
+    import math
+
+    n = len(uniforms)
+    if not n:
+        raise ValueError("a phase needs at least one source")
+    if not 0 <= min_weight * n < 1:
+        raise ValueError(f"min_weight {min_weight} x {n} sources must be < 1")
+    for name, u in uniforms.items():
+        if not 0 < u <= 1:
+            raise ValueError(f"{name}: a Dirichlet uniform must be in (0, 1], got {u}")
+    raw = {s: -math.log(u) + 1e-12 for s, u in uniforms.items()}
+    total = sum(raw.values())
+    return _normalised({s: min_weight + (1 - n * min_weight) * v / total for s, v in raw.items()})
+
+
+def mixture_from_dirichlet(
+    config: Mapping[str, float], catalog: Sequence[SourceInfo], min_weight: float = 0.0
+) -> Mixture:
+    """The Dirichlet parametrisation: per phase, weights over its sources from uniforms."""
+    phases = {}
+    for phase in PHASES:
+        uniforms = {
+            s.name: float(config[f"w_{phase}_{s.name}"]) for s in catalog if phase in s.phases
+        }
+        phases[phase] = dirichlet_phase(uniforms, min_weight)
+    shares = {k: float(config[k]) for k in dirichlet_param_names(catalog)}
+    return Mixture(pretrain=phases["pretrain"], cooldown=phases["cooldown"], shares=shares)

@@ -26,6 +26,8 @@ from codemix_search.mixture import (
     Mixture,
     SourceInfo,
     base_weights,
+    dirichlet_param_names,
+    mixture_from_dirichlet,
     mixture_from_shares,
 )
 
@@ -297,6 +299,18 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class MixtureSpec:
+    """How sampled parameters become source weights."""
+
+    parametrisation: str = "hierarchical"
+    """hierarchical: the paper's four shares (code_fraction, synthetic_share, commit_share,
+    cooldown_code_fraction) | dirichlet: one weight per source and phase, uniform over the
+    simplex (RegMix-style; the parameters w_<phase>_<source> are generated)."""
+    min_weight: float = 0.0
+    """dirichlet: every source gets at least this weight in every phase it is drawn in."""
+
+
+@dataclass(frozen=True)
 class Ranking:
     """How the report picks among Pareto-optimal trials (the front itself needs no choices)."""
 
@@ -319,6 +333,7 @@ class SearchSpace:
     sampler: str = "tpe"
     seed: int = 0
     ranking: Ranking = field(default_factory=Ranking)
+    mixture_spec: MixtureSpec = field(default_factory=MixtureSpec)
     points_to_evaluate: tuple[Mapping[str, Any], ...] = ()
     """Configs tried first, before the sampler's own (e.g. the paper's best recipe as a
     baseline): each maps searched parameters to values; the ones left out are sampled."""
@@ -366,7 +381,15 @@ class SearchSpace:
         return {p.name: p.sample(rng) for p in self.parameters}
 
     def mixture(self, config: Mapping[str, Any]) -> Mixture:
+        if self.mixture_spec.parametrisation == "dirichlet":
+            return mixture_from_dirichlet(config, self.catalog, self.mixture_spec.min_weight)
         return mixture_from_shares({n: config[n] for n in SHARE_NAMES}, self.catalog)
+
+    @property
+    def mixture_param_names(self) -> list[str]:
+        if self.mixture_spec.parametrisation == "dirichlet":
+            return dirichlet_param_names(self.catalog)
+        return list(SHARE_NAMES)
 
     def training_for(self, config: Mapping[str, Any]) -> Training:
         """The training knobs of one trial: searched values override the space's defaults."""
@@ -379,10 +402,17 @@ class SearchSpace:
         d = dataclasses.asdict(self)
         d.pop("catalog")
         d.pop("source_file")
+        generated = (
+            set(dirichlet_param_names(self.catalog))
+            if self.mixture_spec.parametrisation == "dirichlet"
+            else set()
+        )
         d["parameters"] = {
             p["name"]: {k: v for k, v in p.items() if k != "name" and v is not None}
             for p in d["parameters"]
+            if p["name"] not in generated
         }
+        d["mixture"] = d.pop("mixture_spec")
         for p in d["parameters"].values():
             if p.get("log") is False:
                 p.pop("log")
@@ -522,7 +552,11 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         raise ConfigError(
             file, "", "a search space must be a YAML mapping (see search_spaces/tiny.yaml)"
         )
-    allowed = {f.name for f in dataclasses.fields(SearchSpace)} - {"source_file", "catalog"}
+    allowed = {f.name for f in dataclasses.fields(SearchSpace)} - {
+        "source_file",
+        "catalog",
+        "mixture_spec",
+    } | {"mixture"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(
@@ -533,14 +567,24 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(file, "name", "must be letters, digits, '-' or '_'")
 
+    mixture_spec = build(MixtureSpec, raw.get("mixture"), file, "mixture")
+    if mixture_spec.parametrisation not in ("hierarchical", "dirichlet"):
+        raise ConfigError(
+            file, "mixture.parametrisation", "unknown; allowed: hierarchical, dirichlet"
+        )
+    if not 0 <= mixture_spec.min_weight < 1:
+        raise ConfigError(file, "mixture.min_weight", "must be in [0, 1)")
+    dirichlet = mixture_spec.parametrisation == "dirichlet"
     params_raw = raw.get("parameters")
-    if not isinstance(params_raw, dict) or not params_raw:
+    if params_raw is None and dirichlet:
+        params_raw = {}
+    if not isinstance(params_raw, dict) or (not params_raw and not dirichlet):
         raise ConfigError(
             file, "parameters", f"missing or empty; needs at least {', '.join(SHARE_NAMES)}"
         )
     params = tuple(_parse_param(str(k), v, file) for k, v in params_raw.items())
     missing = [n for n in SHARE_NAMES if n not in {p.name for p in params}]
-    if missing:
+    if missing and not dirichlet:
         raise ConfigError(
             file, f"parameters.{missing[0]}", "missing; give a range or a fixed value in [0, 1]"
         )
@@ -551,6 +595,13 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
                 f"parameters.{p.name}",
                 f"unknown parameter; allowed: {', '.join(SHARE_NAMES)} or a training field ({', '.join(sorted(TRAINING_FIELDS))})",
             )
+        if p.name in SHARE_NAMES and dirichlet:
+            raise ConfigError(
+                file,
+                f"parameters.{p.name}",
+                "a share of the hierarchical parametrisation; the dirichlet one generates "
+                "w_<phase>_<source> parameters instead",
+            )
         if p.name in SHARE_NAMES:
             for v in p.values_range():
                 if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
@@ -558,14 +609,15 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
                         file, f"parameters.{p.name}", f"shares must lie in [0, 1], got {v!r}"
                     )
     by_name = {p.name: p for p in params}
-    syn_hi = max(by_name["synthetic_share"].values_range())
-    com_hi = max(by_name["commit_share"].values_range())
-    if syn_hi + com_hi > 1:
-        raise ConfigError(
-            file,
-            "parameters.commit_share",
-            f"synthetic_share and commit_share can sum to {syn_hi + com_hi:g} > 1; lower their highs so they sum to <= 1",
-        )
+    if not dirichlet:
+        syn_hi = max(by_name["synthetic_share"].values_range())
+        com_hi = max(by_name["commit_share"].values_range())
+        if syn_hi + com_hi > 1:
+            raise ConfigError(
+                file,
+                "parameters.commit_share",
+                f"synthetic_share and commit_share can sum to {syn_hi + com_hi:g} > 1; lower their highs so they sum to <= 1",
+            )
 
     objectives_raw = raw.get("objectives")
     if not isinstance(objectives_raw, list) or len(objectives_raw) < 1:
@@ -651,6 +703,16 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         catalog = _catalog(data, file)
     if data.max_epochs <= 0:
         raise ConfigError(file, "data.max_epochs", "must be > 0")
+    if dirichlet:
+        if mixture_spec.min_weight * len(catalog) >= 1:
+            raise ConfigError(
+                file, "mixture.min_weight", f"x {len(catalog)} sources must stay below 1"
+            )
+        # Uniforms in (0, 1] (0 itself would be an infinite weight): one per phase and source.
+        params = params + tuple(
+            Param(name=n, type="float", low=1e-6, high=1.0) for n in dirichlet_param_names(catalog)
+        )
+        by_name = {p.name: p for p in params}
     points = raw.get("points_to_evaluate") or []
     if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
         raise ConfigError(file, "points_to_evaluate", "a list of {parameter: value} mappings")
@@ -702,6 +764,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         seed=seed,
         points_to_evaluate=tuple(dict(p) for p in points),
         ranking=ranking,
+        mixture_spec=mixture_spec,
         catalog=catalog,
         source_file=file,
     )
@@ -778,7 +841,8 @@ def _check_mixtures(space: SearchSpace) -> None:
     share parameters (and a few random points) before any trial runs."""
     corners = []
     by_name = {p.name: p for p in space.parameters}
-    for p in (by_name[n] for n in SHARE_NAMES):
+    dirichlet = space.mixture_spec.parametrisation == "dirichlet"
+    for p in (by_name[n] for n in ([] if dirichlet else SHARE_NAMES)):
         if p.type == "fixed":
             corners.append([p.value])
         elif p.type == "categorical":
@@ -802,6 +866,8 @@ def _check_mixtures(space: SearchSpace) -> None:
                 raise ConfigError(
                     space.source_file, "parameters.init", f"base {value!r}: {e}"
                 ) from None
+    if dirichlet:
+        return  # every source of a phase gets weight by construction
     for values in itertools.product(*corners):
         shares = dict(zip(SHARE_NAMES, values, strict=True))
         if shares["synthetic_share"] + shares["commit_share"] > 1:

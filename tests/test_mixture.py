@@ -83,3 +83,26 @@ def test_mixture_rejects_weights_not_summing_to_one():
         Mixture(pretrain={"text": 0.5, "code": 0.4}, cooldown={"text": 1.0})
     with pytest.raises(ValueError):
         Mixture(pretrain={"text": 1.5, "code": -0.5}, cooldown={"text": 1.0})
+
+
+def test_dirichlet_weights_cover_the_simplex_and_respect_min_weight():
+    import random
+
+    from codemix_search.mixture import DEMO_CATALOG, dirichlet_phase, mixture_from_dirichlet
+
+    assert dirichlet_phase({"a": math.exp(-1), "b": math.exp(-1)}) == {"a": 0.5, "b": 0.5}
+    assert dirichlet_phase({"a": math.exp(-3), "b": math.exp(-1)}) == pytest.approx(
+        {"a": 0.75, "b": 0.25}
+    )
+    rng = random.Random(0)
+    for _ in range(200):
+        u = {s: rng.uniform(1e-6, 1) for s in "abcde"}
+        w = dirichlet_phase(u, min_weight=0.05)
+        assert math.isclose(sum(w.values()), 1.0) and min(w.values()) >= 0.05 - 1e-12
+    with pytest.raises(ValueError, match="min_weight"):
+        dirichlet_phase({"a": 0.5, "b": 0.5}, min_weight=0.5)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        dirichlet_phase({"a": 0.0, "b": 0.5})
+    cfg = {f"w_{p}_{s.name}": 0.5 for p in ("pretrain", "cooldown") for s in DEMO_CATALOG}
+    m = mixture_from_dirichlet(cfg, DEMO_CATALOG)
+    assert m.pretrain == pytest.approx({s.name: 0.2 for s in DEMO_CATALOG})

@@ -137,7 +137,7 @@ def test_grid_needs_listed_values_and_the_right_sample_count():
         parse_space(raw, "g.yaml")
 
 
-@pytest.mark.parametrize("name", ["tiny.yaml", "demo.yaml"])
+@pytest.mark.parametrize("name", ["tiny.yaml", "demo.yaml", "dirichlet.yaml", "paper_470m.yaml"])
 def test_resolved_space_loads_back_unchanged(name, tmp_path):
     import os
 
@@ -150,3 +150,21 @@ def test_resolved_space_loads_back_unchanged(name, tmp_path):
     text = yaml.safe_dump(space.to_dict())
     again = parse_space(yaml.safe_load(text), space.source_file)
     assert again.to_dict() == space.to_dict() and again.budget.samples == 9
+
+
+def test_dirichlet_space_through_the_searcher():
+    import os
+
+    from tests.conftest import REPO
+
+    space = load_space(os.path.join(REPO, "search_spaces", "dirichlet.yaml"))
+    s = MixtureOptunaSearch(
+        space=space.suggest,
+        metric=space.metric_names,
+        mode=space.modes,
+        sampler=make_sampler(space),
+    )
+    for i in range(5):
+        cfg = s.suggest(f"t{i}")
+        m = space.mixture(cfg)
+        assert min(m.pretrain.values()) >= 0.02 - 1e-12 and len(m.pretrain) == 5

@@ -197,3 +197,20 @@ def test_points_to_evaluate_are_checked_against_the_parameters(tmp_path):
         raw["points_to_evaluate"] = [point]
         with pytest.raises(ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
             load_space(write(tmp_path, yaml.safe_dump(raw)))
+
+
+def test_dirichlet_space_generates_its_parameters_and_refuses_shares(tmp_path):
+    space = load_space(os.path.join(REPO, "search_spaces", "dirichlet.yaml"))
+    names = [p.name for p in space.parameters]
+    assert "w_pretrain_text" in names and "w_cooldown_commits" in names and len(names) == 10
+    assert not space.evaluation.run_baseline  # the text-only default is not in this space
+    again = yaml.safe_load(yaml.safe_dump(space.to_dict()))
+    assert "parameters" not in again or not again["parameters"]
+    raw = yaml.safe_load(open(os.path.join(REPO, "search_spaces", "dirichlet.yaml")))
+    raw["parameters"] = {"code_fraction": 0.5}
+    with pytest.raises(ConfigError, match="parameters.code_fraction.*dirichlet"):
+        load_space(write(tmp_path, yaml.safe_dump(raw)))
+    raw.pop("parameters")
+    raw["mixture"]["min_weight"] = 0.25
+    with pytest.raises(ConfigError, match="mixture.min_weight"):
+        load_space(write(tmp_path, yaml.safe_dump(raw)))
