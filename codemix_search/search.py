@@ -26,6 +26,23 @@ from codemix_search.trial import run_trial
 log = logging.getLogger(__name__)
 
 
+class TokenBudgetStopper(tune.Stopper):
+    """Stops the whole search once the trials' training tokens add up to ``max_tokens``
+    (each trial's latest reported ``tokens`` counts; pruned trials count what they used)."""
+
+    def __init__(self, max_tokens: int | None):
+        self.max_tokens = max_tokens
+        self.tokens: dict[str, int] = {}
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        if "tokens" in result:
+            self.tokens[trial_id] = int(result["tokens"])
+        return False
+
+    def stop_all(self) -> bool:
+        return self.max_tokens is not None and sum(self.tokens.values()) >= self.max_tokens
+
+
 class MixtureOptunaSearch(OptunaSearch):
     """OptunaSearch that never records an unfinished trial as COMPLETE.
 
@@ -189,12 +206,14 @@ def search(
             num_samples=space.budget.samples,
             max_concurrent_trials=plan.concurrency,
             reuse_actors=False,
+            time_budget_s=space.budget.time_budget_s,
         ),
         run_config=tune.RunConfig(
             name="tune",
             storage_path=tune_storage,
             verbose=1,
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            stop=TokenBudgetStopper(space.budget.max_tokens),
         ),
     )
     return _records(tuner.fit(), space)

@@ -253,6 +253,10 @@ class EarlyStopping:
 class Budget:
     samples: int = 4
     concurrency: int = 2
+    time_budget_s: float | None = None
+    """Wall-clock limit of the search (Tune stops starting and running trials past it)."""
+    max_tokens: int | None = None
+    """Training-token limit over all trials (the search stops once that many are spent)."""
 
 
 @dataclass(frozen=True)
@@ -657,6 +661,10 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
     budget = build(Budget, raw.get("budget"), file, "budget")
     if budget.samples < 1 or budget.concurrency < 1:
         raise ConfigError(file, "budget", "samples and concurrency must be >= 1")
+    if budget.time_budget_s is not None and budget.time_budget_s <= 0:
+        raise ConfigError(file, "budget.time_budget_s", "must be > 0 seconds (or left out)")
+    if budget.max_tokens is not None and budget.max_tokens < 1:
+        raise ConfigError(file, "budget.max_tokens", "must be >= 1 (or left out)")
     data = build(Data, raw.get("data"), file, "data")
     if data.preset not in DATA_PRESETS:
         raise ConfigError(

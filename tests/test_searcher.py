@@ -168,3 +168,21 @@ def test_dirichlet_space_through_the_searcher():
         cfg = s.suggest(f"t{i}")
         m = space.mixture(cfg)
         assert min(m.pretrain.values()) >= 0.02 - 1e-12 and len(m.pretrain) == 5
+
+
+def test_token_budget_stopper_and_budget_validation():
+    from codemix_search.errors import ConfigError
+    from codemix_search.search import TokenBudgetStopper
+
+    stop = TokenBudgetStopper(1000)
+    assert stop("a", {"tokens": 400}) is False and not stop.stop_all()
+    stop("a", {"tokens": 600})  # a trial's latest count, not a sum of its reports
+    stop("b", {"val_loss": 3.0})
+    assert not stop.stop_all()
+    stop("b", {"tokens": 400})
+    assert stop.stop_all()
+    assert not TokenBudgetStopper(None).stop_all()
+    space = load_space(TINY, ["budget.time_budget_s=600", "budget.max_tokens=100000"])
+    assert space.budget.time_budget_s == 600 and space.budget.max_tokens == 100000
+    with pytest.raises(ConfigError, match="budget.max_tokens"):
+        load_space(TINY, ["budget.max_tokens=0"])
