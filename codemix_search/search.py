@@ -86,27 +86,21 @@ def make_scheduler(space: SearchSpace):
     es = space.early_stopping
     if es.scheduler == "none":
         return FIFOScheduler()
-    if es.scheduler == "hyperband":
-        # Synchronous HyperBand: brackets of trials, the worse half of each stopped at each
-        # rung (ASHA is its asynchronous variant, better when trials finish unevenly).
-        return HyperBandScheduler(
-            time_attr="training_iteration",
-            metric=es.metric,
-            mode=es.mode,
-            max_t=space.training.evals + 2,
-            reduction_factor=es.reduction_factor,
-        )
     # max_t is past the last training report (evals, plus one at the end of continued
     # pretraining): the final report (with the objectives) comes after training, and a
     # scheduler must not cut a trial between training and its evaluation.
-    return ASHAScheduler(
+    common = dict(
         time_attr="training_iteration",
         metric=es.metric,
         mode=es.mode,
         max_t=space.training.evals + 2,
-        grace_period=es.grace_period,
         reduction_factor=es.reduction_factor,
     )
+    if es.scheduler == "hyperband":
+        # Synchronous HyperBand: brackets of trials, the worse part of each stopped at each
+        # rung (ASHA is its asynchronous variant, better when trials finish unevenly).
+        return HyperBandScheduler(**common)
+    return ASHAScheduler(**common, grace_period=es.grace_period)
 
 
 def _free_port() -> int:

@@ -7,13 +7,14 @@ from codemix_search.space import load_space
 from tests.conftest import TINY
 
 
-def searcher(cls=MixtureOptunaSearch):
-    space = load_space(TINY)
+def searcher(cls=MixtureOptunaSearch, space=None):
+    space = space or load_space(TINY)
     s = cls(
         space=space.suggest,
         metric=space.metric_names,
         mode=space.modes,
         sampler=make_sampler(space),
+        points_to_evaluate=space.initial_points or None,
     )
     return s, space
 
@@ -74,14 +75,7 @@ import pytest  # noqa: E402
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "nsga2", "gp", "grid"])
 def test_every_sampler_drives_the_define_by_run_space(sampler):
-    space = _space_for(sampler)
-    s = MixtureOptunaSearch(
-        space=space.suggest,
-        metric=space.metric_names,
-        mode=space.modes,
-        sampler=make_sampler(space),
-        points_to_evaluate=space.initial_points or None,
-    )
+    s, space = searcher(space=_space_for(sampler))
     configs = []
     for i in range(space.budget.samples):
         cfg = s.suggest(f"t{i}")
