@@ -11,6 +11,10 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "dashboards":
+        from codemix_search.dashboards import main as dashboards_main
+
+        return dashboards_main(argv[1:])
     if argv and argv[0] == "replay":
         from codemix_search.replay import main as replay_main
 

@@ -17,6 +17,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from codemix_search import metrics, ranking
 from codemix_search.data.build import DataRef
 from codemix_search.plan import ResourcePlan, embedded_cluster_resources, plan_resources
 from codemix_search.space import SearchSpace
@@ -24,6 +25,51 @@ from codemix_search.storage import Folder
 from codemix_search.trial import run_trial
 
 log = logging.getLogger(__name__)
+
+
+class MetricsCallback(tune.Callback):
+    """Search-level Prometheus metrics from the driver: trials by status, hypervolume of the
+    current front, device-seconds and eval time (codemix_search/metrics.py)."""
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+        self.status: dict[str, str] = {}
+        self.values: dict[str, list[float]] = {}
+
+    def _publish(self) -> None:
+        for status in ("running", "finished", "pruned", "diverged", "error"):
+            n = sum(s == status for s in self.status.values())
+            metrics.record("codemix_trials", n, status=status)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.status[trial.trial_id] = "running"
+        self._publish()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if result.get("evaluated") == 1 and trial.trial_id not in self.values:
+            self.values[trial.trial_id] = [result[n] for n in self.space.metric_names]
+            front = list(self.values.values())
+            metrics.record("codemix_best_hypervolume", ranking.hypervolume(front, self.space.modes))
+            metrics.record(
+                "codemix_eval_seconds", result.get("eval_seconds", 0), trial=trial.trial_id
+            )
+        if result.get("diverged"):
+            self.status[trial.trial_id] = "diverged"
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = trial.last_result or {}
+        if self.status.get(trial.trial_id) != "diverged":
+            self.status[trial.trial_id] = "finished" if result.get("evaluated") == 1 else "pruned"
+        workers = self.space.training_for(trial.config or {}).workers
+        spent = float(result.get("train_seconds") or 0) * workers + float(
+            result.get("eval_seconds") or 0
+        )
+        metrics.record("codemix_device_seconds_total", spent)
+        self._publish()
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.status[trial.trial_id] = "error"
+        self._publish()
 
 
 class TokenBudgetStopper(tune.Stopper):
@@ -208,6 +254,7 @@ def search(
             verbose=1,
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             stop=TokenBudgetStopper(space.budget.max_tokens),
+            callbacks=[MetricsCallback(space)],
         ),
     )
     return _records(tuner.fit(), space)

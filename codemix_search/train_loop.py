@@ -27,6 +27,7 @@ import numpy as np
 from codemix_search.data.build import load_split, materialize
 from codemix_search.data.sampler import PhaseSampler, validation_windows
 from codemix_search.errors import ConfigError
+from codemix_search.metrics import record_report
 from codemix_search.mixture import BASES
 from codemix_search.model import build_model, n_params
 from codemix_search.schedule import Schedule
@@ -336,9 +337,13 @@ def train_loop_per_worker(config: dict) -> None:
 
     curve = Folder(config["curve_folder"]) if config.get("curve_folder") else None
 
+    trial_name = os.path.basename(config.get("curve_folder") or "") or ctx.get_experiment_name()
+
     def report(metrics: dict, checkpoint_dir: str | None = None) -> None:
-        if curve is not None and ctx.get_world_rank() == 0:
-            record_curve(curve, metrics)
+        if ctx.get_world_rank() == 0:
+            record_report(trial_name, metrics)  # Prometheus gauges (codemix_search/metrics.py)
+            if curve is not None:
+                record_curve(curve, metrics)
         ckpt = None
         if checkpoint_dir is not None and ctx.get_world_rank() == 0:
             ckpt = ray.train.Checkpoint.from_directory(checkpoint_dir)
