@@ -290,6 +290,8 @@ class Evaluation:
     """Enqueue the baseline as the first trial (the rest of its values sampled) so it exists."""
     task_weights: Mapping[str, float] = field(default_factory=dict)
     """Weight of a task inside its category's mean (default 1; 0 keeps it out of the mean)."""
+    task_limits: Mapping[str, int] = field(default_factory=dict)
+    """Items of a task, overriding ``limit`` (e.g. fewer for slow executed-code tasks)."""
     generative_prompts: str | None = None
     """Paper suite: jsonl of {prompt, reference} (e.g. Dolly-200) for the generative category."""
     judge: str = "reference"
@@ -432,6 +434,7 @@ class SearchSpace:
         d["evaluation"]["baseline"] = dict(self.evaluation.baseline)
         d["ranking"] = {k: dict(v) for k, v in d["ranking"].items()}
         d["evaluation"]["task_weights"] = dict(self.evaluation.task_weights)
+        d["evaluation"]["task_limits"] = dict(self.evaluation.task_limits)
         return d
 
 
@@ -787,6 +790,15 @@ def _check_objectives(objectives, evaluation: Evaluation, file: str) -> None:
         if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0:
             raise ConfigError(file, f"evaluation.task_weights.{task}", "needs a number >= 0")
     suite = suite_for(evaluation)
+    for task, n in evaluation.task_limits.items():
+        if task not in suite.names:
+            raise ConfigError(
+                file,
+                f"evaluation.task_limits.{task}",
+                f"not a task of suite {suite.name}; allowed: {', '.join(suite.names)}",
+            )
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(file, f"evaluation.task_limits.{task}", "needs an integer >= 1")
     for task in evaluation.task_weights:
         if task not in suite.names:
             raise ConfigError(

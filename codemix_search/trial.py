@@ -143,6 +143,7 @@ def run_trial(
         space.evaluation.limit,
         space.evaluation.batch_size,
         generative_prompts=space.evaluation.generative_prompts,
+        task_limits=dict(space.evaluation.task_limits),
     )
     categories = suite.category_scores(scores)
     flat = {

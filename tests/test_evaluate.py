@@ -350,3 +350,25 @@ def test_paper_generative_task_runs_on_the_users_prompts(models, tmp_path):
     )
     assert 0.0 <= out["codemix_generative"]["chrf"] <= 1.0
     assert len(out["_generations"]["codemix_generative"]) == 3
+
+
+def test_task_limits_bound_each_task_separately(models):
+    from codemix_search.errors import ConfigError
+    from codemix_search.evaluate.harness import evaluate
+    from codemix_search.space import load_space as _load
+
+    untrained, _, tok, eval_dir = models
+    out = evaluate(
+        untrained,
+        tok,
+        DEMO,
+        eval_dir,
+        limit=8,
+        tasks=["demo_code", "demo_nl_reasoning"],
+        task_limits={"demo_code": 3},
+    )
+    assert out["demo_code"]["sample_len"] == 3 and out["demo_nl_reasoning"]["sample_len"] == 8
+    with pytest.raises(ConfigError, match="task_limits.nope"):
+        _load(TINY, ["evaluation.task_limits={nope: 3}"])
+    with pytest.raises(ConfigError, match="task_limits.demo_code.*integer"):
+        _load(TINY, ["evaluation.task_limits={demo_code: 0}"])

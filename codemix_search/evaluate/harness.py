@@ -22,9 +22,12 @@ def evaluate(
     device: str = "cpu",
     tasks: list[str] | None = None,
     generative_prompts: str | None = None,
+    task_limits: dict[str, int] | None = None,
 ) -> dict:
     """{task: {metric: value}} for the suite's tasks (or ``tasks``), plus ``_eval_seconds`` and
-    ``_generations`` ({task: [{"prompt", "generation", "reference"}]} for judged tasks)."""
+    ``_generations`` ({task: [{"prompt", "generation", "reference"}]} for judged tasks).
+    ``limit`` bounds the items of every task; ``task_limits`` overrides it per task (lm-eval
+    takes one limit per call, so tasks are evaluated in one call per distinct limit)."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import lm_eval
@@ -36,19 +39,27 @@ def evaluate(
         names = write_task_yamls(suite, eval_dir, yaml_dir, generative_prompts)
         names = [n for n in names if tasks is None or n in tasks]
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
-        out = lm_eval.simple_evaluate(
-            model=lm,
-            tasks=names,
-            # Our YAMLs plus, for the paper suite, the installed registry (no download until a
-            # task's data is actually read).
-            task_manager=TaskManager(include_path=yaml_dir, include_defaults=not suite.local),
-            limit=limit,
-            log_samples=any(t.generations for t in suite.tasks),
-            random_seed=0,
-            numpy_random_seed=0,
-            torch_random_seed=0,
-            fewshot_random_seed=0,
-        )
+        # Our YAMLs plus, for the paper suite, the installed registry (no download until a
+        # task's data is actually read).
+        manager = TaskManager(include_path=yaml_dir, include_defaults=not suite.local)
+        groups: dict[int, list[str]] = {}
+        for name in names:
+            groups.setdefault(int((task_limits or {}).get(name, limit)), []).append(name)
+        out = {"results": {}, "samples": {}}
+        for group_limit, group in sorted(groups.items()):
+            part = lm_eval.simple_evaluate(
+                model=lm,
+                tasks=group,
+                task_manager=manager,
+                limit=group_limit,
+                log_samples=any(t.generations for t in suite.tasks),
+                random_seed=0,
+                numpy_random_seed=0,
+                torch_random_seed=0,
+                fewshot_random_seed=0,
+            )
+            out["results"].update(part["results"])
+            out["samples"].update(part.get("samples") or {})
     scores: dict = {}
     for task, metrics in out["results"].items():
         scores[task] = {
