@@ -14,11 +14,9 @@ import argparse
 import json
 import os
 import shutil
-import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _demo_setup import demo_setup  # noqa: E402 - the benchmarks folder is on sys.path
 
 
 def main() -> None:
@@ -26,25 +24,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--limit", type=int, default=200)
     args = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    space, data, store, cfg = demo_setup("cm-evalbench-")
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-    from codemix_search.data.build import materialize, prepare_space_data
+    from codemix_search.data.build import materialize
     from codemix_search.evaluate.harness import evaluate
     from codemix_search.evaluate.suites import DEMO
     from codemix_search.model import build_model
-    from codemix_search.space import load_space
-    from codemix_search.storage import Folder
-    from codemix_search.train_loop import loop_config, train
+    from codemix_search.train_loop import train
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    space = load_space(os.path.join(root, "search_spaces", "demo.yaml"))
-    store = tempfile.mkdtemp(prefix="cm-evalbench-")
-    data = prepare_space_data(space, Folder(store), engine="local")
-    shares = {"code_fraction": 0.5, "synthetic_share": 0.1, "commit_share": 0.1}
-    shares |= {"cooldown_code_fraction": 0.2, "init": "scratch"}
-    cfg = loop_config(space, shares, data.uri, data.manifest, seed=0)
     cfg.update(steps=args.steps, threads=2)
     keep = os.path.join(store, "trained")
 

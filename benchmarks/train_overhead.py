@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _demo_setup import demo_setup  # noqa: E402 - the benchmarks folder is on sys.path
 
 
 def main() -> None:
@@ -31,30 +28,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
+    space, data, store, cfg = demo_setup("cm-bench-")
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from codemix_search.data.build import prepare_space_data
-    from codemix_search.space import load_space
-    from codemix_search.storage import Folder
-    from codemix_search.train_loop import loop_config, train, train_loop_per_worker
+    from codemix_search.train_loop import train, train_loop_per_worker
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    space = load_space(os.path.join(root, "search_spaces", "demo.yaml"))
-    store = tempfile.mkdtemp(prefix="cm-bench-")
-    data = prepare_space_data(space, Folder(store), engine="local")
-    shares = {
-        "code_fraction": 0.5,
-        "synthetic_share": 0.2,
-        "commit_share": 0.2,
-        "cooldown_code_fraction": 0.2,
-        "init": "scratch",
-    }
-    cfg = loop_config(space, shares, data.uri, data.manifest, seed=0)
     cfg.update(model=args.model, steps=args.steps, threads=1, evals=4)
 
     ray.init(

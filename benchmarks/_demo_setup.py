@@ -1,0 +1,34 @@
+"""What the CPU benchmarks share: the demo space, its dataset (built offline, cached) and the
+loop config of one balanced mixture (50% code, 20% of it in the cooldown)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+SHARES = {
+    "code_fraction": 0.5,
+    "synthetic_share": 0.1,
+    "commit_share": 0.1,
+    "cooldown_code_fraction": 0.2,
+    "init": "scratch",
+}
+
+
+def demo_setup(prefix: str):
+    """(space, data, store folder, loop config) for the demo space, offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from codemix_search.data.build import prepare_space_data
+    from codemix_search.space import load_space
+    from codemix_search.storage import Folder
+    from codemix_search.train_loop import loop_config
+
+    space = load_space(os.path.join(ROOT, "search_spaces", "demo.yaml"))
+    store = tempfile.mkdtemp(prefix=prefix)
+    data = prepare_space_data(space, Folder(store), engine="local")
+    return space, data, store, loop_config(space, SHARES, data.uri, data.manifest, seed=0)
