@@ -320,15 +320,7 @@ def read_file(spec: SourceSpec, path: str, file: str = "<sources>") -> Iterator[
             if text.strip():
                 yield text
             return
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise ConfigError(
-                    file, where, f"{path}:{lineno} is not valid JSON; fix or remove that line"
-                ) from None
+        for lineno, record in jsonl_records(f, path, file, where):
             value = record.get(spec.field) if isinstance(record, dict) else None
             if not isinstance(value, str):
                 raise ConfigError(
@@ -338,6 +330,20 @@ def read_file(spec: SourceSpec, path: str, file: str = "<sources>") -> Iterator[
                 )
             if value.strip():
                 yield value
+
+
+def jsonl_records(lines, path: str, file: str, where: str) -> Iterator[tuple[int, object]]:
+    """(line number, parsed value) of each non-blank line; a line that is not JSON is a
+    one-line error naming ``path:line``."""
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError:
+            raise ConfigError(
+                file, where, f"{path}:{lineno} is not valid JSON; fix or remove that line"
+            ) from None
 
 
 def iter_documents(spec: SourceSpec, file: str = "<sources>") -> Iterator[str]:

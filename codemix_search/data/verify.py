@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+from codemix_search.data.sources import jsonl_records
 from codemix_search.errors import ConfigError
 from codemix_search.sandbox import SandboxLimits, run_python
 from codemix_search.storage import Folder
@@ -100,15 +101,7 @@ def read_records(uri: str) -> list[dict]:
     out = []
     try:
         with fsspec.open(uri, "rt", encoding="utf-8", compression="infer") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                except json.JSONDecodeError:
-                    raise ConfigError(
-                        f"{uri}:{lineno}", "", "not valid JSON; fix or remove that line"
-                    ) from None
+            for lineno, raw in jsonl_records(f, uri, uri, ""):
                 out.append(normalise(raw, f"{uri}:{lineno}"))
     except FileNotFoundError:
         raise ConfigError(uri, "", "file not found; pass a jsonl of generated records") from None
