@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import tempfile
+import time
 
 import optuna
 import ray
@@ -70,6 +71,76 @@ class MetricsCallback(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self.status[trial.trial_id] = "error"
         self._publish()
+
+
+class PlacementGroupReaper(tune.Callback):
+    """Frees the Train worker group of a trial that ended, if Ray Train did not.
+
+    When a scheduler stops a trial, Tune ends the trial's actor; the Train controller it owns dies
+    with it, but the workers' placement group belongs to the job, not the controller. Train V2
+    frees it from a detached cleaner that polls the state API for the controller's liveness; under
+    CPU contention (2 cores, 4 trials) that poll can fail and the group stays reserved. On a
+    2-CPU machine two leaked 1-CPU groups starve every later trial forever (seen in a demo run).
+
+    So each training report names its placement group, and ``grace_s`` after the trial ended
+    (Train's own cleanup takes ~1-3 s; the trial actor is long gone by then, so no controller can
+    still be using it) the driver removes the group if it is still there. It asks the GCS through
+    ``ray.util.placement_group_table`` and never the state API. At the end of the search every
+    ended trial's group is removed at once.
+    """
+
+    def __init__(self, grace_s: float = 30.0, clock=time.monotonic):
+        self.grace_s = grace_s
+        self.clock = clock
+        self.group: dict[str, str] = {}  # trial id -> placement group id (hex)
+        self.ended: dict[str, tuple[str, float]] = {}  # pg id -> (trial id, when it ended)
+        self.reaped: list[tuple[str, str]] = []  # (trial id, pg id) removed by us
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        pg = result.get("placement_group")
+        if pg:
+            self.group[trial.trial_id] = pg
+
+    def _ended(self, trial) -> None:
+        pg = self.group.pop(trial.trial_id, None)
+        if pg:
+            self.ended[pg] = (trial.trial_id, self.clock())
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._ended(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._ended(trial)
+
+    def on_step_begin(self, iteration, trials, **info):
+        self.reap()
+
+    def on_experiment_end(self, trials, **info):
+        self.reap(force=True)
+
+    def reap(self, force: bool = False) -> None:
+        from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+        now = self.clock()
+        for pg_hex, (trial_id, ended) in list(self.ended.items()):
+            if not force and now - ended < self.grace_s:
+                continue
+            del self.ended[pg_hex]
+            try:
+                pg = PlacementGroup(ray.PlacementGroupID.from_hex(pg_hex))
+                state = ray.util.placement_group_table(pg).get("state")
+                if state in (None, "REMOVED"):
+                    continue
+                remove_placement_group(pg)
+            except Exception as e:  # noqa: BLE001 - freeing is best effort, never fatal
+                log.warning(
+                    "could not free placement group %s of trial %s: %s", pg_hex, trial_id, e
+                )
+                continue
+            self.reaped.append((trial_id, pg_hex))
+            log.warning(
+                "freed placement group %s that trial %s left behind (%s)", pg_hex, trial_id, state
+            )
 
 
 class TokenBudgetStopper(tune.Stopper):
@@ -254,7 +325,7 @@ def search(
             verbose=1,
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             stop=TokenBudgetStopper(space.budget.max_tokens),
-            callbacks=[MetricsCallback(space)],
+            callbacks=[MetricsCallback(space), PlacementGroupReaper()],
         ),
     )
     return _records(tuner.fit(), space)
@@ -284,7 +355,7 @@ def _records(results, space: SearchSpace) -> list[dict]:
                 "metrics": {
                     k: v
                     for k, v in metrics.items()
-                    if isinstance(v, (int, float, str)) and k != "config"
+                    if isinstance(v, (int, float, str)) and k not in ("config", "placement_group")
                 },
                 "error": str(r.error).splitlines()[0] if r.error is not None else None,
             }

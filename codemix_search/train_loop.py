@@ -347,7 +347,10 @@ def train_loop_per_worker(config: dict) -> None:
         ckpt = None
         if checkpoint_dir is not None and ctx.get_world_rank() == 0:
             ckpt = ray.train.Checkpoint.from_directory(checkpoint_dir)
-        ray.train.report(metrics, checkpoint=ckpt)
+        # The worker group's placement group, so the search driver can free it if this trial
+        # is stopped and Train's own cleaner misses it (search.PlacementGroupReaper).
+        pg = ray.get_runtime_context().get_placement_group_id()
+        ray.train.report({**metrics, "placement_group": pg or ""}, checkpoint=ckpt)
 
     def run(resume_dir: str | None) -> None:
         train(

@@ -119,3 +119,47 @@ def test_bases_are_trained_once_and_reused(ray_cluster, tiny_data, tmp_path):
         space, {**SHARES, "init": "balanced"}, tiny_data.uri, tiny_data.manifest, 1, first
     )
     assert cfg["init_uri"] == first["balanced"]
+
+
+def test_reaper_frees_a_placement_group_a_dead_trial_left_behind(ray_cluster):
+    """A group made by an actor (as Train's controller makes its workers' group) outlives that
+    actor; the driver's reaper removes it once the trial ended + grace, not before."""
+    import types
+
+    import ray
+    from ray.util.placement_group import placement_group
+
+    from codemix_search.search import PlacementGroupReaper
+
+    @ray.remote(num_cpus=0)
+    class Controller:
+        def reserve(self):
+            pg = placement_group([{"CPU": 1}])
+            ray.get(pg.ready())
+            return pg.id.hex()
+
+    controller = Controller.remote()
+    pg_hex = ray.get(controller.reserve.remote())
+    ray.kill(controller)
+    now = [0.0]
+    reaper = PlacementGroupReaper(grace_s=30, clock=lambda: now[0])
+    trial = types.SimpleNamespace(trial_id="t1")
+    reaper.on_trial_result(0, [], trial, {"placement_group": pg_hex})
+    reaper.on_trial_complete(0, [], trial)
+
+    def state():
+        return ray.util.placement_group_table()[pg_hex]["state"]
+
+    assert state() == "CREATED"  # leaked: its creator is dead, the job is not
+    now[0] = 29.0
+    reaper.on_step_begin(0, [])
+    assert state() == "CREATED" and reaper.reaped == []
+    now[0] = 31.0
+    reaper.on_step_begin(0, [])
+    assert state() == "REMOVED"
+    assert reaper.reaped == [("t1", pg_hex)]
+    reaper.on_experiment_end([])  # nothing left to free, and no error
+    # The freed CPU is schedulable again: both cores fit one group (times out if still held).
+    both = placement_group([{"CPU": 2}])
+    ray.get(both.ready(), timeout=60)
+    ray.util.remove_placement_group(both)
