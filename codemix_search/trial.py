@@ -95,6 +95,8 @@ def run_trial(
             "versions": versions(),
         },
     )
+    # Lets the Ray dashboard list each trial's Train run (/api/train/v2/runs, the Train tab).
+    os.environ.setdefault("RAY_TRAIN_ENABLE_STATE_TRACKING", "1")
     t0 = time.time()
     trainer = TorchTrainer(
         train_loop_per_worker,

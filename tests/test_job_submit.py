@@ -144,3 +144,30 @@ def test_job_submit_runs_the_tiny_search(head, tmp_path):
     counts = json.loads((run / "_SUCCESS").read_text())
     assert counts["records"] == 4 and counts["error"] == 0
     assert "recipes in" in logs
+
+    # The Ray dashboard shows the job, each trial's Train run and our metrics (HTTP API).
+    def get(path):
+        with urllib.request.urlopen(url + path, timeout=30) as r:
+            return json.load(r)
+
+    job = get(f"/api/jobs/{job_id}")
+    assert job["status"] == "SUCCEEDED" and "codemix_search/run.py" in job["entrypoint"]
+    trials = sorted(os.listdir(run / "trials"))
+    assert len(trials) == 4
+    runs = get("/api/train/v2/runs/v1")["train_runs"]  # Ray Train V2's state, the Train tab
+    by_name = {r["name"]: r for r in runs}
+    assert {f"train-{t}" for t in trials} <= set(by_name), sorted(by_name)
+    assert all(by_name[f"train-{t}"]["job_id"] == job["job_id"] for t in trials)
+    # Trials that trained to the end show FINISHED; ASHA-stopped ones were ended early.
+    statuses = [by_name[f"train-{t}"]["status"] for t in trials]
+    assert statuses.count("FINISHED") >= counts["finished"] >= 1, statuses
+    sd = get("/api/prometheus/sd")  # what Prometheus would scrape: each node's metrics endpoint
+    text = ""
+    for group in sd:
+        for target in group["targets"]:
+            with urllib.request.urlopen(f"http://{target}/metrics", timeout=30) as r:
+                text += r.read().decode()
+    finished = re.search(r'^ray_codemix_trials\{[^}]*status="finished"[^}]*\} (\S+)$', text, re.M)
+    assert finished and float(finished.group(1)) == counts["finished"]
+    labelled = set(re.findall(r'^ray_codemix_tokens_total\{[^}]*trial="([^"]+)"', text, re.M))
+    assert labelled and labelled <= set(trials), (labelled, trials)
