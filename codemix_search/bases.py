@@ -94,6 +94,7 @@ def train_base(cfg: dict, plan, storage_path: str, name: str) -> str:
         scaling_config=ScalingConfig(
             num_workers=plan.workers, use_gpu=plan.use_gpu, resources_per_worker=dict(plan.worker)
         ),
+        torch_config=plan.torch_config(),
         run_config=RunConfig(
             name=name,
             storage_path=storage_path,

@@ -26,6 +26,16 @@ class ResourcePlan:
     workers: int
     use_gpu: bool
     concurrency: int
+    backend: str = "auto"
+    """torch.distributed backend of the workers: auto (Ray Train's choice) | nccl | gloo."""
+
+    def torch_config(self):
+        """Ray Train's TorchConfig for ``backend`` (None = Ray's default)."""
+        if self.backend == "auto":
+            return None
+        from ray.train.torch import TorchConfig
+
+        return TorchConfig(backend=self.backend)
 
 
 def plan_resources(
@@ -34,11 +44,13 @@ def plan_resources(
     cpus_per_worker: int,
     use_gpu: str,
     wanted_concurrency: int,
+    backend: str = "auto",
 ) -> ResourcePlan:
     """Fit ``wanted_concurrency`` trials into ``cluster`` (ray.cluster_resources()).
 
-    GPUs: 'auto' uses them when the cluster has any now; 'true' always (an autoscaler may add them,
-    so current GPUs do not cap concurrency then).
+    GPUs: 'auto' uses them when the cluster has any now; 'true' always. With 'true' the cluster
+    is taken to autoscale (GPU worker groups start at 0 nodes), so neither its current GPUs nor
+    its current CPUs cap concurrency: trials wait for nodes instead. Driver slots still cap it.
     """
     gpus = float(cluster.get("GPU", 0))
     gpu = use_gpu == "true" or (use_gpu == "auto" and gpus >= 1)
@@ -55,10 +67,12 @@ def plan_resources(
     cpu_cap = (
         int(float(cluster.get("CPU", 0)) // per_trial_cpu) if per_trial_cpu else wanted_concurrency
     )
-    caps = [wanted_concurrency, slot_cap, cpu_cap]
+    caps = [wanted_concurrency, slot_cap]
+    if use_gpu != "true":
+        caps.append(cpu_cap)
     if gpu and use_gpu == "auto":
         caps.append(int(gpus // workers))
-    concurrency = max(1, min(caps)) if use_gpu == "true" else min(caps)
+    concurrency = min(caps)
     if concurrency < 1:
         need = f"{per_trial_cpu} CPU" + (f" and {workers} GPU" if gpu else "")
         raise RuntimeError(
@@ -66,7 +80,12 @@ def plan_resources(
             "lower training.workers / training.cpus_per_worker or add nodes"
         )
     return ResourcePlan(
-        driver=driver, worker=worker, workers=workers, use_gpu=gpu, concurrency=concurrency
+        driver=driver,
+        worker=worker,
+        workers=workers,
+        use_gpu=gpu,
+        concurrency=concurrency,
+        backend=backend,
     )
 
 

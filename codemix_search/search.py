@@ -367,5 +367,10 @@ def _records(results, space: SearchSpace) -> list[dict]:
 def plan_for(space: SearchSpace) -> ResourcePlan:
     t = space.training
     return plan_resources(
-        ray.cluster_resources(), t.workers, t.cpus_per_worker, t.use_gpu, space.budget.concurrency
+        ray.cluster_resources(),
+        t.workers,
+        t.cpus_per_worker,
+        t.use_gpu,
+        space.budget.concurrency,
+        backend=t.dist_backend,
     )

@@ -158,6 +158,10 @@ class Training:
     cpus_per_worker: int = 1
     use_gpu: str = "auto"
     """auto | true | false. 'auto' uses GPU workers when the cluster has GPUs."""
+    dist_backend: str = "auto"
+    """auto | nccl | gloo: the torch.distributed backend of a trial's workers. 'auto' is Ray
+    Train's choice (NCCL on GPU workers, gloo on CPU); gloo on GPU workers is for debugging and
+    for test clusters whose GPUs are only a resource (Ray's fake multinode provider)."""
     grad_clip: float = 1.0
     compile: bool = False
     """torch.compile the model (worth it on GPUs; adds ~1 min of compile time per trial)."""
@@ -196,6 +200,8 @@ class Training:
             bad("lr", f"must be > 0, got {self.lr}")
         if self.use_gpu not in ("auto", "true", "false"):
             bad("use_gpu", f"must be auto, true or false, got {self.use_gpu!r}")
+        if self.dist_backend not in ("auto", "nccl", "gloo"):
+            bad("dist_backend", f"must be auto, nccl or gloo, got {self.dist_backend!r}")
         if self.batch_size % self.workers:
             bad("batch_size", f"must be divisible by training.workers ({self.workers})")
         if self.init_tokens < 0:
@@ -492,6 +498,8 @@ def build(cls, raw: Any, file: str, prefix: str, **extra):
     kwargs = dict(extra)
     for name, value in raw.items():
         tp = hints[name]
+        if tp is str and isinstance(value, bool):
+            value = "true" if value else "false"  # YAML reads `use_gpu: true` as a bool
         if not _type_ok(value, tp):
             raise ConfigError(
                 file, f"{prefix}.{name}".lstrip("."), f"expected {_type_name(tp)}, got {value!r}"

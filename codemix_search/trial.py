@@ -107,6 +107,7 @@ def run_trial(
         scaling_config=ScalingConfig(
             num_workers=plan.workers, use_gpu=plan.use_gpu, resources_per_worker=dict(plan.worker)
         ),
+        torch_config=plan.torch_config(),
         run_config=RunConfig(
             name=f"train-{trial_id}",
             storage_path=run.child("train").uri

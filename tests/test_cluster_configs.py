@@ -19,10 +19,11 @@ def load(name):
         return yaml.safe_load(f)
 
 
-def test_aws_launcher_config_passes_rays_schema():
+@pytest.mark.parametrize("name", ["aws-gpu.yaml", "gcp-gpu.yaml"])
+def test_launcher_configs_pass_rays_schema(name):
     from ray.autoscaler._private.util import prepare_config, validate_config
 
-    raw = load("aws-gpu.yaml")
+    raw = load(name)
     cfg = prepare_config(copy.deepcopy(raw))
     validate_config(cfg)
     head = cfg["available_node_types"][cfg["head_node_type"]]
@@ -30,8 +31,9 @@ def test_aws_launcher_config_passes_rays_schema():
     gpu = cfg["available_node_types"]["gpu_worker"]
     assert gpu["min_workers"] == 0 and gpu["max_workers"] >= 1
     assert cfg["idle_timeout_minutes"] > 0
-    text = open(os.path.join(CLUSTER, "aws-gpu.yaml")).read().lower()
-    assert "aws_secret" not in text and "secret_access_key" not in text  # role, not keys
+    text = open(os.path.join(CLUSTER, name)).read().lower()
+    for secret in ("aws_secret", "secret_access_key", "private_key", "credentials"):
+        assert secret not in text  # an instance role / service account, never keys
     assert "--dashboard-host=127.0.0.1" in text
 
 
