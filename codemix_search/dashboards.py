@@ -11,12 +11,13 @@ codemix_search/metrics.py or exported by Ray itself (tests/test_dashboards.py).
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
 import re
 import sys
+
+from codemix_search.errors import OneLineParser
 
 DASHBOARDS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboards")
 PROMQL_WORDS = {
@@ -64,9 +65,7 @@ def push(url: str, token: str | None, folder_uid: str | None = None, folder: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="codemix_search dashboards", description=__doc__.splitlines()[0]
-    )
+    ap = OneLineParser(prog="codemix_search dashboards", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("push", help="create or update the dashboards in a Grafana")
     p.add_argument("--grafana-url", required=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
+
 
 class ConfigError(Exception):
     """Bad user input: names the file, the field and the fix in one line.
@@ -18,3 +21,20 @@ class ConfigError(Exception):
     def one_line(self) -> str:
         where = f"{self.file}: {self.field}" if self.field else self.file
         return f"{where}: {self.message}".replace("\n", " ")
+
+
+class StorageError(ConfigError):
+    """Storage failed in a way retrying cannot fix now: unreachable past the retry deadline, or
+    out of space. One line naming the URI and what to do; nothing half-written is left."""
+
+    def __init__(self, uri: str, message: str):
+        super().__init__(uri, "", message)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (``error: <prog>: <message>; see --help``), exit 2,
+    instead of a usage block: bad flags read like every other bad input."""
+
+    def error(self, message: str):
+        print(f"error: {self.prog}: {message}; see {self.prog} --help", file=sys.stderr)
+        raise SystemExit(2)

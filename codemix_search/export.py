@@ -294,15 +294,14 @@ def export_run(
 def main(argv: list[str] | None = None) -> int:
     """``codemix_search export RUN_URI [--paths paths.yaml]``: rewrite a finished (or
     interrupted) run's leaderboard, report, recipes and trainer exports from its records."""
-    import argparse
     import sys
 
     import yaml
 
-    from codemix_search.errors import ConfigError
+    from codemix_search.errors import ConfigError, OneLineParser
     from codemix_search.space import parse_space
 
-    ap = argparse.ArgumentParser(prog="codemix_search export", description=main.__doc__)
+    ap = OneLineParser(prog="codemix_search export", description=main.__doc__)
     ap.add_argument("run", help="the run folder (fsspec URI): <storage>/<name>")
     ap.add_argument("--paths", help="YAML mapping source -> the trainer's copy of it")
     args = ap.parse_args(argv)

@@ -11,12 +11,11 @@ the same seed and thread count the match is exact), 1 otherwise, 2 for bad input
 
 from __future__ import annotations
 
-import argparse
 import json
 import posixpath
 import sys
 
-from codemix_search.errors import ConfigError
+from codemix_search.errors import ConfigError, OneLineParser
 from codemix_search.storage import Folder
 
 
@@ -71,7 +70,7 @@ def replay(recipe_uri: str, tolerance: float = 1e-6) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="codemix_search replay", description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="codemix_search replay", description=__doc__.splitlines()[0])
     ap.add_argument("recipe", help="a recipe file (fsspec URI) inside a run's recipes/ folder")
     ap.add_argument("--tolerance", type=float, default=1e-6)
     args = ap.parse_args(argv)

@@ -30,13 +30,14 @@ if __package__ in (None, ""):
 import argparse  # noqa: E402
 import logging  # noqa: E402
 import random  # noqa: E402
+import re  # noqa: E402
 import time  # noqa: E402
 
-from codemix_search.errors import ConfigError  # noqa: E402
+from codemix_search.errors import ConfigError, OneLineParser  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="codemix_search run", description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="codemix_search run", description=__doc__.splitlines()[0])
     ap.add_argument("--space", help="search space YAML (search_spaces/*.yaml)")
     ap.add_argument(
         "--storage",
@@ -84,13 +85,22 @@ def dry_run(space, n: int = 3) -> None:
             )
 
 
+def check_name(name: str) -> None:
+    """A run name is one folder: letters, digits, '-', '_', '.', never '..' or a path."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
+        raise ConfigError("--name", "", f"{name!r}: use letters, digits, '-', '_' or '.'")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from codemix_search.space import load_space
-    from codemix_search.storage import Folder
+    from codemix_search.storage import Folder, check_uri
 
     try:
+        check_uri(args.storage, "--storage")
         storage = Folder(args.storage)
+        if args.name is not None:
+            check_name(args.name)
         if args.resume:
             if not args.name:
                 raise ConfigError("--resume", "", "give the --name of the run to continue")
@@ -107,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             dry_run(space)
             return 0
         name = args.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-        if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise ConfigError("--name", "", f"{name!r}: use letters, digits, '-', '_' or '.'")
+        check_name(name)
         run = storage.child(name)
         if run.is_complete():
             raise ConfigError("--name", "", f"run {run.uri} already finished; pick another --name")

@@ -131,17 +131,23 @@ def _drop_privileges_prefix() -> list[str]:
     return [exe, "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
+def _cap(which: int, value: int) -> None:
+    """Lower a limit to ``value``, never above what this process already has (a parent's tighter
+    limit, e.g. a file-size cap, stays; raising it would fail the child's start)."""
+    _, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(which, (value, value))
+
+
 def _limits(limits: SandboxLimits):
     def apply():
-        mem = limits.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        cpu = int(limits.timeout_s) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-        fsize = limits.file_size_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _cap(resource.RLIMIT_AS, limits.memory_mb * 1024 * 1024)
+        _cap(resource.RLIMIT_CPU, int(limits.timeout_s) + 1)
+        _cap(resource.RLIMIT_FSIZE, limits.file_size_mb * 1024 * 1024)
+        _cap(resource.RLIMIT_NOFILE, 64)
+        _cap(resource.RLIMIT_NPROC, limits.max_processes)
+        _cap(resource.RLIMIT_CORE, 0)
 
     return apply
 

@@ -200,6 +200,10 @@ class Training:
             bad("lr", f"must be > 0, got {self.lr}")
         if self.use_gpu not in ("auto", "true", "false"):
             bad("use_gpu", f"must be auto, true or false, got {self.use_gpu!r}")
+        from codemix_search.model import SIZES
+
+        if self.model not in SIZES:
+            bad("model", f"unknown size {self.model!r}; allowed: {', '.join(SIZES)}")
         if self.dist_backend not in ("auto", "nccl", "gloo"):
             bad("dist_backend", f"must be auto, nccl or gloo, got {self.dist_backend!r}")
         if self.batch_size % self.workers:

@@ -3,13 +3,21 @@
 A run folder may be a local path, ``memory://``, ``s3://bucket/prefix`` or any fsspec URI. Writes
 go to a temporary name and are then moved into place, so a reader never sees half a recipe; a folder
 is complete only once its ``_SUCCESS`` marker exists, which is what makes reruns resume.
+
+Storage that goes away (an S3 endpoint restarting, a network blip) is retried with exponential
+backoff, 0.5 s doubling to 8 s, for up to ``CODEMIX_STORAGE_RETRY_S`` seconds (default 120); s3fs's
+own retries cover only ~3 s. Past that, or when the disk is full, a ``StorageError`` says so in one
+line, and the temp file of the failed write is gone.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import posixpath
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +26,80 @@ import fsspec
 import yaml
 from fsspec.core import url_to_fs
 
+from codemix_search.errors import StorageError
+
 SUCCESS = "_SUCCESS"
+log = logging.getLogger(__name__)
+
+_TRANSIENT_ERRNO = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ETIMEDOUT,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ECONNABORTED,
+    errno.EPIPE,
+}
+# botocore / aiohttp connection errors are not all OSErrors; matched by name (no hard import).
+_TRANSIENT_NAMES = {
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+    "ClientConnectorError",
+    "ServerDisconnectedError",
+    "ClientOSError",
+    "ServerTimeoutError",
+}
+_FULL_ERRNO = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+def _chain(e: BaseException):
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def is_transient(e: BaseException) -> bool:
+    """A connection-level failure that may pass (never a missing file or a denied request)."""
+    for x in _chain(e):
+        if isinstance(x, (FileNotFoundError, PermissionError)):
+            return False
+        if type(x).__name__ in _TRANSIENT_NAMES or isinstance(x, (ConnectionError, TimeoutError)):
+            return True
+        if isinstance(x, OSError) and x.errno in _TRANSIENT_ERRNO:
+            return True
+    return False
+
+
+def is_full(e: BaseException) -> bool:
+    return any(isinstance(x, OSError) and x.errno in _FULL_ERRNO for x in _chain(e))
+
+
+def check_uri(uri: str, what: str) -> None:
+    """Refuse a URI whose protocol fsspec does not know (or whose package is missing) up front."""
+    from fsspec.core import split_protocol
+
+    protocol = split_protocol(uri)[0] or "file"
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ValueError:
+        raise StorageError(
+            uri,
+            f"{what}: unknown storage protocol {protocol + '://'!r}; use a local path, "
+            "s3://, gs://, memory:// or another fsspec protocol",
+        ) from None
+    except ImportError as e:
+        raise StorageError(
+            uri,
+            f"{what}: {protocol}:// needs a package that is not installed ({e}); pip install it",
+        ) from None
+
+
+def retry_s() -> float:
+    return float(os.environ.get("CODEMIX_STORAGE_RETRY_S", "120"))
 
 
 @dataclass(frozen=True)
@@ -64,7 +145,9 @@ class Folder:
         self.fs.makedirs(self.path, exist_ok=True)
 
     def exists(self, name: str = "") -> bool:
-        return self.fs.exists(self._p(name))
+        return self._retrying(
+            f"checking {name or 'the folder'}", lambda: self.fs.exists(self._p(name))
+        )
 
     def listdir(self) -> list[str]:
         if not self.fs.exists(self.path):
@@ -73,9 +156,39 @@ class Folder:
             posixpath.basename(p.rstrip("/")) for p in self.fs.ls(self.path, detail=False)
         )
 
+    def _retrying(self, what: str, fn):
+        """Run ``fn()``; retry transient failures with backoff until the deadline."""
+        deadline = time.monotonic() + retry_s()
+        wait = 0.5
+        while True:
+            try:
+                return fn()
+            except Exception as e:  # noqa: BLE001 - classified below, re-raised if not ours
+                if is_full(e):
+                    raise StorageError(
+                        self.uri,
+                        f"no space left {what} ({e.__class__.__name__}: {e}); free space or write "
+                        "elsewhere, then rerun (finished parts are kept)",
+                    ) from e
+                if not is_transient(e):
+                    raise
+                if time.monotonic() + wait > deadline:
+                    raise StorageError(
+                        self.uri,
+                        f"unreachable {what} for {retry_s():.0f} s ({e.__class__.__name__}); "
+                        "check the endpoint and credentials, then rerun with --resume "
+                        "(finished trials are kept)",
+                    ) from e
+                log.warning("storage %s unreachable %s; retrying in %.1f s", self.uri, what, wait)
+                time.sleep(wait)  # backoff between retries of a failed request
+                wait = min(wait * 2, 8.0)
+
     def read_bytes(self, name: str) -> bytes:
-        with self.fs.open(self._p(name), "rb") as f:
-            return f.read()
+        def read():
+            with self.fs.open(self._p(name), "rb") as f:
+                return f.read()
+
+        return self._retrying(f"reading {name}", read)
 
     def read_text(self, name: str) -> str:
         return self.read_bytes(name).decode("utf-8")
@@ -88,7 +201,10 @@ class Folder:
 
     def write_bytes(self, name: str, data: bytes) -> str:
         """Atomic write: temp name in the same folder, then a rename (a copy+delete on S3, whose
-        PUT is atomic per object anyway, so readers never see a partial file)."""
+        PUT is atomic per object anyway, so readers never see a partial file). Retried whole."""
+        return self._retrying(f"writing {name}", lambda: self._write_once(name, data))
+
+    def _write_once(self, name: str, data: bytes) -> str:
         self.makedirs()
         final = self._p(name)
         parent = posixpath.dirname(final)
@@ -100,8 +216,11 @@ class Folder:
                 f.write(data)
             self.fs.mv(tmp, final)
         finally:
-            if self.fs.exists(tmp):
-                self.fs.rm(tmp)
+            try:
+                if self.fs.exists(tmp):
+                    self.fs.rm(tmp)
+            except Exception:  # noqa: BLE001 - storage down: the temp name is never read
+                pass
         return self.file(name)
 
     def write_text(self, name: str, text: str) -> str:
@@ -114,7 +233,10 @@ class Folder:
         return self.write_text(name, yaml.safe_dump(obj, sort_keys=False, default_flow_style=False))
 
     def upload(self, local_file: str, name: str) -> str:
-        """Copy a local file in atomically (temp + rename)."""
+        """Copy a local file in atomically (temp + rename). Retried whole."""
+        return self._retrying(f"uploading {name}", lambda: self._upload_once(local_file, name))
+
+    def _upload_once(self, local_file: str, name: str) -> str:
         self.makedirs()
         final = self._p(name)
         self.fs.makedirs(posixpath.dirname(final), exist_ok=True)

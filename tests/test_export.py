@@ -123,6 +123,7 @@ def test_s3_export_is_atomic_when_the_server_dies_mid_write(tmp_path, s3_endpoin
         "config_kwargs",
         {"connect_timeout": 1, "retries": {"max_attempts": 1}},
     )
+    monkeypatch.setenv("CODEMIX_STORAGE_RETRY_S", "2")  # our backoff gives up after 2 s here
     bucket = make_bucket("exports")
     space = load_space(TINY)
     run = Folder(f"{bucket}/r1")
@@ -136,7 +137,9 @@ def test_s3_export_is_atomic_when_the_server_dies_mid_write(tmp_path, s3_endpoin
         return real_recipe(*args, **kwargs)
 
     monkeypatch.setattr(export_mod, "recipe", dying_recipe)
-    with pytest.raises(Exception):  # noqa: B017 - whatever botocore raises for a dead endpoint
+    from codemix_search.errors import StorageError
+
+    with pytest.raises(StorageError, match="unreachable"):
         export_run(records, space, run, "r1", DATA_INFO)
     s3_endpoint.server.start()
     s3fs.S3FileSystem.clear_instance_cache()

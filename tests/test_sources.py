@@ -101,7 +101,7 @@ BAD_DECLARATIONS = [
     (
         {"sources": [{"name": "a", "kind": "text", "uri": "x", "format": "csv"}]},
         "sources.a",
-        "format 'csv' is unknown",
+        "'csv' is unknown",
     ),
     (
         {"sources": [{"name": "a", "kind": "text", "uri": "x", "colour": 1}]},

@@ -15,11 +15,11 @@ import json
 import os
 import sys
 
-from codemix_search.errors import ConfigError
+from codemix_search.errors import ConfigError, OneLineParser
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="codemix_search data", description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="codemix_search data", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="build the offline demo sources; print sources.yaml's path")
     d.add_argument("--preset", default="tiny", choices=("tiny", "demo"))

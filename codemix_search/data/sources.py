@@ -77,22 +77,22 @@ class SourceSpec:
         if not self.name or not self.name.replace("_", "").isalnum() or not self.name.islower():
             raise ValueError("name: use lower-case letters, digits and '_'")
         if not self.kind or not self.kind.replace("_", "").isalnum():
-            raise ValueError(f"kind {self.kind!r}: use letters, digits and '_'")
+            raise ValueError(f"kind: {self.kind!r}: use letters, digits and '_'")
         if self.format not in FORMATS:
-            raise ValueError(f"format {self.format!r} is unknown; allowed: {', '.join(FORMATS)}")
+            raise ValueError(f"format: {self.format!r} is unknown; allowed: {', '.join(FORMATS)}")
         if not isinstance(self.uri, str) or not self.uri.strip():
             raise ValueError("uri: give a file, folder or glob (local path, s3://, memory://)")
         if not (isinstance(self.weight, (int, float)) and self.weight > 0):
-            raise ValueError(f"weight must be a positive number, got {self.weight!r}")
+            raise ValueError(f"weight: must be a positive number, got {self.weight!r}")
         if not self.phases or set(self.phases) - set(PHASES):
-            raise ValueError(f"phases must be a non-empty subset of {list(PHASES)}")
+            raise ValueError(f"phases: must be a non-empty subset of {list(PHASES)}")
         if self.max_documents is not None and self.max_documents < 1:
-            raise ValueError("max_documents must be >= 1 (or left out for all)")
+            raise ValueError("max_documents: must be >= 1 (or left out for all)")
         if self.format == "git" and "://" in self.uri and not self.uri.startswith("file://"):
             raise ValueError("a git source must be a local repository path (clone it first)")
         if any(k.lower() in ("key", "secret", "token", "password") for k in self.storage_options):
             raise ValueError(
-                "storage_options must not hold credentials: set AWS_* variables instead"
+                "storage_options: must not hold credentials: set AWS_* variables instead"
             )
 
     def to_dict(self) -> dict:
@@ -187,6 +187,10 @@ def parse_sources(raw, file: str, base_dir: str | None = None) -> SourcesConfig:
         try:
             specs.append(SourceSpec(**item))
         except (ValueError, TypeError) as e:
+            # "weight: must be ..." names its field: point at sources.<name>.weight.
+            field, sep, rest = str(e).partition(": ")
+            if sep and field in {f.name for f in fields(SourceSpec)}:
+                raise ConfigError(file, f"{where}.{field}", rest) from None
             raise ConfigError(file, where, str(e)) from None
     tok = raw.get("tokenizer") or {}
     if not isinstance(tok, dict) or set(tok) - {"vocab_size", "uri"}:
@@ -246,8 +250,23 @@ def list_files(spec: SourceSpec, file: str = "<sources>") -> list[str]:
         ):
             raise ConfigError(file, where, f"{repo} is not a git repository; give a clone's path")
         return [repo]
+    try:
+        return _list_files(spec, file, where)
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - unreachable host, denied bucket, bad URL: one line
+        raise ConfigError(
+            file,
+            where,
+            f"cannot read {spec.uri} ({e.__class__.__name__}: {str(e).splitlines()[0][:200]}); "
+            "check the URI, the network and the credentials",
+        ) from None
+
+
+def _list_files(spec: SourceSpec, file: str, where: str) -> list[str]:
     fs = _fs(spec)
-    path = spec.uri.split("://", 1)[-1] if "://" in spec.uri else spec.uri
+    # fsspec's own notion of the path (HTTP keeps its whole URL, s3 drops the protocol).
+    path = type(fs)._strip_protocol(spec.uri)
     if any(c in path for c in "*?["):
         found = [p for p in fs.glob(path) if fs.isfile(p)]
     elif fs.isdir(path):

@@ -70,3 +70,13 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path):
     assert len(records) == 4 and all(r["status"] == "finished" for r in records)
     finished_before = {os.path.basename(os.path.dirname(p)) for p in first}
     assert finished_before <= {r["trial_id"] for r in records}
+    # The searcher kept its history: one Optuna study, each finished trial told COMPLETE once.
+    import optuna
+
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{run / 'optuna.db'}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 4, [t.state for t in study.trials]
+    recipes = glob.glob(str(run / "recipes" / "*.yaml"))
+    assert recipes and {os.path.basename(p)[: -len(".yaml")] for p in recipes} <= {
+        r["trial_id"] for r in records
+    }
