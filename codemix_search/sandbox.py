@@ -7,7 +7,8 @@ kills the whole process group. Networking is cut twice: inside a new network nam
 kernel lets us make one (``unshare --net``, loopback only and down), and by a prelude that makes
 socket creation raise. Python runs isolated (``-I``) so the user's site-packages and PYTHON*
 variables are not seen. An audit hook (which the program cannot remove) refuses writes, renames
-and deletions outside the work dir, and any process spawning (fork, exec, subprocess, ctypes).
+and deletions outside the work dir, reading the user's home (bar the Python installation), any
+process spawning (fork, exec, subprocess, ctypes) and signalling other processes.
 When this process is root, the program also runs as ``nobody`` (``setpriv``), so the operating
 system itself keeps it away from the user's files and ``RLIMIT_NPROC`` holds.
 """
@@ -35,6 +36,11 @@ del _s, _no_net
 def _guard():
     import os, sys
     root = os.path.realpath(os.getcwd()) + os.sep
+    me = os.getpid()
+    # The user's home is off limits even for reading (keys, tokens, configs), except the Python
+    # installation itself when it lives there (pyenv: ~/.pyenv/versions/...).
+    private = [p for p in os.environ.pop("CODEMIX_SANDBOX_PRIVATE", "").split(os.pathsep) if p]
+    python = tuple(os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
     spawn = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
              "subprocess.Popen", "pty.spawn", "ctypes.dlopen", "ctypes.dlsym", "socket.")
@@ -50,6 +56,12 @@ def _guard():
             return True
         return (os.path.realpath(p) + os.sep).startswith(root)
 
+    def private_path(p):
+        if isinstance(p, int):
+            return False
+        real = os.path.realpath(os.fsdecode(p)) + os.sep
+        return any(real.startswith(h) for h in private) and not real.startswith(python)
+
     def hook(event, args):
         if busy:
             return
@@ -57,6 +69,10 @@ def _guard():
         try:
             if event.startswith(spawn):
                 raise PermissionError(f"sandbox: {event} is not allowed")
+            if event in ("os.kill", "os.killpg", "signal.pthread_kill") and args[0] != me:
+                raise PermissionError(f"sandbox: {event} of another process is not allowed")
+            if event in ("open", "os.listdir", "os.scandir") and args and private_path(args[0]):
+                raise PermissionError(f"sandbox: reading {args[0]!r} (the user's home)")
             if event == "open":
                 path, mode, flags = args
                 writes = (mode and any(c in str(mode) for c in "wax+")) or (
@@ -163,6 +179,9 @@ def run_python(source: str, limits: SandboxLimits = SandboxLimits()) -> SandboxR
         with open(prog, "w", encoding="utf-8") as f:
             f.write(PRELUDE + "\n" + source)
         env = {"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        home = os.path.realpath(os.path.expanduser("~"))
+        if home not in ("/", os.path.realpath(workdir)) and not workdir.startswith(home + os.sep):
+            env["CODEMIX_SANDBOX_PRIVATE"] = home + os.sep
         drop = _drop_privileges_prefix()
         if drop:
             os.chown(workdir, 65534, 65534)

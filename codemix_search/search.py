@@ -254,6 +254,25 @@ def start_ray(address: str | None, concurrency: int, temp_dir: str | None = None
     return True
 
 
+# Ray Tune copies these from the driver's environment into each trainable's runtime_env, and
+# Ray's runtime-env agent logs every runtime_env in plain text (logs/runtime_env_agent.log): a
+# user's AWS keys would end up in Ray's logs. Trials get credentials the way the driver's own
+# Ray processes do: the embedded cluster's workers inherit the driver's environment; cluster
+# nodes use their instance role / service account (cluster/).
+CREDENTIAL_VARS = {
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SECURITY_TOKEN",
+    "AWS_SESSION_TOKEN",
+}
+
+
+def _keep_credentials_out_of_runtime_envs() -> None:
+    from ray.tune.execution import class_cache
+
+    class_cache.ENV_VARS_TO_PROPAGATE = set(class_cache.ENV_VARS_TO_PROPAGATE) - CREDENTIAL_VARS
+
+
 def search(
     space: SearchSpace,
     data: DataRef,
@@ -266,6 +285,7 @@ def search(
     # Trials report validation loss during training and the objectives only at the end, so the
     # searcher's metrics are absent from the training results: relax Tune's strict check.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    _keep_credentials_out_of_runtime_envs()
     local_run = run.local_path() if run.is_local else None
     optuna_storage = None
     if local_run:

@@ -14,6 +14,14 @@ from codemix_search.ranking import dominates
 from tests.conftest import TINY, run_cli
 
 pytestmark = pytest.mark.slow
+RAY_TMP: list[str] = []  # the tiny run's Ray temp dir (its logs are scanned for secrets)
+FAKE_SECRETS = {
+    "AWS_ACCESS_KEY_ID": "AKIACMFAKEKEY7654321",
+    "AWS_SECRET_ACCESS_KEY": "cmFakeSecret/0123456789abcdefghijKLMNOPQR",
+    "GRAFANA_TOKEN": "glsa_cmFakeGrafanaToken_0123456789",
+    "HF_TOKEN": "hf_cmFakeHuggingFaceToken0123456789",
+    "OPENAI_API_KEY": "sk-cmFakeOpenAIKey0123456789",
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +38,12 @@ def tiny_run(tmp_path_factory):
         "--name",
         "e2e",
         timeout=900,
-        env={"CODEMIX_RAY_TEMP_DIR": ray_tmp},
+        # Fake credentials in the environment, as a user's shell would hold them: none may reach
+        # any file the run writes (test_no_credentials_in_anything_the_run_wrote).
+        env={"CODEMIX_RAY_TEMP_DIR": ray_tmp, **FAKE_SECRETS},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    RAY_TMP.append(ray_tmp)
     return storage / "e2e", out
 
 
@@ -154,3 +165,25 @@ def test_replay_reproduces_a_recipes_loss_curve(tiny_run):
         timeout=120,
     )
     assert bad.returncode == 2 and "no such recipe" in bad.stderr
+
+
+def test_no_credentials_in_anything_the_run_wrote(tiny_run):
+    run, out = tiny_run
+    storage = run.parent
+    roots = [str(storage), *RAY_TMP]  # run, data, bases, Tune/Train state; Ray's logs
+    secrets = [v.encode() for v in FAKE_SECRETS.values()]
+    scanned, leaks = 0, []
+    for root in roots:
+        for dirpath, _, files in os.walk(root):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                if not os.path.isfile(path) or os.path.islink(path):
+                    continue
+                with open(path, "rb") as f:
+                    data = f.read()
+                scanned += 1
+                leaks += [f"{path}: {s[:8]!r}..." for s in secrets if s in data]
+    assert scanned > 50, scanned
+    for text in (out.stdout, out.stderr):
+        leaks += [f"console: {s[:8]!r}..." for s in secrets if s.decode() in text]
+    assert leaks == [], leaks[:10]

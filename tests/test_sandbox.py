@@ -50,3 +50,54 @@ def test_fork_bomb_is_killed_with_its_group():
 def test_bad_limits(bad):
     with pytest.raises(ValueError):
         SandboxLimits(**bad)
+
+
+def test_reading_the_users_home_is_refused(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    secret = home / ".aws" / "credentials"
+    secret.write_text("aws_secret_access_key = FAKESECRET\n")
+    monkeypatch.setenv("HOME", str(home))  # the user's home, as the sandbox's parent sees it
+    r = run_python(f"print(open({str(secret)!r}).read())", FAST)
+    assert r.status == "failed" and "FAKESECRET" not in r.stdout
+    assert "the user's home" in r.stderr or "Permission" in r.stderr
+    r = run_python(f"import os; print(os.listdir({str(home)!r}))", FAST)
+    assert r.status == "failed" and ".aws" not in r.stdout
+
+
+def test_killing_the_parent_is_refused():
+    # The parent is a separate Python process here, so a failure kills it, not pytest.
+    import subprocess
+    import sys
+
+    helper = (
+        "from codemix_search.sandbox import SandboxLimits, run_python\n"
+        "r = run_python('import os, signal; os.kill(os.getppid(), signal.SIGKILL)',"
+        " SandboxLimits(timeout_s=3, memory_mb=256))\n"
+        "print('parent alive', r.status)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", helper], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "parent alive failed" in out.stdout, out
+
+
+def test_escape_attempts_table(tmp_path):
+    """Every escape attempt the issue lists, with its outcome: none passes."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("intact")
+    attempts = {
+        "network connect": "import socket; socket.create_connection(('127.0.0.1', 22))",
+        "write outside the temp dir": f"open({str(victim)!r}, 'w').write('pwned')",
+        "delete a user file": f"import os; os.remove({str(victim)!r})",
+        "spawn a shell": f"import os; os.system('rm {victim}')",
+        "read the user's home": "import os; print(open(os.path.join("
+        + repr(os.path.realpath(os.path.expanduser("~")))
+        + ", '.bashrc')).read())",
+        "kill the parent": "import os, signal; os.kill(os.getppid(), signal.SIGTERM)",
+        "fork bomb": "import os\nwhile True:\n    os.fork()",
+        "memory bomb": "x = bytearray(4 * 1024**3)",
+        "infinite loop": "while True: pass",
+    }
+    outcomes = {name: run_python(src, FAST).status for name, src in attempts.items()}
+    print("\n".join(f"{k:28s} {v}" for k, v in outcomes.items()))
+    assert all(v in ("failed", "timeout", "crashed") for v in outcomes.values()), outcomes
+    assert victim.read_text() == "intact"
