@@ -117,6 +117,7 @@ def recipe(record: dict, space: SearchSpace, run_name: str, data_info: dict) -> 
         "shares": record["mixture"]["shares"],
         "objectives": record["objectives"],
         "vs_baseline": record.get("vs_baseline"),
+        "cost": record.get("cost"),
         "objective_modes": dict(zip(space.metric_names, space.modes, strict=True)),
         "training": {
             "model": t.model,
@@ -269,9 +270,19 @@ def export_run(
     Megatron / MosaicML / OLMo-core exports (``paths``: source -> the trainer's copy; default
     each source's declared URI). Returns recipe URIs; ``recipes/_SUCCESS`` is written last."""
     from codemix_search.exporters import EXPORTERS
+    from codemix_search.ledger import run_totals, trial_cost
     from codemix_search.report import write_report
 
     compare_with_baseline(records, space, run)
+    for r in records:  # the cost ledger: tokens, FLOPs, device-seconds, what stopping saved
+        r["cost"] = trial_cost(r, space, space.data.vocab_size)
+    run.write_json(
+        "ledger.json",
+        {
+            "totals": run_totals([r["cost"] for r in records]),
+            "trials": {r["trial_id"]: r["cost"] for r in records},
+        },
+    )
     rows = ranked(records, space)
     run.write_text(
         "records.jsonl", "".join(json.dumps(r, default=str, sort_keys=True) + "\n" for r in records)

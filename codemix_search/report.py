@@ -62,7 +62,15 @@ def summarise(rows: list[dict], space: SearchSpace) -> dict:
         "baseline": base["trial_id"] if base else None,
         "tokens": int(sum((r.get("metrics") or {}).get("tokens") or 0 for r in rows)),
         "device_seconds": round(sum(device_seconds(r, space) for r in rows), 1),
+        "cost": _totals(rows),
     }
+
+
+def _totals(rows: list[dict]) -> dict | None:
+    from codemix_search.ledger import run_totals
+
+    costs = [r["cost"] for r in rows if r.get("cost")]
+    return run_totals(costs) if costs else None
 
 
 def _mixture(record: dict) -> str:
@@ -90,6 +98,10 @@ def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
         f"stopped), {st['diverged']} diverged, {st['error']} errors. "
         f"{summary['tokens']:,} training tokens, {summary['device_seconds']:,.0f} device-seconds.\n\n"
     )
+    if summary.get("cost"):
+        from codemix_search.ledger import line
+
+        out.write(f"{line(summary['cost'])}.\n\n")
     out.write(
         f"- objectives: {', '.join(f'{n} ({m})' for n, m in summary['objectives'].items())}\n"
         f"- hypervolume of the front: {summary['hypervolume']:.4g} (reference "

@@ -187,8 +187,11 @@ def execute(space, storage, run, name: str, address: str | None, resume: bool = 
             "wall_seconds": round(time.time() - t0, 1),
         }
     )
+    from codemix_search.ledger import line, run_totals
+
     print()
     print(export.table(export.ranked(records, space), space))
+    print(line(run_totals([r["cost"] for r in records if r.get("cost")])))
     print(
         f"\n{counts['finished']} finished, {counts['pruned']} pruned, {counts['diverged']} diverged, {counts['error']} errors; "
         f"{len(uris)} recipes in {run.child('recipes').uri} ({time.time() - t0:.0f} s)"

@@ -187,3 +187,19 @@ def test_no_credentials_in_anything_the_run_wrote(tiny_run):
     for text in (out.stdout, out.stderr):
         leaks += [f"console: {s[:8]!r}..." for s in secrets if s.decode() in text]
     assert leaks == [], leaks[:10]
+
+
+def test_cost_ledger_totals_match_the_trials_and_recipes_carry_theirs(tiny_run):
+    run, out = tiny_run
+    ledger = json.loads((run / "ledger.json").read_text())
+    trials, totals = ledger["trials"], ledger["totals"]
+    assert len(trials) == 4 and totals["tokens"] == sum(c["tokens"] for c in trials.values())
+    assert totals["flops"] == pytest.approx(sum(c["flops"] for c in trials.values()))
+    records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    pruned = [r for r in records if r["status"] == "pruned"]
+    assert all(trials[r["trial_id"]]["saved_tokens"] > 0 for r in pruned)
+    assert (totals["saved_tokens"] > 0) == bool(pruned)
+    assert "cost: " in out.stdout and "early stopping saved" in out.stdout
+    for path in glob.glob(str(run / "recipes" / "*.yaml")):
+        recipe = yaml.safe_load(open(path))
+        assert recipe["cost"] == trials[recipe["trial_id"]]
