@@ -19,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
         from codemix_search.replay import main as replay_main
 
         return replay_main(argv[1:])
+    if argv and argv[0] == "predict":
+        from codemix_search.surrogate import main as predict_main
+
+        return predict_main(argv[1:])
     if argv and argv[0] == "transfer":
         from codemix_search.transfer import main as transfer_main
 

@@ -193,6 +193,10 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
         )
     if space.sampler == "gp":
         return optuna.samplers.GPSampler(seed=space.seed, n_startup_trials=n_startup)
+    if space.sampler == "surrogate":
+        from codemix_search.surrogate import SurrogateSampler
+
+        return SurrogateSampler(seed=space.seed, n_startup_trials=n_startup)
     if space.sampler == "grid":
         grid = {p.name: list(p.choices) for p in space.parameters if p.type == "categorical"}
         return optuna.samplers.GridSampler(grid, seed=space.seed)

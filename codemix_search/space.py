@@ -32,7 +32,7 @@ from codemix_search.mixture import (
 )
 
 PARAM_TYPES = ("float", "int", "categorical", "fixed")
-SAMPLERS = ("tpe", "random", "nsga2", "gp", "grid")
+SAMPLERS = ("tpe", "random", "nsga2", "gp", "grid", "surrogate")
 SCHEDULERS = ("asha", "hyperband", "none")
 SUITES = ("demo", "paper")
 JUDGES = ("reference", "openai")
