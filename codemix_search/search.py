@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import time
 
 import optuna
@@ -277,6 +276,17 @@ def _keep_credentials_out_of_runtime_envs() -> None:
     class_cache.ENV_VARS_TO_PROPAGATE = set(class_cache.ENV_VARS_TO_PROPAGATE) - CREDENTIAL_VARS
 
 
+def tune_state_dir(run_uri: str) -> str:
+    import hashlib
+
+    from codemix_search.data.build import cache_root
+
+    key = hashlib.sha256(run_uri.encode()).hexdigest()[:16]
+    path = os.path.join(cache_root(), "tune", key)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def search(
     space: SearchSpace,
     data: DataRef,
@@ -318,7 +328,9 @@ def search(
         ),
         plan.driver,
     )
-    tune_storage = local_run or tempfile.mkdtemp(prefix="codemix-tune-")
+    # A remote run (s3://...) keeps Tune's experiment state in a local folder named after the
+    # run, so `--resume --name RUN` on the same machine (the head, under `ray job submit`) finds it.
+    tune_storage = local_run or tune_state_dir(run.uri)
     experiment = os.path.join(tune_storage, "tune")
     if resume and tune.Tuner.can_restore(experiment):
         # The driver died: Tune restores the experiment (finished trials stay finished, their
