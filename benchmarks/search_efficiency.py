@@ -12,7 +12,8 @@
    objectives. With ASHA, the trial is stopped at rungs 1, 2, 4 (grace 1, reduction factor 2, the
    demo space's schedule) by the rule Ray Tune's ASHAScheduler applies: stop when the mean
    validation loss is worse than the rung's (1/rf) quantile of losses recorded there so far.
-   Compute is the training tokens consumed (a stopped trial pays the tokens up to its rung).
+   Compute is the training tokens consumed (a stopped trial pays the tokens up to its rung; a
+   point already trained to the end costs nothing again, as a run reuses a twin's result).
 
 Reported per method: the tokens needed to reach 95% of the grid's hypervolume (over the
 objectives, the grid's nadir-based reference), as a share of the grid's compute (median over
@@ -106,6 +107,11 @@ def replay(grid, order_or_sampler, modes, n_trials, asha: bool, seed: int):
             )
         point = grid[key]
         stopped_at = None
+        if key in found:  # trained to the end before: the run reuses that result (trial.py)
+            if trial is not None:
+                study.tell(trial, point["objectives"])
+            history.append((spent, history[-1][1]))
+            continue
         if asha:
             for m in milestones(len(point["losses"])):
                 loss = point["losses"][m - 1]

@@ -25,8 +25,13 @@ RECIPE_VERSION = 1
 
 
 def front_of(records: list[dict], space: SearchSpace) -> list[dict]:
-    """Non-dominated records among the finished ones (pruned/diverged/error never enter)."""
-    finished = [r for r in records if r["status"] == "finished"]
+    """Non-dominated records among the finished ones (pruned/diverged/error never enter; a
+    trial that reused a twin's result is that twin, so only the trained one gets a recipe)."""
+    finished = [
+        r
+        for r in records
+        if r["status"] == "finished" and not (r.get("metrics") or {}).get("reused_from")
+    ]
     values = [[r["objectives"][n] for n in space.metric_names] for r in finished]
     return [finished[i] for i in pareto_front(values, space.modes)]
 

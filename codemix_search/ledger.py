@@ -35,12 +35,16 @@ def trial_cost(record: dict, space, vocab_size: int) -> dict:
     used = int(m.get("tokens") or 0)
     if record.get("status") == "finished":
         used = max(used, t.tokens)
+    if m.get("reused_from"):  # a twin's result (same mixture and seed): nothing was trained
+        used = 0
     saved = max(0, t.tokens - used) if record.get("status") in ("pruned", "diverged") else 0
     # Device-seconds: every worker for the training wall time (Tune's clock for a stopped
     # trial, which never reported its own) plus the evaluation.
     train_s = float(m.get("train_seconds") or m.get("time_total_s") or 0.0)
     if record.get("status") == "finished":
         train_s = float(m.get("train_seconds") or train_s)
+    if m.get("reused_from"):
+        train_s = 0.0
     return {
         "tokens": used,
         "planned_tokens": t.tokens,

@@ -77,6 +77,25 @@ def run_trial(
         if saved.get("status") == "finished" and saved.get("mixture_id") == mixture.id:
             tune.report({**saved, "from_storage": 1})
             return
+    twins = run.child("by_seed")
+    if twins.exists(f"{seed}.json"):
+        # The same mixture with the same knobs was trained already in this run (samplers repeat
+        # points, above all on categorical grids): its seed is the same, so retraining would
+        # reproduce its curve. Its result is reported instead, for no training tokens.
+        twin = twins.read_json(f"{seed}.json")["trial_id"]
+        saved = run.child("trials", twin).read_json("result.json")
+        if saved.get("status") == "finished" and saved.get("mixture_id") == mixture.id:
+            trial_folder.write_json("trial.json", {"trial_id": trial_id, "reused_from": twin})
+            tune.report(
+                {
+                    **saved,
+                    "trial_id": trial_id,
+                    "reused_from": twin,
+                    "train_seconds": 0.0,
+                    "eval_seconds": 0.0,
+                }
+            )
+            return
     trial_folder.write_json(
         "trial.json",
         {
@@ -176,4 +195,5 @@ def run_trial(
     trial_folder.write_json(
         "result.json", {k: v for k, v in final.items() if not isinstance(v, dict)}
     )
+    twins.write_json(f"{seed}.json", {"trial_id": trial_id, "mixture_id": mixture.id})
     tune.report(final)

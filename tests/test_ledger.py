@@ -48,3 +48,8 @@ def test_run_totals_and_saved_share(space):
     assert t["tokens"] == 35840 and t["saved_tokens"] == 15360 + 10240
     assert t["saved_share"] == pytest.approx(25600 / (35840 + 25600))
     assert t["planned_tokens"] == 3 * 20480 and t["device_seconds"] == 35.0
+
+
+def test_a_trial_that_reused_its_twins_result_costs_nothing(space):
+    c = trial_cost(rec("finished", 20480, reused_from="abc", train_seconds=0.0), space, 2048)
+    assert c["tokens"] == 0 and c["flops"] == 0 and c["device_seconds"] == 0
