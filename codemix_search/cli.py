@@ -2,44 +2,34 @@
 
 codemix_search run --space search_spaces/tiny.yaml      # the same as codemix_search/run.py
 codemix_search data {demo,build,verify,check} ...       # the data plane (data/cli.py)
+codemix_search export | replay | predict | transfer | dashboards ...
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+
+# Subcommand -> the module whose main(argv) runs it (imported only when used: `run` must not
+# pay for scikit-learn, `data` not for Ray Tune).
+COMMANDS = {
+    "run": "codemix_search.run",
+    "data": "codemix_search.data.cli",
+    "export": "codemix_search.export",
+    "replay": "codemix_search.replay",
+    "predict": "codemix_search.surrogate",
+    "transfer": "codemix_search.transfer",
+    "dashboards": "codemix_search.dashboards",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "dashboards":
-        from codemix_search.dashboards import main as dashboards_main
-
-        return dashboards_main(argv[1:])
-    if argv and argv[0] == "replay":
-        from codemix_search.replay import main as replay_main
-
-        return replay_main(argv[1:])
-    if argv and argv[0] == "predict":
-        from codemix_search.surrogate import main as predict_main
-
-        return predict_main(argv[1:])
-    if argv and argv[0] == "transfer":
-        from codemix_search.transfer import main as transfer_main
-
-        return transfer_main(argv[1:])
-    if argv and argv[0] == "export":
-        from codemix_search.export import main as export_main
-
-        return export_main(argv[1:])
-    if argv and argv[0] == "data":
-        from codemix_search.data.cli import main as data_main
-
-        return data_main(argv[1:])
-    if argv and argv[0] == "run":
-        argv = argv[1:]
-    from codemix_search.run import main as run_main
-
-    return run_main(argv)
+    if argv and argv[0] in COMMANDS:
+        module, argv = COMMANDS[argv[0]], argv[1:]
+    else:
+        module = COMMANDS["run"]  # `codemix_search --space ...` is a run
+    return importlib.import_module(module).main(argv)
 
 
 if __name__ == "__main__":

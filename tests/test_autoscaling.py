@@ -7,18 +7,13 @@ The head runs in its own process group and is ended by that group's id (never `r
 """
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import urllib.request
 
 import pytest
 
 from tests.conftest import run_cli
-from tests.test_job_submit import RAY_BIN, free_port, wait_until
+from tests.ray_head import free_port, ray_head, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -74,67 +69,20 @@ def autoscaling_config(gcs_address: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def fake_cluster():
-    temp = tempfile.mkdtemp(prefix="cm-as-", dir="/tmp")
-    port, dash = free_port(), free_port()
-    config = os.path.join(temp, "autoscaling.json")
-    with open(config, "w") as f:
-        json.dump(autoscaling_config(f"127.0.0.1:{port}"), f)
-    env = {
-        **os.environ,
-        "RAY_AUTH_MODE": "disabled",
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # every node, fake ones too, on loopback
-        "RAY_FAKE_CLUSTER": "1",
-        "AUTOSCALER_UPDATE_INTERVAL_S": "1",
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-    }
-    proc = subprocess.Popen(
-        [
-            RAY_BIN,
-            "start",
-            "--head",
-            "--block",
-            "--node-ip-address=127.0.0.1",
-            f"--port={port}",
-            f"--dashboard-port={dash}",
-            "--dashboard-host=127.0.0.1",
-            f"--temp-dir={temp}",
-            f"--autoscaling-config={config}",
-            "--num-cpus=1",
-            "--num-gpus=0",
-            "--object-store-memory=300000000",
-            '--resources={"trial_driver": 2}',
-            "--include-dashboard=true",
-        ],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{dash}"
-
-    def up() -> bool:
-        assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
-        try:
-            with urllib.request.urlopen(url + "/api/version", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    if not wait_until(up, timeout=120, interval=0.5):
-        pytest.fail("ray head did not come up in 120 s")
-    yield {"address": f"127.0.0.1:{port}", "url": url, "env": env, "temp": temp}
-    # The fake nodes are processes of the head's autoscaler, in the head's process group.
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    subprocess.run(["rm", "-rf", temp], check=False)
+def fake_cluster(tmp_path_factory):
+    config = tmp_path_factory.mktemp("autoscaling") / "autoscaling.json"
+    gcs = free_port()
+    config.write_text(json.dumps(autoscaling_config(f"127.0.0.1:{gcs}")))
+    args = [
+        f"--autoscaling-config={config}",
+        "--num-cpus=1",
+        "--num-gpus=0",
+        "--object-store-memory=300000000",
+        '--resources={"trial_driver": 2}',
+    ]
+    env = {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
+    with ray_head(args, env, prefix="cm-as-", port=gcs) as h:
+        yield h
 
 
 def gpu_nodes(url: str) -> list[dict]:

@@ -8,90 +8,27 @@ import glob
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
-import time
 import urllib.request
 
 import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.ray_head import RAY_BIN, ray_head, wait_until
 
 pytestmark = pytest.mark.slow
-RAY_BIN = os.path.join(os.path.dirname(sys.executable), "ray")  # the venv's, beside this Python
-
-
-def wait_until(check, timeout: float, interval: float):
-    """Poll ``check()`` until it returns a truthy value or ``timeout`` passes; return its last value."""
-    deadline = time.time() + timeout
-    value = check()
-    while not value and time.time() < deadline:
-        time.sleep(interval)
-        value = check()
-    return value
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def head():
-    temp = tempfile.mkdtemp(prefix="cm-head-", dir="/tmp")
-    port, dash = free_port(), free_port()
-    env = {
-        **os.environ,
-        "RAY_AUTH_MODE": "disabled",
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-    }
-    proc = subprocess.Popen(
-        [
-            RAY_BIN,
-            "start",
-            "--head",
-            "--block",
-            "--node-ip-address=127.0.0.1",
-            f"--port={port}",
-            f"--dashboard-port={dash}",
-            "--dashboard-host=127.0.0.1",
-            f"--temp-dir={temp}",
-            "--num-cpus=2",
-            # Trial drivers hold this slot instead of a CPU (see codemix_search/plan.py).
-            '--resources={"trial_driver": 2}',
-            "--include-dashboard=true",
-        ],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{dash}"
-
-    def up() -> bool:
-        assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
-        try:
-            with urllib.request.urlopen(url + "/api/version", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    if not wait_until(up, timeout=120, interval=0.5):
-        pytest.fail("ray head did not come up in 120 s")
-    yield url, env
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    subprocess.run(["rm", "-rf", temp], check=False)
+    args = [
+        "--num-cpus=2",
+        # Trial drivers hold this slot instead of a CPU (see codemix_search/plan.py).
+        '--resources={"trial_driver": 2}',
+    ]
+    with ray_head(args) as h:
+        yield h["url"], h["env"]
 
 
 def test_job_submit_runs_the_tiny_search(head, tmp_path):
