@@ -16,6 +16,7 @@ import json
 import time
 
 from codemix_search import __version__
+from codemix_search.errors import ConfigError, OneLineParser
 from codemix_search.mixture import PHASES
 from codemix_search.ranking import pareto_front, rank_order
 from codemix_search.space import SearchSpace
@@ -307,6 +308,14 @@ def export_run(
     return uris
 
 
+def load_run(run: Folder, need: tuple[str, ...] = ("space.yaml", "records.jsonl")) -> list[dict]:
+    """A run folder's records (one per trial); one-line error when it is not a run folder."""
+    for name in need:
+        if not run.exists(name):
+            raise ConfigError(run.file(name), "", "missing: is this a codemix_search run folder?")
+    return [json.loads(x) for x in run.read_text("records.jsonl").splitlines() if x.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``codemix_search export RUN_URI [--paths paths.yaml]``: rewrite a finished (or
     interrupted) run's leaderboard, report, recipes and trainer exports from its records."""
@@ -314,7 +323,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import yaml
 
-    from codemix_search.errors import ConfigError, OneLineParser
     from codemix_search.space import parse_space
 
     ap = OneLineParser(prog="codemix_search export", description=main.__doc__)
@@ -323,13 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     run = Folder(args.run)
     try:
-        for need in ("space.yaml", "records.jsonl", "run.json"):
-            if not run.exists(need):
-                raise ConfigError(
-                    run.file(need), "", "missing: is this a codemix_search run folder?"
-                )
+        records = load_run(run, need=("space.yaml", "records.jsonl", "run.json"))
         space = parse_space(run.read_yaml("space.yaml"), run.file("space.yaml"))
-        records = [json.loads(x) for x in run.read_text("records.jsonl").splitlines() if x.strip()]
         info = run.read_json("run.json")
         paths = None
         if args.paths:

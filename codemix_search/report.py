@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 
+from codemix_search.ledger import line, run_totals
 from codemix_search.mixture import PHASES
 from codemix_search.ranking import default_reference, hypervolume, knee_index, weighted_pick
 from codemix_search.space import SearchSpace
@@ -25,11 +26,12 @@ def _pct(v) -> str:
     return "" if v is None else f"{v * 100:+.1f}%"
 
 
-def device_seconds(record: dict, space: SearchSpace) -> float:
-    """Worker-seconds of training plus the evaluation (what the trial cost on the cluster)."""
-    m = record.get("metrics") or {}
-    workers = space.training_for(record.get("config") or {}).workers
-    return float(m.get("train_seconds") or 0) * workers + float(m.get("eval_seconds") or 0)
+def cost(record: dict, space: SearchSpace) -> dict:
+    """The record's cost-ledger entry (codemix_search/ledger.py), the one source of tokens and
+    device-seconds in the report."""
+    from codemix_search.ledger import trial_cost
+
+    return record.get("cost") or trial_cost(record, space, space.data.vocab_size)
 
 
 def summarise(rows: list[dict], space: SearchSpace) -> dict:
@@ -48,6 +50,7 @@ def summarise(rows: list[dict], space: SearchSpace) -> dict:
         weights = [float(space.ranking.weights.get(n, 0.0)) for n in names]
         pick = weighted_pick(values, modes, weights)
     base = next((r for r in finished if (r.get("metrics") or {}).get("baseline") == 1), None)
+    totals = run_totals([cost(r, space) for r in rows])
     return {
         "trials": len(rows),
         "by_status": {
@@ -60,17 +63,10 @@ def summarise(rows: list[dict], space: SearchSpace) -> dict:
         "knee": finished[knee]["trial_id"] if knee is not None else None,
         "weighted_pick": finished[pick]["trial_id"] if pick is not None else None,
         "baseline": base["trial_id"] if base else None,
-        "tokens": int(sum((r.get("metrics") or {}).get("tokens") or 0 for r in rows)),
-        "device_seconds": round(sum(device_seconds(r, space) for r in rows), 1),
-        "cost": _totals(rows),
+        "tokens": totals["tokens"],
+        "device_seconds": totals["device_seconds"],
+        "cost": totals,
     }
-
-
-def _totals(rows: list[dict]) -> dict | None:
-    from codemix_search.ledger import run_totals
-
-    costs = [r["cost"] for r in rows if r.get("cost")]
-    return run_totals(costs) if costs else None
 
 
 def _mixture(record: dict) -> str:
@@ -95,13 +91,8 @@ def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
     st = summary["by_status"]
     out.write(
         f"{summary['trials']} trials: {st['finished']} finished, {st['pruned']} pruned (early "
-        f"stopped), {st['diverged']} diverged, {st['error']} errors. "
-        f"{summary['tokens']:,} training tokens, {summary['device_seconds']:,.0f} device-seconds.\n\n"
+        f"stopped), {st['diverged']} diverged, {st['error']} errors.\n\n{line(summary['cost'])}.\n\n"
     )
-    if summary.get("cost"):
-        from codemix_search.ledger import line
-
-        out.write(f"{line(summary['cost'])}.\n\n")
     out.write(
         f"- objectives: {', '.join(f'{n} ({m})' for n, m in summary['objectives'].items())}\n"
         f"- hypervolume of the front: {summary['hypervolume']:.4g} (reference "
@@ -127,6 +118,7 @@ def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
     out.write("|" + "---|" * len(header) + "\n")
     for r in rows:
         m = r.get("metrics") or {}
+        c = cost(r, space)
         vs = r.get("vs_baseline") or {}
         rel = " ".join(
             f"{c} {_pct(v)}" for c, v in sorted((vs.get("relative") or {}).items()) if v is not None
@@ -141,8 +133,8 @@ def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
             *(f"{r['objectives'][n]:.4f}" if n in r["objectives"] else "-" for n in names),
             rel or ("baseline" if m.get("baseline") == 1 else "-"),
             f"{sum(wins) / len(wins):.2f}" if wins else "-",
-            f"{int(m.get('tokens') or 0):,}",
-            f"{device_seconds(r, space):.0f}",
+            f"{c['tokens']:,}",
+            f"{c['device_seconds']:.0f}",
             _mixture(r),
         ]
         out.write("| " + " | ".join(cells) + " |\n")

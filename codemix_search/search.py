@@ -19,6 +19,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from codemix_search import metrics, ranking
 from codemix_search.data.build import DataRef
+from codemix_search.ledger import trial_cost
 from codemix_search.plan import ResourcePlan, embedded_cluster_resources, plan_resources
 from codemix_search.space import SearchSpace
 from codemix_search.storage import Folder
@@ -60,10 +61,9 @@ class MetricsCallback(tune.Callback):
         result = trial.last_result or {}
         if self.status.get(trial.trial_id) != "diverged":
             self.status[trial.trial_id] = "finished" if result.get("evaluated") == 1 else "pruned"
-        workers = self.space.training_for(trial.config or {}).workers
-        spent = float(result.get("train_seconds") or 0) * workers + float(
-            result.get("eval_seconds") or 0
-        )
+        # The same device-seconds as the run's cost ledger (a stopped trial counts Tune's clock).
+        record = {"status": self.status[trial.trial_id], "config": trial.config, "metrics": result}
+        spent = trial_cost(record, self.space, self.space.data.vocab_size)["device_seconds"]
         metrics.record("codemix_device_seconds_total", spent)
         self._publish()
 

@@ -286,6 +286,7 @@ def predict_run(records: list[dict], space, n_candidates: int = 512, seed: int =
 
 def main(argv: list[str] | None = None) -> int:
     from codemix_search.errors import ConfigError, OneLineParser
+    from codemix_search.export import load_run
     from codemix_search.space import load_space
     from codemix_search.storage import Folder
 
@@ -296,12 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         run = Folder(args.run)
-        if not run.exists("records.jsonl") or not run.exists("space.yaml"):
-            raise ConfigError(
-                args.run, "", "not a finished run (records.jsonl, space.yaml missing)"
-            )
+        records = load_run(run)
         space = load_space(run.file("space.yaml"))
-        records = [json.loads(x) for x in run.read_text("records.jsonl").splitlines() if x]
         try:
             out = predict_run(records, space, args.candidates, args.seed)
         except ValueError as e:

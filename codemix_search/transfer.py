@@ -85,13 +85,11 @@ def compare(small: list[dict], large: list[dict], objectives: dict[str, str]) ->
 
 
 def _load_run(uri: str) -> tuple[list[dict], dict]:
+    from codemix_search.export import load_run
     from codemix_search.storage import Folder
 
     run = Folder(uri)
-    if not run.exists("records.jsonl") or not run.exists("space.yaml"):
-        raise ConfigError(uri, "", "not a finished run (records.jsonl and space.yaml missing)")
-    records = [json.loads(x) for x in run.read_text("records.jsonl").splitlines() if x.strip()]
-    return records, run.read_yaml("space.yaml")
+    return load_run(run), run.read_yaml("space.yaml")
 
 
 def space_for(records: list[dict], space: dict, model: str) -> dict:
