@@ -27,17 +27,17 @@ def main() -> None:
     space, data, store, cfg = demo_setup("cm-evalbench-")
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-    from codemix_search.data.build import materialize
+    from codemix_search.data.dataset import materialize
     from codemix_search.evaluate.harness import evaluate
-    from codemix_search.evaluate.suites import DEMO
-    from codemix_search.model import build_model
-    from codemix_search.train_loop import train
+    from codemix_search.evaluate.registry import DEMO
+    from codemix_search.train.loop import train
+    from codemix_search.train.model import build_model
 
-    cfg.update(steps=args.steps, threads=2)
+    cfg = cfg.replace(steps=args.steps, threads=2)
     keep = os.path.join(store, "trained")
 
     def report(metrics, checkpoint_dir=None):
-        if checkpoint_dir and metrics["step"] == cfg["steps"]:
+        if checkpoint_dir and metrics["step"] == cfg.steps:
             shutil.copytree(checkpoint_dir, keep, dirs_exist_ok=True)
 
     t0 = time.time()
@@ -46,7 +46,7 @@ def main() -> None:
     local = materialize(data.uri, data.manifest)
     tok = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
     models = {
-        "untrained": build_model("demo", data.manifest["vocab_size"], cfg["seq_len"], 0),
+        "untrained": build_model("demo", data.manifest["vocab_size"], cfg.seq_len, 0),
         "trained": AutoModelForCausalLM.from_pretrained(keep),
     }
     out = {"train_seconds": round(train_s, 1), "final_val_loss": round(last["val_loss"], 3)}

@@ -22,8 +22,8 @@ PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 FLOP/
 def main() -> None:
     import torch
 
-    from codemix_search.model import SIZES
-    from codemix_search.train_loop import train
+    from codemix_search.core.sizes import SIZES
+    from codemix_search.train.loop import train
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -62,7 +62,7 @@ def main() -> None:
         }
         reports = []
         # Warm-up run (allocator, kernels), then the timed one.
-        train({**cfg, "steps": 10, "evals": 1})
+        train(cfg.replace(steps=10, evals=1))
         t0 = time.time()
         last = train(cfg, report=lambda m, d=None, out=reports: out.append(m))
         if torch.cuda.is_available():

@@ -38,9 +38,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from codemix_search.ranking import default_reference, hypervolume, pareto_front  # noqa: E402
-from codemix_search.space import load_space  # noqa: E402
-from codemix_search.storage import Folder  # noqa: E402
+from codemix_search.config.load import load_space  # noqa: E402
+from codemix_search.core.ranking import default_reference, hypervolume, pareto_front  # noqa: E402
+from codemix_search.storage.folder import Folder  # noqa: E402
 
 DIMS = ("code_fraction", "cooldown_code_fraction")
 GRACE, RF = 1, 2
@@ -138,7 +138,7 @@ def replay(grid, order_or_sampler, modes, n_trials, asha: bool, seed: int):
 def samplers(seed: int):
     import optuna
 
-    from codemix_search.surrogate import SurrogateSampler
+    from codemix_search.search.surrogate import SurrogateSampler
 
     return {
         "random": optuna.samplers.RandomSampler(seed=seed),

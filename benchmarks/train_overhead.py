@@ -2,7 +2,7 @@
 
     python benchmarks/train_overhead.py [--model demo] [--steps 200] [--repeats 2]
 
-1. Throughput: the same training loop (codemix_search/train_loop.py, same model, batch, data,
+1. Throughput: the same training loop (codemix_search/train/loop.py, same model, batch, data,
    seed, threads) run bare in this process and inside a Ray Train V2 TorchTrainer with one
    worker; tokens/s is measured by the loop itself over its steps (validation and checkpoint
    saves included on both sides). Target: ray / bare >= 0.95.
@@ -33,9 +33,9 @@ def main() -> None:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from codemix_search.train_loop import train, train_loop_per_worker
+    from codemix_search.train.loop import train, train_loop_per_worker
 
-    cfg.update(model=args.model, steps=args.steps, threads=1, evals=4)
+    cfg = cfg.replace(model=args.model, steps=args.steps, threads=1, evals=4)
 
     ray.init(
         num_cpus=2,
@@ -46,11 +46,11 @@ def main() -> None:
     )
     bare, inside, startup, breakdown = [], [], [], []
     for i in range(args.repeats):
-        last = train(dict(cfg))
+        last = train(cfg)
         bare.append(last["tokens_per_s"])
         trainer = TorchTrainer(
             train_loop_per_worker,
-            train_loop_config=dict(cfg),
+            train_loop_config=cfg.to_dict(),
             scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": 1}),
             run_config=RunConfig(name=f"bench-{i}", storage_path=store),
         )

@@ -10,16 +10,18 @@ from __future__ import annotations
 import importlib
 import sys
 
+from codemix_search.errors import guarded
+
 # Subcommand -> the module whose main(argv) runs it (imported only when used: `run` must not
 # pay for scikit-learn, `data` not for Ray Tune).
 COMMANDS = {
     "run": "codemix_search.run",
     "data": "codemix_search.data.cli",
-    "export": "codemix_search.export",
-    "replay": "codemix_search.replay",
-    "predict": "codemix_search.surrogate",
-    "transfer": "codemix_search.transfer",
-    "dashboards": "codemix_search.dashboards",
+    "export": "codemix_search.export.recipes",
+    "replay": "codemix_search.analysis.replay",
+    "predict": "codemix_search.analysis.predict",
+    "transfer": "codemix_search.analysis.transfer",
+    "dashboards": "codemix_search.observability.dashboards",
 }
 
 
@@ -29,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         module, argv = COMMANDS[argv[0]], argv[1:]
     else:
         module = COMMANDS["run"]  # `codemix_search --space ...` is a run
-    return importlib.import_module(module).main(argv)
+    # One place turns a foreseen error into one line and its exit code (2 input, 1 fault).
+    return guarded(importlib.import_module(module).main)(argv)
 
 
 if __name__ == "__main__":

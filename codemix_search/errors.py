@@ -1,16 +1,28 @@
-"""One error type for bad user input, printed as one line and exit code 2 (never a traceback)."""
+"""What broke, as types: every error we foresee is a ``CodemixError`` printed as one line.
+
+- ``ConfigError``: bad user input (a space, a flag, a sources file). Exit 2: fix the input.
+- ``DataError``: the data is wrong (a corrupt shard, a checkpoint that does not fit). Exit 2.
+- ``StorageError``: storage failed past its retries (unreachable, out of space). Exit 1: a fault,
+  not the user's input; rerun with ``--resume`` once storage is back (finished parts are kept).
+
+All three survive pickling, so one raised in a Ray worker reaches the driver as itself (Ray
+re-raises a task's exception by unpickling it; an ``Exception`` whose ``__init__`` takes other
+arguments than ``args`` would arrive as a ``TypeError``). ``guarded(main)`` is the one place a
+command turns them into ``error: <one line>`` and an exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 
-class ConfigError(Exception):
-    """Bad user input: names the file, the field and the fix in one line.
+class CodemixError(Exception):
+    """Base of our foreseen failures: ``one_line()`` names the file (or URI), the field and the
+    fix; ``exit_code`` is what the CLI returns."""
 
-    The CLI catches it, prints ``error: <file>: <field>: <message>`` to stderr and exits 2.
-    """
+    exit_code = 1
 
     def __init__(self, file: str, field: str, message: str):
         self.file = str(file)
@@ -18,17 +30,39 @@ class ConfigError(Exception):
         self.message = message
         super().__init__(self.one_line())
 
+    def __reduce__(self):
+        # Rebuilt from the same three fields (pickle would otherwise call cls(one_line)).
+        return (self.__class__._rebuild, (self.file, self.field, self.message))
+
+    @classmethod
+    def _rebuild(cls, file: str, field: str, message: str):
+        e = cls.__new__(cls)
+        CodemixError.__init__(e, file, field, message)
+        return e
+
     def one_line(self) -> str:
         where = f"{self.file}: {self.field}" if self.field else self.file
         return f"{where}: {self.message}".replace("\n", " ")
 
 
-class StorageError(ConfigError):
-    """Storage failed in a way retrying cannot fix now: unreachable past the retry deadline, or
-    out of space. One line naming the URI and what to do; nothing half-written is left."""
+class ConfigError(CodemixError):
+    """Bad user input: names the file, the field and the fix in one line (exit 2)."""
 
-    def __init__(self, uri: str, message: str):
-        super().__init__(uri, "", message)
+    exit_code = 2
+
+
+class DataError(CodemixError):
+    """The data or a model folder is not what it must be (exit 2): names it and the fix."""
+
+    exit_code = 2
+
+
+class StorageError(CodemixError):
+    """Storage failed in a way retrying cannot fix now: unreachable past the retry deadline, or
+    out of space. One line naming the URI and what to do; nothing half-written is left (exit 1)."""
+
+    def __init__(self, uri: str, message: str, field: str = ""):
+        super().__init__(uri, field, message)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -38,3 +72,19 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):
         print(f"error: {self.prog}: {message}; see {self.prog} --help", file=sys.stderr)
         raise SystemExit(2)
+
+
+def guarded(main):
+    """Wrap a command's ``main(argv) -> int``: a ``CodemixError`` becomes ``error: <one line>``
+    on stderr and its exit code (2 user input, 1 fault); nothing else is caught, so a bug still
+    shows its traceback."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except CodemixError as e:
+            print(f"error: {e.one_line()}", file=sys.stderr)
+            return e.exit_code
+
+    return wrapper

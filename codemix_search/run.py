@@ -30,10 +30,8 @@ if __package__ in (None, ""):
 import argparse  # noqa: E402
 import logging  # noqa: E402
 import random  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
 
-from codemix_search.errors import ConfigError, OneLineParser  # noqa: E402
+from codemix_search.errors import OneLineParser, guarded  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -85,119 +83,21 @@ def dry_run(space, n: int = 3) -> None:
             )
 
 
-def check_name(name: str) -> None:
-    """A run name is one folder: letters, digits, '-', '_', '.', never '..' or a path."""
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
-        raise ConfigError("--name", "", f"{name!r}: use letters, digits, '-', '_' or '.'")
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    from codemix_search.space import load_space
-    from codemix_search.storage import Folder, check_uri
+    from codemix_search.pipeline import check_request, execute
 
-    try:
-        check_uri(args.storage, "--storage")
-        storage = Folder(args.storage)
-        if args.name is not None:
-            check_name(args.name)
-        if args.resume:
-            if not args.name:
-                raise ConfigError("--resume", "", "give the --name of the run to continue")
-            run = storage.child(args.name)
-            if not run.exists("space.yaml"):
-                raise ConfigError(run.file("space.yaml"), "", "missing: no such run to resume")
-            # The run's own resolved space (overrides included), not whatever --space says now.
-            space = load_space(run.file("space.yaml"))
-        elif not args.space:
-            raise ConfigError("--space", "", "required (or --resume --name RUN)")
-        else:
-            space = load_space(args.space, args.overrides)
-        if args.dry_run:
-            dry_run(space)
-            return 0
-        name = args.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-        check_name(name)
-        run = storage.child(name)
-        if run.is_complete():
-            raise ConfigError("--name", "", f"run {run.uri} already finished; pick another --name")
-        if run.exists("space.yaml") and not args.resume:
-            raise ConfigError(
-                "--name", "", f"run {run.uri} exists; add --resume to continue it, or pick another"
-            )
-    except ConfigError as e:
-        print(f"error: {e.one_line()}", file=sys.stderr)
-        return 2
+    args = parse_args(argv)
+    req = check_request(
+        args.space, args.overrides, args.storage, args.name, args.resume
+    )
+    if args.dry_run:
+        dry_run(req.space)
+        return 0
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        return execute(space, storage, run, name, args.address, args.resume)
-    except ConfigError as e:  # bad sources or data found while building: one line, no traceback
-        print(f"error: {e.one_line()}", file=sys.stderr)
-        return 2
-
-
-def execute(space, storage, run, name: str, address: str | None, resume: bool = False) -> int:
-    import ray
-
-    from codemix_search import export, search
-    from codemix_search.bases import ensure_bases
-    from codemix_search.data.build import prepare_space_data
-    from codemix_search.exporters import default_paths
-
-    t0 = time.time()
-    started = search.start_ray(address, space.budget.concurrency)
-    try:
-        # With Ray up, the data build (a no-op when the dataset exists) runs on Ray Data.
-        data = prepare_space_data(space, storage)
-        if space.evaluation.suite == "demo" and not data.manifest.get("eval"):
-            raise ConfigError(
-                space.source_file,
-                "evaluation.suite",
-                "the demo suite needs the demo data's eval items (sources.yaml eval_items)",
-            )
-        run.write_yaml("space.yaml", space.to_dict())
-        data_info = {
-            "uri": data.uri,
-            "tokenizer_sha256": data.manifest["tokenizer_sha256"],
-            "key": data.manifest["key"],
-            "paths": default_paths(data.manifest),
-        }
-        run.write_json("run.json", {"name": name, "data": data_info})
-        plan = search.plan_for(space)
-        inits = ensure_bases(space, data, storage, plan)  # trained once, then cached
-        print(
-            f"codemix_search: run {run.uri}: {space.budget.samples} trials, {plan.concurrency} at a time, driver {plan.driver}, {plan.workers} x worker {plan.worker}"
-        )
-        records = search.search(space, data, run, plan, inits, resume=resume)
-    finally:
-        if started:
-            ray.shutdown()
-    uris = export.export_run(records, space, run, name, data_info)
-    counts = {
-        s: sum(r["status"] == s for r in records)
-        for s in ("finished", "pruned", "diverged", "error")
-    }
-    run.mark_success(
-        {
-            "records": len(records),
-            **counts,
-            "recipes": len(uris),
-            "wall_seconds": round(time.time() - t0, 1),
-        }
-    )
-    from codemix_search.ledger import line, run_totals
-
-    print()
-    print(export.table(export.ranked(records, space), space))
-    print(line(run_totals([r["cost"] for r in records if r.get("cost")])))
-    print(
-        f"\n{counts['finished']} finished, {counts['pruned']} pruned, {counts['diverged']} diverged, {counts['error']} errors; "
-        f"{len(uris)} recipes in {run.child('recipes').uri} ({time.time() - t0:.0f} s)"
-    )
-    return 0 if counts["finished"] or counts["pruned"] else 1
+    return execute(req, args.address)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guarded(main)())

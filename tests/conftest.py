@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = os.path.join(REPO, "search_spaces", "tiny.yaml")
-# One mixture (and a scratch start) for the tests that train outside the search.
-TINY_SHARES = {
-    "code_fraction": 0.5,
-    "synthetic_share": 0.2,
-    "commit_share": 0.2,
-    "cooldown_code_fraction": 0.2,
-    "init": "scratch",
-}
+from tests.helpers import REPO, TINY
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -27,21 +17,6 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 _CACHE = tempfile.mkdtemp(prefix="cm-test-cache-")
 os.environ.setdefault("CODEMIX_CACHE", os.path.join(_CACHE, "codemix"))
 os.environ.setdefault("HF_HOME", os.path.join(_CACHE, "hf"))
-
-
-def run_cli(
-    *args: str, timeout: float = 600, env: dict | None = None, cwd: str = REPO
-) -> subprocess.CompletedProcess:
-    """`python codemix_search/run.py ARGS` from the repo root, exactly as the README says."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, os.path.join("codemix_search", "run.py"), *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture()
@@ -57,9 +32,9 @@ def tiny_data(tmp_path_factory):
     """The tiny demo dataset, built once per test session (cached under CODEMIX_CACHE)."""
     import dataclasses
 
-    from codemix_search.data.build import prepare_space_data
-    from codemix_search.space import load_space
-    from codemix_search.storage import Folder
+    from codemix_search.config.load import load_space
+    from codemix_search.demo.build import prepare_space_data
+    from codemix_search.storage.folder import Folder
 
     space = load_space(TINY)
     space = dataclasses.replace(space, data=dataclasses.replace(space.data, commit_repos=(REPO,)))
@@ -106,12 +81,3 @@ def s3_endpoint():
             fsspec.config.conf.pop("s3", None)
         else:
             fsspec.config.conf["s3"] = old_conf
-
-
-def make_bucket(name: str) -> str:
-    import s3fs
-
-    fs = s3fs.S3FileSystem()
-    fs.mkdir(name, region_name="eu-west-1")
-    s3fs.S3FileSystem.clear_instance_cache()
-    return f"s3://{name}"

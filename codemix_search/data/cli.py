@@ -44,15 +44,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except ConfigError as e:
-        print(f"error: {e.one_line()}", file=sys.stderr)
-        return 2
+    return COMMANDS[args.command](args)
 
 
 def _demo(args) -> int:
-    from codemix_search.data.demo import build_demo
+    from codemix_search.demo.build import build_demo
 
     path = build_demo(args.preset, args.vocab_size, tuple(args.repo or ["."]))
     with open(os.path.join(os.path.dirname(path), "report.json")) as f:
@@ -67,14 +63,14 @@ def _demo(args) -> int:
 
 
 def _build(args) -> int:
+    from codemix_search.config.sources import load_sources
     from codemix_search.data.build import prepare_data
-    from codemix_search.data.sources import load_sources
-    from codemix_search.storage import Folder
+    from codemix_search.storage.folder import Folder
 
     cfg = load_sources(args.sources)
     started = False
     if args.engine == "ray":
-        from codemix_search.search import start_ray
+        from codemix_search.cluster import start_ray
 
         started = start_ray(args.address, 1)
     try:
@@ -113,8 +109,8 @@ def _verify(args) -> int:
 
 
 def _check(args) -> int:
-    from codemix_search.data.build import materialize, verify_shards
-    from codemix_search.storage import Folder
+    from codemix_search.data.dataset import materialize, verify_shards
+    from codemix_search.storage.folder import Folder
 
     folder = Folder(args.dataset)
     if not folder.is_complete():

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from codemix_search.data.sources import jsonl_records
 from codemix_search.errors import ConfigError
 from codemix_search.sandbox import SandboxLimits, run_python
-from codemix_search.storage import Folder
+from codemix_search.storage.folder import Folder
 
 ALIASES = {"solution": ("solution", "canonical_solution"), "tests": ("tests", "test")}
 STATUSES = ("passed", "failed", "timeout", "crashed")

@@ -7,7 +7,8 @@ import os
 import tempfile
 import time
 
-from codemix_search.evaluate.suites import Suite, write_task_yamls
+from codemix_search.evaluate.registry import Suite
+from codemix_search.evaluate.tasks import write_task_yamls
 
 log = logging.getLogger(__name__)
 

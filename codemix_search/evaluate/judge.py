@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from codemix_search.evaluate.metrics import chrf
+from codemix_search.evaluate.scorers import chrf
 
 
 class JudgeError(RuntimeError):

@@ -1,0 +1,88 @@
+"""``codemix_search replay RECIPE``: retrain a recipe's trial and check it reproduces its curve.
+
+    codemix_search replay runs/try1/recipes/<trial>.yaml
+
+Reads the run the recipe came from (its ``space.yaml`` and ``trials/<trial>/trial.json``: config,
+seed, init), retrains that one trial with the same loop on this machine (CPU, no Ray: the loop is
+Ray-free), and compares every validation report with the trial's recorded ``curve.jsonl``. Exit
+status 0 when every step's validation loss matches within ``--tolerance`` (default 1e-6; on CPU with
+the same seed and thread count the match is exact), 1 otherwise, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import sys
+
+from codemix_search.errors import ConfigError, OneLineParser
+from codemix_search.storage.folder import Folder
+
+
+def _run_of(recipe_uri: str) -> tuple[Folder, str]:
+    recipes = posixpath.dirname(recipe_uri.rstrip("/"))
+    return Folder(posixpath.dirname(recipes)), posixpath.basename(recipes)
+
+
+def replay(recipe_uri: str, tolerance: float = 1e-6) -> dict:
+    import yaml
+
+    from codemix_search.config.load import parse_space
+    from codemix_search.data.dataset import DataRef
+    from codemix_search.train.loop import train
+    from codemix_search.train.loop_config import loop_config
+
+    parent = Folder(posixpath.dirname(recipe_uri))
+    name = posixpath.basename(recipe_uri)
+    try:
+        recipe = yaml.safe_load(parent.read_text(name))
+    except FileNotFoundError:
+        raise ConfigError(recipe_uri, "", "no such recipe") from None
+    if not isinstance(recipe, dict) or "trial_id" not in recipe:
+        raise ConfigError(recipe_uri, "trial_id", "not a codemix_search recipe")
+    run, _ = _run_of(recipe_uri)
+    trial = run.child("trials", recipe["trial_id"])
+    for need in ("trial.json", "curve.jsonl"):
+        if not trial.exists(need):
+            raise ConfigError(
+                trial.file(need), "", "missing: replay needs the run folder the recipe came from"
+            )
+    space = parse_space(run.read_yaml("space.yaml"), run.file("space.yaml"))
+    info = trial.read_json("trial.json")
+    data_uri = info["data"]["uri"]
+    data = DataRef(data_uri, Folder(data_uri).read_json("manifest.json"))
+    inits = {info["init"]["name"]: info["init"]["uri"]} if info["init"].get("uri") else None
+    cfg = loop_config(space, info["config"], data.uri, data.manifest, info["seed"], inits)
+    recorded = [json.loads(x) for x in trial.read_text("curve.jsonl").splitlines() if x.strip()]
+    replayed: list[dict] = []
+    train(cfg, report=lambda metrics, checkpoint_dir=None: replayed.append(metrics))
+    rows = []
+    for a, b in zip(recorded, replayed, strict=False):
+        rows.append(
+            {
+                "step": a["step"],
+                "recorded": a["val_loss"],
+                "replayed": b["val_loss"],
+                "diff": abs(a["val_loss"] - b["val_loss"]),
+            }
+        )
+    same = len(recorded) == len(replayed) and all(r["diff"] <= tolerance for r in rows)
+    return {"trial_id": recipe["trial_id"], "reproduced": same, "steps": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = OneLineParser(prog="codemix_search replay", description=__doc__.splitlines()[0])
+    ap.add_argument("recipe", help="a recipe file (fsspec URI) inside a run's recipes/ folder")
+    ap.add_argument("--tolerance", type=float, default=1e-6)
+    args = ap.parse_args(argv)
+    out = replay(args.recipe, args.tolerance)
+    for r in out["steps"]:
+        print(
+            f"step {r['step']:6d}  recorded {r['recorded']:.6f}  replayed {r['replayed']:.6f}  diff {r['diff']:.2e}"
+        )
+    print(f"trial {out['trial_id']}: {'reproduced' if out['reproduced'] else 'NOT reproduced'}")
+    return 0 if out["reproduced"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Ray at the edge: connect to a cluster or start an embedded one on loopback, and plan the
+resources of trials on it. Nothing else in the package starts Ray."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from codemix_search.core.plan import ResourcePlan, embedded_cluster_resources, plan_resources
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_ray(address: str | None, concurrency: int, temp_dir: str | None = None) -> bool:
+    """Connect to a cluster (address or RAY_ADDRESS, as under `ray job submit`) or start an
+    embedded one on loopback. Returns True when we started it (and must shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+        return False
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    res = embedded_cluster_resources(os.cpu_count() or 2, concurrency)
+    ray.init(
+        num_cpus=res["num_cpus"],
+        resources=res["resources"],
+        # The dashboard serves the state API that Train V2 uses to free a stopped trial's
+        # placement group; without it stopped trials leak reservations and later trials hang.
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        dashboard_port=_free_port(),
+        _node_ip_address="127.0.0.1",
+        _temp_dir=temp_dir or os.environ.get("CODEMIX_RAY_TEMP_DIR") or None,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    return True
+
+
+# Ray Tune copies these from the driver's environment into each trainable's runtime_env, and
+# Ray's runtime-env agent logs every runtime_env in plain text (logs/runtime_env_agent.log): a
+# user's AWS keys would end up in Ray's logs. Trials get credentials the way the driver's own
+# Ray processes do: the embedded cluster's workers inherit the driver's environment; cluster
+# nodes use their instance role / service account (cluster/).
+CREDENTIAL_VARS = {
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SECURITY_TOKEN",
+    "AWS_SESSION_TOKEN",
+}
+
+
+def keep_credentials_out_of_runtime_envs() -> None:
+    from ray.tune.execution import class_cache
+
+    class_cache.ENV_VARS_TO_PROPAGATE = set(class_cache.ENV_VARS_TO_PROPAGATE) - CREDENTIAL_VARS
+
+
+def plan_for(space) -> ResourcePlan:
+    import ray
+
+    t = space.training
+    return plan_resources(
+        ray.cluster_resources(),
+        t.workers,
+        t.cpus_per_worker,
+        t.use_gpu,
+        space.budget.concurrency,
+        backend=t.dist_backend,
+    )

@@ -1,0 +1,122 @@
+"""Every lm-eval task YAML a run scores with: the demo suite's local tasks, the paper suite's
+executed-code variants and its generative prompts. Written into one folder that lm-eval's
+``TaskManager(include_path=...)`` reads."""
+
+from __future__ import annotations
+
+import os
+
+from codemix_search.evaluate.registry import UPSTREAM, Suite
+
+
+def _generative_yaml(prompts_uri: str, out_dir: str) -> None:
+    """The paper's generative category on the user's prompts (e.g. Dolly-200: ``prompt`` and a
+    ``reference`` answer per line): greedy answers, chrF against the reference in the search,
+    win-rate against the baseline judged afterwards."""
+    import fsspec
+    import yaml
+
+    local = os.path.join(out_dir, "codemix_generative.jsonl")
+    with fsspec.open(prompts_uri, "rb", compression="infer") as src, open(local, "wb") as dst:
+        dst.write(src.read())
+    spec = {
+        "task": "codemix_generative",
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": os.path.abspath(local)}},
+        "test_split": "test",
+        "output_type": "generate_until",
+        "doc_to_text": "{{prompt}}",
+        "doc_to_target": "",
+        "generation_kwargs": {"until": ["\n\n\n"], "max_gen_toks": 256, "do_sample": False},
+        "metric_list": [{"metric": "chrf", "aggregation": "mean", "higher_is_better": True}],
+        "metadata": {"version": 1},
+    }
+    text = yaml.safe_dump(spec, sort_keys=False)
+    text += "process_results: !function codemix_metrics.demo_generative_samples\n"
+    with open(os.path.join(out_dir, "codemix_generative.yaml"), "w") as f:
+        f.write(text)
+
+
+def registry_names(suite: Suite) -> list[str]:
+    """The lm-eval registry names a suite relies on (our code variants map to upstream; our
+    generative task is generated, not registered)."""
+    return [UPSTREAM.get(t.name, t.name) for t in suite.tasks if t.name != "codemix_generative"]
+
+
+def missing_from_registry(suite: Suite, task_manager=None) -> list[str]:
+    """Names the installed lm-eval does not know (indexing only: no dataset is downloaded)."""
+    from lm_eval.tasks import TaskManager
+
+    tm = task_manager or TaskManager()
+    known = set(tm.all_tasks)
+    return [n for n in registry_names(suite) if n not in known]
+
+
+def _code_variant_yamls(out_dir: str) -> None:
+    """HumanEval / MBPP with lm-eval's datasets and prompts, scored by process_results that
+    run each completion in our sandbox (upstream uses HF evaluate's code_eval, unsandboxed)."""
+    import yaml
+
+    specs = {
+        "codemix_humaneval": {
+            "dataset_path": "openai/openai_humaneval",
+            "test_split": "test",
+            "doc_to_text": "{{prompt}}",
+            "doc_to_target": "{{test}}",
+            "generation_kwargs": {
+                "until": ["\nclass", "\ndef", "\n#", "\nif", "\nprint"],
+                "max_gen_toks": 512,
+                "do_sample": False,
+            },
+            "process_results": "!function codemix_metrics.humaneval_pass_at_1",
+            "metric": "pass@1",
+        },
+        "codemix_mbpp": {
+            "dataset_path": "google-research-datasets/mbpp",
+            "dataset_name": "full",
+            "test_split": "test",
+            "doc_to_text": "You are an expert Python programmer, and here is your task: {{text}} "
+            "Your code should pass these tests:\n\n{{test_list[0]}}\n{{test_list[1]}}\n"
+            "{{test_list[2]}}\n[BEGIN]\n",
+            "doc_to_target": "{{code}}",
+            "generation_kwargs": {"until": ["[DONE]"], "max_gen_toks": 512, "do_sample": False},
+            "process_results": "!function codemix_metrics.mbpp_pass_at_1",
+            "metric": "pass_at_1",
+        },
+    }
+    for task, spec in specs.items():
+        metric = spec.pop("metric")
+        fn = spec.pop("process_results")
+        doc = {
+            "task": task,
+            **spec,
+            "output_type": "generate_until",
+            "metric_list": [{"metric": metric, "aggregation": "mean", "higher_is_better": True}],
+            "metadata": {"version": 1},
+        }
+        text = yaml.safe_dump(doc, sort_keys=False)
+        # `!function` is lm-eval's YAML tag; safe_dump cannot emit it, so it is appended.
+        text += f"process_results: {fn}\n"
+        with open(os.path.join(out_dir, f"{task}.yaml"), "w") as f:
+            f.write(text)
+
+
+def write_task_yamls(
+    suite: Suite, eval_dir: str | None, out_dir: str, generative_prompts: str | None = None
+) -> list[str]:
+    """Task YAMLs (and the metrics shim) for ``suite`` into ``out_dir``; returns the task names
+    to pass to lm-eval."""
+    from codemix_search.demo import eval_items as demo_suite
+    from codemix_search.evaluate import scorers as metrics
+
+    os.makedirs(out_dir, exist_ok=True)
+    metrics.write_shim(out_dir)
+    if suite.name == "demo":
+        if not eval_dir:
+            raise ValueError("the demo suite needs the dataset's eval items")
+        demo_suite.write_task_yamls(eval_dir, out_dir)
+    else:
+        _code_variant_yamls(out_dir)
+        if "codemix_generative" in suite.names:
+            _generative_yaml(generative_prompts, out_dir)
+    return suite.names

@@ -1,0 +1,154 @@
+"""A run, in the order it happens: check the request, start Ray, build (or reuse) the data and
+the bases, search, export, mark the run complete.
+
+``check_request`` touches nothing; ``execute`` is everything after it. The CLI (run.py) parses
+flags and calls both; tests and ``ray job submit`` go through the same two functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+from codemix_search.config.load import load_space
+from codemix_search.config.space import SearchSpace
+from codemix_search.core.records import TrialStatus
+from codemix_search.errors import ConfigError
+from codemix_search.storage.folder import Folder, check_uri
+from codemix_search.storage.layout import LAYOUT_VERSION, RunLayout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for, checked: the space, where the run goes and its name."""
+
+    space: SearchSpace
+    storage: Folder
+    run: Folder
+    name: str
+    resume: bool
+
+
+def check_request(
+    space_file: str | None,
+    overrides: list[str],
+    storage_uri: str,
+    name: str | None,
+    resume: bool,
+) -> Request:
+    """The space of a new run, or of the run to resume (its own space.yaml, not --space)."""
+    check_uri(storage_uri, "--storage")
+    storage = Folder(storage_uri)
+    if name is not None:
+        check_name(name)
+    if resume:
+        if not name:
+            raise ConfigError("--resume", "", "give the --name of the run to continue")
+        run = storage.child(name)
+        if not run.exists(RunLayout.SPACE):
+            raise ConfigError(run.file(RunLayout.SPACE), "", "missing: no such run to resume")
+        _check_layout(run)
+        space = load_space(run.file(RunLayout.SPACE))
+    elif not space_file:
+        raise ConfigError("--space", "", "required (or --resume --name RUN)")
+    else:
+        space = load_space(space_file, overrides)
+    name = name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    check_name(name)
+    run = storage.child(name)
+    if run.is_complete():
+        raise ConfigError("--name", "", f"run {run.uri} already finished; pick another --name")
+    if run.exists(RunLayout.SPACE) and not resume:
+        raise ConfigError(
+            "--name", "", f"run {run.uri} exists; add --resume to continue it, or pick another"
+        )
+    return Request(space, storage, run, name, resume)
+
+
+def _check_layout(run: Folder) -> None:
+    """Runs started before the stage layout pickled the searcher under module paths that no
+    longer exist: Tune cannot restore them. Say so instead of failing inside Tune."""
+    if run.exists(RunLayout.RUN) and run.read_json(RunLayout.RUN).get("layout") != LAYOUT_VERSION:
+        raise ConfigError(
+            run.file(RunLayout.RUN),
+            "layout",
+            "the run predates this version's layout and cannot be resumed; start a new run "
+            "(its finished trials stay readable with `codemix_search export`)",
+        )
+
+
+def check_name(name: str) -> None:
+    """A run name is one folder: letters, digits, '-', '_', '.', never '..' or a path."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
+        raise ConfigError("--name", "", f"{name!r}: use letters, digits, '-', '_' or '.'")
+
+
+def execute(req: Request, address: str | None) -> int:
+    import ray
+
+    from codemix_search.cluster import plan_for, start_ray
+    from codemix_search.demo.build import prepare_space_data
+    from codemix_search.export.formats import default_paths
+    from codemix_search.search.tuner import search
+    from codemix_search.train.bases import ensure_bases
+
+    space, run = req.space, req.run
+    t0 = time.time()
+    started = start_ray(address, space.budget.concurrency)
+    try:
+        # With Ray up, the data build (a no-op when the dataset exists) runs on Ray Data.
+        data = prepare_space_data(space, req.storage)
+        if space.evaluation.suite == "demo" and not data.manifest.get("eval"):
+            raise ConfigError(
+                space.source_file,
+                "evaluation.suite",
+                "the demo suite needs the demo data's eval items (sources.yaml eval_items)",
+            )
+        run.write_yaml(RunLayout.SPACE, space.to_dict())
+        data_info = {
+            "uri": data.uri,
+            "tokenizer_sha256": data.manifest["tokenizer_sha256"],
+            "key": data.manifest["key"],
+            "paths": default_paths(data.manifest),
+        }
+        run.write_json(RunLayout.RUN, {"name": req.name, "layout": LAYOUT_VERSION, "data": data_info})
+        plan = plan_for(space)
+        inits = ensure_bases(space, data, req.storage, plan)  # trained once, then cached
+        print(
+            f"codemix_search: run {run.uri}: {space.budget.samples} trials, {plan.concurrency} at a time, driver {plan.driver}, {plan.workers} x worker {plan.worker}"
+        )
+        records = search(space, data, run, plan, inits, resume=req.resume)
+    finally:
+        if started:
+            ray.shutdown()
+    return finish(records, space, run, req.name, data_info, t0)
+
+
+def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict, t0: float) -> int:
+    """Export what the search found, then ``_SUCCESS``; print the table and the ledger."""
+    from codemix_search.core.ledger import line, run_totals
+    from codemix_search.export import recipes as export
+
+    uris = export.export_run(records, space, run, name, data_info)
+    counts = {s.value: sum(r.status is s for r in records) for s in TrialStatus}
+    run.mark_success(
+        {
+            "records": len(records),
+            **counts,
+            "recipes": len(uris),
+            "wall_seconds": round(time.time() - t0, 1),
+        }
+    )
+    rows = export.load_run(run)  # as exported: with the cost ledger
+    print()
+    print(export.table(export.ranked([r.to_dict() for r in rows], space), space))
+    print(line(run_totals([r.cost for r in rows if r.cost])))
+    print(
+        f"\n{counts['finished']} finished, {counts['pruned']} pruned, {counts['diverged']} diverged, {counts['error']} errors; "
+        f"{len(uris)} recipes in {RunLayout(run).recipes.uri} ({time.time() - t0:.0f} s)"
+    )
+    return 0 if counts["finished"] or counts["pruned"] else 1

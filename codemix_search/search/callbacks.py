@@ -1,0 +1,149 @@
+"""Tune callbacks and stoppers of the search driver: Prometheus metrics, freeing placement groups
+a stopped trial left behind, and the token budget."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import ray
+from ray import tune
+
+from codemix_search.config.space import SearchSpace
+from codemix_search.core import ranking
+from codemix_search.core.ledger import trial_cost
+from codemix_search.core.records import TrialStatus
+from codemix_search.observability import prometheus as metrics
+
+log = logging.getLogger(__name__)
+
+
+class MetricsCallback(tune.Callback):
+    """Search-level Prometheus metrics from the driver: trials by status, hypervolume of the
+    current front, device-seconds and eval time (codemix_search/observability/prometheus.py)."""
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+        self.status: dict[str, str] = {}
+        self.values: dict[str, list[float]] = {}
+
+    def _publish(self) -> None:
+        for status in ("running", *(s.value for s in TrialStatus)):
+            n = sum(s == status for s in self.status.values())
+            metrics.record("codemix_trials", n, status=status)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.status[trial.trial_id] = "running"
+        self._publish()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if result.get("evaluated") == 1 and trial.trial_id not in self.values:
+            self.values[trial.trial_id] = [result[n] for n in self.space.metric_names]
+            front = list(self.values.values())
+            metrics.record("codemix_best_hypervolume", ranking.hypervolume(front, self.space.modes))
+            metrics.record(
+                "codemix_eval_seconds", result.get("eval_seconds", 0), trial=trial.trial_id
+            )
+        if result.get("diverged"):
+            self.status[trial.trial_id] = "diverged"
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = trial.last_result or {}
+        if self.status.get(trial.trial_id) != "diverged":
+            self.status[trial.trial_id] = "finished" if result.get("evaluated") == 1 else "pruned"
+        # The same device-seconds as the run's cost ledger (a stopped trial counts Tune's clock).
+        record = {"status": self.status[trial.trial_id], "config": trial.config, "metrics": result}
+        spent = trial_cost(record, self.space, self.space.data.vocab_size)["device_seconds"]
+        metrics.record("codemix_device_seconds_total", spent)
+        self._publish()
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.status[trial.trial_id] = "error"
+        self._publish()
+
+
+class PlacementGroupReaper(tune.Callback):
+    """Frees the Train worker group of a trial that ended, if Ray Train did not.
+
+    When a scheduler stops a trial, Tune ends the trial's actor; the Train controller it owns dies
+    with it, but the workers' placement group belongs to the job, not the controller. Train V2
+    frees it from a detached cleaner that polls the state API for the controller's liveness; under
+    CPU contention (2 cores, 4 trials) that poll can fail and the group stays reserved. On a
+    2-CPU machine two leaked 1-CPU groups starve every later trial forever (seen in a demo run).
+
+    So each training report names its placement group, and ``grace_s`` after the trial ended
+    (Train's own cleanup takes ~1-3 s; the trial actor is long gone by then, so no controller can
+    still be using it) the driver removes the group if it is still there. It asks the GCS through
+    ``ray.util.placement_group_table`` and never the state API. At the end of the search every
+    ended trial's group is removed at once.
+    """
+
+    def __init__(self, grace_s: float = 30.0, clock=time.monotonic):
+        self.grace_s = grace_s
+        self.clock = clock
+        self.group: dict[str, str] = {}  # trial id -> placement group id (hex)
+        self.ended: dict[str, tuple[str, float]] = {}  # pg id -> (trial id, when it ended)
+        self.reaped: list[tuple[str, str]] = []  # (trial id, pg id) removed by us
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        pg = result.get("placement_group")
+        if pg:
+            self.group[trial.trial_id] = pg
+
+    def _ended(self, trial) -> None:
+        pg = self.group.pop(trial.trial_id, None)
+        if pg:
+            self.ended[pg] = (trial.trial_id, self.clock())
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._ended(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._ended(trial)
+
+    def on_step_begin(self, iteration, trials, **info):
+        self.reap()
+
+    def on_experiment_end(self, trials, **info):
+        self.reap(force=True)
+
+    def reap(self, force: bool = False) -> None:
+        from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+        now = self.clock()
+        for pg_hex, (trial_id, ended) in list(self.ended.items()):
+            if not force and now - ended < self.grace_s:
+                continue
+            del self.ended[pg_hex]
+            try:
+                pg = PlacementGroup(ray.PlacementGroupID.from_hex(pg_hex))
+                state = ray.util.placement_group_table(pg).get("state")
+                if state in (None, "REMOVED"):
+                    continue
+                remove_placement_group(pg)
+            except Exception as e:  # noqa: BLE001 - freeing is best effort, never fatal
+                log.warning(
+                    "could not free placement group %s of trial %s: %s", pg_hex, trial_id, e
+                )
+                continue
+            self.reaped.append((trial_id, pg_hex))
+            log.warning(
+                "freed placement group %s that trial %s left behind (%s)", pg_hex, trial_id, state
+            )
+
+
+class TokenBudgetStopper(tune.Stopper):
+    """Stops the whole search once the trials' training tokens add up to ``max_tokens``
+    (each trial's latest reported ``tokens`` counts; pruned trials count what they used)."""
+
+    def __init__(self, max_tokens: int | None):
+        self.max_tokens = max_tokens
+        self.tokens: dict[str, int] = {}
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        if "tokens" in result:
+            self.tokens[trial_id] = int(result["tokens"])
+        return False
+
+    def stop_all(self) -> bool:
+        return self.max_tokens is not None and sum(self.tokens.values()) >= self.max_tokens

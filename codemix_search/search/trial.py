@@ -1,0 +1,206 @@
+"""One trial = a Tune function (the driver) that runs a Ray Train V2 TorchTrainer, then lm-eval.
+
+The TorchTrainer's reports reach Tune through ``TuneReportCallback``, so ASHA sees validation loss
+as training goes and can stop the trial. A trial that finishes training is scored with lm-eval and
+reports once more with the objectives and ``evaluated=1``; only such trials are "finished". The
+trial folder describes itself: resolved config, mixture (with the shares it came from), data
+manifest hash and package versions.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ray import tune
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from codemix_search.config.space import SearchSpace
+from codemix_search.core.plan import ResourcePlan
+from codemix_search.core.records import TrialStatus
+from codemix_search.core.seeds import derive_seed
+from codemix_search.errors import DataError
+from codemix_search.storage.layout import RunLayout, TrialLayout
+from codemix_search.train.launch import make_trainer
+from codemix_search.train.loop_config import loop_config
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in (
+        "codemix_search",
+        "ray",
+        "torch",
+        "transformers",
+        "optuna",
+        "lm_eval",
+        "tokenizers",
+    ):
+        try:
+            out[pkg] = md.version(pkg.replace("_", "-") if pkg == "lm_eval" else pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def run_trial(
+    config: dict,
+    space: SearchSpace,
+    data_uri: str,
+    manifest: dict,
+    run_uri: str,
+    plan: ResourcePlan,
+    inits: dict[str, str] | None = None,
+) -> None:
+    """The Tune function: report a result already on storage, or train, then evaluate."""
+    import torch
+
+    torch.set_num_threads(1)
+    trial_id = tune.get_context().get_trial_id()
+    run = RunLayout.at(run_uri)
+    trial = run.trial(trial_id)
+    mixture = space.mixture(config)
+    training = space.training_for(config)
+    # Seeded by what the trial IS (study seed + mixture + knobs), not by Tune's random trial id:
+    # the same mixture retrains to the same curve, in this run or a replay.
+    seed = derive_seed(space.seed, "trial", mixture.id, sorted(training.__dict__.items()))
+    saved = _saved_result(run, trial, trial_id, seed, mixture.id)
+    if saved is not None:
+        tune.report(saved)
+        return
+    cfg = loop_config(space, config, data_uri, manifest, seed, inits)
+    trial.folder.write_json(
+        TrialLayout.TRIAL,
+        {
+            "trial_id": trial_id,
+            "config": config,
+            "mixture": mixture.to_dict(),
+            "mixture_id": mixture.id,
+            "training": training.__dict__,
+            "seed": seed,
+            "data": {
+                "uri": data_uri,
+                "key": manifest.get("key"),
+                "tokenizer_sha256": manifest["tokenizer_sha256"],
+            },
+            "init": {"name": training.init, "uri": cfg.init_uri},
+            "versions": versions(),
+        },
+    )
+    # Lets the Ray dashboard list each trial's Train run (/api/train/v2/runs, the Train tab).
+    os.environ.setdefault("RAY_TRAIN_ENABLE_STATE_TRACKING", "1")
+    t0 = time.time()
+    train_storage = run.train.uri if not run.train.is_local else run.train.local_path()
+    result = make_trainer(
+        cfg.replace(curve_folder=trial.folder.uri),
+        plan,
+        f"train-{trial_id}",
+        train_storage,
+        max_failures=training.max_failures,
+        callbacks=[TuneReportCallback()],
+    ).fit()
+    train_seconds = time.time() - t0
+    last = dict(result.metrics or {})
+    if last.get("diverged"):
+        tune.report(
+            {
+                **last,
+                "status": str(TrialStatus.DIVERGED),
+                "evaluated": 0,
+                "train_seconds": train_seconds,
+            }
+        )
+        return
+    if result.checkpoint is None:
+        raise DataError(trial.folder.uri, "checkpoint", "training ended without a final checkpoint")
+    scores = _evaluate(result.checkpoint, space, data_uri, manifest)
+    final = {
+        **last,
+        **{o.name: scores["flat"][o.key] for o in space.objectives},
+        **scores["flat"],
+        "evaluated": 1,
+        "status": str(TrialStatus.FINISHED),
+        "baseline": int(space.is_baseline(config)),
+        "seed": seed,
+        "mixture_id": mixture.id,
+        "train_seconds": train_seconds,
+        "eval_seconds": scores["eval_seconds"],
+        "checkpoint_uri": result.checkpoint.path,
+    }
+    # Generations are kept for the judged win-rate against the baseline (after the search).
+    trial.folder.write_json(TrialLayout.GENERATIONS, scores["generations"])
+    trial.folder.write_json(
+        TrialLayout.RESULT, {k: v for k, v in final.items() if not isinstance(v, dict)}
+    )
+    run.by_seed.write_json(f"{seed}.json", {"trial_id": trial_id, "mixture_id": mixture.id})
+    tune.report(final)
+
+
+def _saved_result(run: RunLayout, trial, trial_id: str, seed: int, mixture_id: str) -> dict | None:
+    """A finished result this trial need not retrain for, or None.
+
+    - Its own result.json: the driver died between this trial's end and Tune's next experiment
+      checkpoint, and the resumed search started it again.
+    - A twin's: the same mixture with the same knobs was trained already in this run (samplers
+      repeat points, above all on categorical grids); the seed is the same, so retraining would
+      reproduce its curve. Its result is reported for no training tokens.
+    """
+    if trial.folder.exists(TrialLayout.RESULT):
+        saved = trial.folder.read_json(TrialLayout.RESULT)
+        if saved.get("status") == TrialStatus.FINISHED and saved.get("mixture_id") == mixture_id:
+            return {**saved, "from_storage": 1}
+    if run.by_seed.exists(f"{seed}.json"):
+        twin = run.by_seed.read_json(f"{seed}.json")["trial_id"]
+        saved = run.trial(twin).folder.read_json(TrialLayout.RESULT)
+        if saved.get("status") == TrialStatus.FINISHED and saved.get("mixture_id") == mixture_id:
+            trial.folder.write_json(TrialLayout.TRIAL, {"trial_id": trial_id, "reused_from": twin})
+            return {
+                **saved,
+                "trial_id": trial_id,
+                "reused_from": twin,
+                "train_seconds": 0.0,
+                "eval_seconds": 0.0,
+            }
+    return None
+
+
+def _evaluate(checkpoint, space: SearchSpace, data_uri: str, manifest: dict) -> dict:
+    """Score the final checkpoint with lm-eval: flat ``task/metric`` and ``category/<c>`` scores,
+    the generations (for the judged win-rate) and the eval time."""
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    from codemix_search.data.dataset import materialize
+    from codemix_search.evaluate.harness import evaluate
+    from codemix_search.evaluate.registry import suite_for
+
+    local = materialize(data_uri, manifest)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
+    with checkpoint.as_directory() as ckpt_dir:
+        model = AutoModelForCausalLM.from_pretrained(ckpt_dir)
+    model.eval()
+    suite = suite_for(space.evaluation)
+    scores = evaluate(
+        model,
+        tokenizer,
+        suite,
+        os.path.join(local, "eval") if suite.local else None,
+        space.evaluation.limit,
+        space.evaluation.batch_size,
+        generative_prompts=space.evaluation.generative_prompts,
+        task_limits=dict(space.evaluation.task_limits),
+    )
+    flat = {
+        f"{task}/{metric}": value
+        for task, metrics in scores.items()
+        if not task.startswith("_")
+        for metric, value in metrics.items()
+        if metric != "sample_len"
+    }
+    flat.update({f"category/{k}": v for k, v in suite.category_scores(scores).items()})
+    return {
+        "flat": flat,
+        "generations": scores["_generations"],
+        "eval_seconds": scores["_eval_seconds"],
+    }

@@ -1,0 +1,80 @@
+"""Every file name of a run folder, in one place (the run folder is the product's output).
+
+    <storage>/<run>/
+      space.yaml        the resolved space (what --resume and export read)
+      run.json          name, layout version, the dataset the run trained on
+      records.jsonl     one TrialRecord a line (core/records.py)
+      leaderboard.csv   ranked finished trials
+      ledger.json       cost per trial and in total
+      optuna.db         the Optuna study (local runs)
+      recipes/          <trial>.yaml per Pareto-optimal trial, trainer exports, _SUCCESS
+      report/           report.md/.json, Pareto plot, _SUCCESS
+      trials/<id>/      trial.json, curve.jsonl, result.json, generations.json
+      by_seed/<seed>.json   which trial trained a seed first (twins are reused, not retrained)
+      train/            Ray Train's own storage (checkpoints)
+      _SUCCESS          written last, when everything above is
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from codemix_search.storage.folder import Folder
+
+# Runs written before the stage layout (2026-11) pickled the searcher under other module
+# paths: Tune cannot restore them. run.json names the layout so --resume can say so.
+LAYOUT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """A run folder and the names of everything in it."""
+
+    folder: Folder
+
+    SPACE = "space.yaml"
+    RUN = "run.json"
+    RECORDS = "records.jsonl"
+    LEADERBOARD = "leaderboard.csv"
+    LEDGER = "ledger.json"
+    OPTUNA_DB = "optuna.db"
+
+    @classmethod
+    def at(cls, uri: str) -> RunLayout:
+        return cls(Folder(uri))
+
+    @property
+    def uri(self) -> str:
+        return self.folder.uri
+
+    @property
+    def recipes(self) -> Folder:
+        return self.folder.child("recipes")
+
+    @property
+    def report(self) -> Folder:
+        return self.folder.child("report")
+
+    @property
+    def by_seed(self) -> Folder:
+        return self.folder.child("by_seed")
+
+    @property
+    def train(self) -> Folder:
+        """Ray Train's storage for the trials' checkpoints."""
+        return self.folder.child("train")
+
+    def trial(self, trial_id: str) -> TrialLayout:
+        return TrialLayout(self.folder.child("trials", trial_id))
+
+
+@dataclass(frozen=True)
+class TrialLayout:
+    """One trial's folder: it describes itself (config, mixture, versions, curve, result)."""
+
+    folder: Folder
+
+    TRIAL = "trial.json"
+    CURVE = "curve.jsonl"
+    RESULT = "result.json"
+    GENERATIONS = "generations.json"

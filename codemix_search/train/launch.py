@@ -1,0 +1,88 @@
+"""The one place a Ray Train ``TorchTrainer`` is built: trials, bases and ``python -m
+codemix_search.train.loop`` get the same scaling, backend, failure and checkpoint settings."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from codemix_search.core.plan import ResourcePlan
+from codemix_search.train.loop_config import LoopConfig
+
+
+def make_trainer(
+    cfg: LoopConfig,
+    plan: ResourcePlan,
+    name: str,
+    storage_path: str,
+    max_failures: int = 1,
+    keep_checkpoints: int = 2,
+    callbacks: list | None = None,
+):
+    """A TorchTrainer running ``train_loop_per_worker`` on ``cfg``. ``max_failures``: worker
+    failures (OOM, preemption) survived by restarting from the last checkpoint."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from codemix_search.train.loop import train_loop_per_worker
+
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=cfg.to_dict(),  # the Ray boundary: a plain dict
+        scaling_config=ScalingConfig(
+            num_workers=plan.workers, use_gpu=plan.use_gpu, resources_per_worker=dict(plan.worker)
+        ),
+        torch_config=plan.torch_config(),
+        run_config=RunConfig(
+            name=name,
+            storage_path=storage_path,
+            callbacks=callbacks or [],
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=keep_checkpoints),
+        ),
+    )
+
+
+def main() -> None:
+    """Train one mixture outside Tune (single worker) and print the reports."""
+    import argparse
+    import random
+
+    import ray
+
+    from codemix_search.config.load import load_space
+    from codemix_search.core.plan import ResourcePlan
+    from codemix_search.demo.build import prepare_space_data
+    from codemix_search.storage.folder import Folder
+    from codemix_search.train.loop_config import loop_config
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--space", default="search_spaces/tiny.yaml")
+    ap.add_argument("--storage", default=os.path.abspath("runs"))
+    args = ap.parse_args()
+    space = load_space(args.space)
+    cfg = space.sample(random.Random(space.seed))
+    data = prepare_space_data(space, Folder(args.storage))
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2)
+    plan = ResourcePlan(
+        driver={"CPU": 1}, worker={"CPU": 1}, workers=1, use_gpu=False, concurrency=1
+    )
+    trainer = make_trainer(
+        loop_config(space, cfg, data.uri, data.manifest, seed=space.seed),
+        plan,
+        "train_loop_main",
+        os.path.abspath(args.storage),
+    )
+    result = trainer.fit()
+    print(
+        json.dumps(
+            {k: v for k, v in result.metrics.items() if not isinstance(v, dict)},
+            indent=1,
+            default=str,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""The per-worker training loop (Ray Train V2): continued pretraining, then the cooldown.
+
+One readable loop, nanoGPT style. Each Ray Train worker runs ``train_loop_per_worker(config)``:
+it memory-maps the packed shards, builds the model from its config (random init, seeded), and
+steps through a warmup-stable-decay schedule whose decay is the cooldown phase, sampling each
+phase's mixture exactly. Every ``evals``-th of the run it reports train loss, validation loss per
+source, phase, tokens and tokens/s; the last report carries the final checkpoint.
+
+Run it without Tune (tiny CPU run, ~20 s):
+
+    python -m codemix_search.train.launch --space search_spaces/tiny.yaml
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from codemix_search.core.schedule import Schedule
+from codemix_search.core.seeds import derive_seed
+from codemix_search.data.dataset import load_split, materialize
+from codemix_search.data.sampler import PhaseSampler, validation_windows
+from codemix_search.observability.prometheus import record_report
+from codemix_search.storage.folder import Folder
+from codemix_search.train.checkpoint import (
+    fetch_model,
+    load_weights,
+    record_curve,
+    save_checkpoint,
+)
+from codemix_search.train.loop_config import LoopConfig, checkpoint_steps, report_steps
+from codemix_search.train.model import build_model, n_params
+
+log = logging.getLogger(__name__)
+
+
+def device_and_dtype():
+    import torch
+
+    # Fake GPU nodes report GPU ids without a GPU: trust torch, not Ray.
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device()), torch.bfloat16
+    return torch.device("cpu"), None
+
+
+@dataclass
+class _Run:
+    """What the step loop works on, built once by ``_setup``."""
+
+    model: Any
+    opt: Any
+    schedule: Schedule
+    samplers: dict[str, PhaseSampler]
+    val: dict[str, np.ndarray]
+    epochs: dict[str, float]
+    params: int
+    device: Any
+    amp_dtype: Any
+    start: int
+    model_ready_time: float
+
+
+def train(
+    cfg: LoopConfig,
+    rank: int = 0,
+    world: int = 1,
+    report=None,
+    wrap_model=None,
+    resume_dir: str | None = None,
+) -> dict:
+    """The loop itself, free of Ray: ``report(metrics, checkpoint_dir)`` is called at each report
+    point; at checkpoint points ``checkpoint_dir`` holds (written by rank 0) the model, the
+    optimizer and the loop state, and ``resume_dir`` (such a folder) continues a run exactly
+    where it stopped. ``wrap_model`` wraps the model for data parallelism (Ray Train's
+    prepare_model). Returns the last metrics."""
+    import torch
+
+    torch.set_num_threads(max(1, int(cfg.threads)))
+    report = report or (lambda metrics, checkpoint_dir=None: None)
+    state: dict = {"step": -1}
+    if resume_dir:
+        with open(os.path.join(resume_dir, "state.json")) as f:
+            state = json.load(f)
+        if state.get("diverged"):  # restarted after its divergence was recorded: nothing to do
+            return {"diverged": 1, "step": state["step"] + 1}
+    run = _setup(cfg, rank, world, wrap_model, resume_dir, state["step"] + 1)
+    return _steps(cfg, run, rank, report)
+
+
+def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
+    """Model (random init, a base, or the checkpoint to resume), optimizer, samplers, val data."""
+    import torch
+
+    device, amp_dtype = device_and_dtype()
+    manifest = cfg.manifest
+    local = materialize(cfg.data_uri, manifest)
+    model = build_model(
+        cfg.model, manifest["vocab_size"], cfg.seq_len, derive_seed(cfg.seed, "init")
+    )
+    if resume_dir:
+        load_weights(model, resume_dir)
+    elif cfg.init_uri:
+        # Continued pretraining: start from a cached base (text / balanced / code) or a user's
+        # checkpoint; the optimizer starts fresh with its own warmup, as in the paper.
+        load_weights(model, fetch_model(cfg.init_uri))
+    model.to(device)
+    model_ready_time = time.time()
+    if wrap_model is not None and world > 1:
+        model = wrap_model(model)
+    if cfg.compile:
+        model = torch.compile(model)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        betas=(0.9, 0.95),
+        fused=device.type == "cuda",
+    )
+    if resume_dir:
+        opt.load_state_dict(torch.load(os.path.join(resume_dir, "optimizer.pt"), weights_only=True))
+    schedule = cfg.schedule
+    mixture = cfg.mixture
+    sources = sorted(set(mixture["pretrain"]) | set(mixture["cooldown"]))
+    train_arrays = {s: load_split(local, manifest, s, "train") for s in sources}
+    samplers: dict[str, PhaseSampler] = {}
+    consumed: dict[str, int] = {}
+    for phase, n in schedule.phase_steps().items():
+        samplers[phase] = PhaseSampler(
+            train_arrays,
+            mixture[phase],
+            n,
+            cfg.batch_size,
+            cfg.seq_len,
+            derive_seed(cfg.seed, "data", phase),
+            rank,
+            world,
+            consumed=consumed,
+        )
+        consumed = {**consumed, **samplers[phase].drawn()}
+    epochs = {s: round(e, 3) for p in samplers.values() for s, e in p.epochs().items()}
+    repeated = {s: e for s, e in epochs.items() if e > cfg.max_epochs}
+    if repeated and rank == 0:
+        log.warning(
+            "this mixture repeats %s more than %s epochs: raise the data or lower their weight",
+            ", ".join(f"{s} ({e:.1f}x)" for s, e in sorted(repeated.items())),
+            cfg.max_epochs,
+        )
+    val = {
+        s: validation_windows(load_split(local, manifest, s, "val"), cfg.val_sequences, cfg.seq_len)
+        for s in sources
+    }
+    return _Run(
+        model,
+        opt,
+        schedule,
+        samplers,
+        val,
+        epochs,
+        n_params(model),
+        device,
+        amp_dtype,
+        start,
+        model_ready_time,
+    )
+
+
+def _steps(cfg: LoopConfig, run: _Run, rank: int, report) -> dict:
+    """The step loop: warmup-stable-decay LR, a report (and maybe a checkpoint) at report steps."""
+    import torch
+
+    model, opt, schedule, device = run.model, run.opt, run.schedule, run.device
+
+    def forward_loss(x: np.ndarray):
+        ids = torch.from_numpy(x).to(device, non_blocking=True)
+        # bf16 autocast on GPU (SDPA attention comes from the model config); fp32 on CPU.
+        with torch.autocast(device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):
+            return model(input_ids=ids, labels=ids).loss
+
+    @torch.no_grad()
+    def validate() -> dict[str, float]:
+        model.eval()
+        out = {s: float(forward_loss(v).item()) for s, v in run.val.items()}
+        model.train()
+        return out
+
+    report_at = set(report_steps(schedule, cfg.evals))
+    checkpoint_at = checkpoint_steps(schedule, cfg.evals, cfg.checkpoint_every)
+    model.train()
+    t_start = time.time()
+    window_loss, window_n = torch.zeros((), device=device), 0
+    metrics: dict = {}
+    first_step_time = None
+    for step in range(run.start, schedule.total_steps):
+        phase = schedule.phase(step)
+        for g in opt.param_groups:
+            g["lr"] = schedule.lr(step)
+        local_step = step if phase == "pretrain" else step - schedule.cooldown_start
+        loss = forward_loss(run.samplers[phase].batch(local_step))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        if first_step_time is None:
+            first_step_time = time.time()  # wall clock: start-up cost is measured from outside
+        # Accumulate on the device: a .item() per step would sync the GPU every step.
+        window_loss = window_loss + loss.detach().float()
+        window_n += 1
+        if step in report_at:
+            train_loss = float(window_loss) / window_n
+            if not math.isfinite(train_loss):
+                return _report_divergence(step, phase, train_loss, rank, report)
+            elapsed = time.time() - t_start
+            tokens = (step + 1) * cfg.tokens_per_step
+            metrics = {
+                "step": step + 1,
+                "phase": phase,
+                "lr": schedule.lr(step),
+                "tokens": tokens,
+                "tokens_per_s": (step + 1 - run.start) * cfg.tokens_per_step / max(elapsed, 1e-9),
+                "train_loss": train_loss,
+                **_val_metrics(validate()),
+                "params": run.params,
+                # 6*N*D: forward+backward FLOPs of the dense part (attention adds <5% at seq 64).
+                "model_flops": 6.0 * run.params * tokens,
+                "diverged": 0,
+                "resumed_at_step": run.start,
+                "first_step_time": first_step_time,
+                "model_ready_time": run.model_ready_time,
+                "worker_entry_time": cfg.worker_entry_time,
+                "device": device.type,
+                **{f"epochs/{s}": e for s, e in run.epochs.items()},
+            }
+            window_loss, window_n = torch.zeros((), device=device), 0
+            if step in checkpoint_at:
+                with tempfile.TemporaryDirectory() as d:
+                    if rank == 0:
+                        save_checkpoint(d, model, opt, {"step": step, "phase": phase})
+                    report(metrics, d)
+            else:
+                report(metrics)
+        fault = cfg.fault
+        if step == fault.get("kill_at_step") and not os.path.exists(fault["marker"]):
+            # Fault injection (tests, codemix_search fault suite): die like an OOM-killed or
+            # preempted worker, once; the marker makes the restarted worker carry on.
+            open(fault["marker"], "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+    return metrics
+
+
+def _val_metrics(vl: dict[str, float]) -> dict:
+    """Mean validation loss over sources (each equal) and each source's."""
+    return {
+        "val_loss": float(np.mean(list(vl.values()))),
+        **{f"val_loss/{s}": v for s, v in vl.items()},
+    }
+
+
+def _report_divergence(step: int, phase: str, train_loss: float, rank: int, report) -> dict:
+    """Diverged (NaN/inf) since the last report: say so and stop; the trial is recorded as
+    diverged and never ranked. Checked per report, not per step, so the GPU is not synchronised
+    every step. With a (model-free) checkpoint: Ray Train's result carries the metrics of its
+    latest checkpoint, so this is how the trial driver learns what happened."""
+    metrics = {
+        "diverged": 1,
+        "step": step + 1,
+        "phase": phase,
+        "train_loss": train_loss,
+        "val_loss": float("nan"),
+    }
+    with tempfile.TemporaryDirectory() as d:
+        if rank == 0:
+            with open(os.path.join(d, "state.json"), "w") as f:
+                json.dump({"step": step, "diverged": True}, f)
+        report(metrics, d)
+    return metrics
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """Ray Train V2 entry: the loop above with Ray's rank, DDP wrapping and reports."""
+    cfg = LoopConfig.from_dict(config).replace(worker_entry_time=time.time())  # start-up cost
+    import ray.train
+    import ray.train.torch
+
+    ctx = ray.train.get_context()
+
+    curve = Folder(cfg.curve_folder) if cfg.curve_folder else None
+    trial_name = os.path.basename(cfg.curve_folder or "") or ctx.get_experiment_name()
+
+    def report(metrics: dict, checkpoint_dir: str | None = None) -> None:
+        if ctx.get_world_rank() == 0:
+            record_report(trial_name, metrics)  # Prometheus gauges (codemix_search/observability/prometheus.py)
+            if curve is not None:
+                record_curve(curve, metrics)
+        ckpt = None
+        if checkpoint_dir is not None and ctx.get_world_rank() == 0:
+            ckpt = ray.train.Checkpoint.from_directory(checkpoint_dir)
+        # The worker group's placement group, so the search driver can free it if this trial
+        # is stopped and Train's own cleaner misses it (search.PlacementGroupReaper).
+        pg = ray.get_runtime_context().get_placement_group_id()
+        ray.train.report({**metrics, "placement_group": pg or ""}, checkpoint=ckpt)
+
+    def run(resume_dir: str | None) -> None:
+        train(
+            cfg,
+            rank=ctx.get_world_rank(),
+            world=ctx.get_world_size(),
+            report=report,
+            wrap_model=lambda m: ray.train.torch.prepare_model(m, move_to_device=False),
+            resume_dir=resume_dir,
+        )
+
+    checkpoint = ray.train.get_checkpoint()  # set when Ray Train restarted us after a failure
+    if checkpoint is None:
+        run(None)
+    else:
+        with checkpoint.as_directory() as d:
+            run(d)
+

@@ -1,0 +1,127 @@
+"""What one training run needs, as one frozen record (``LoopConfig``), and where it reports.
+
+The trial driver builds it from the space and a sampled config (``loop_config``); Ray carries it
+to the workers as a plain dict (``to_dict`` / ``from_dict``: the only dict at the boundary).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from codemix_search.core.mixture import BASES
+from codemix_search.core.schedule import Schedule
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    model: str
+    seq_len: int
+    batch_size: int
+    steps: int
+    lr: float
+    weight_decay: float
+    cooldown_share: float
+    warmup_share: float
+    evals: int
+    val_sequences: int
+    grad_clip: float
+    mixture: dict
+    """{"pretrain": {source: weight}, "cooldown": {...}, "shares": {...}} (Mixture.to_dict)."""
+    seed: int
+    data_uri: str
+    manifest: dict
+    threads: int = 1
+    compile: bool = False
+    checkpoint_every: int = 1
+    max_epochs: float = float("inf")
+    init_uri: str | None = None
+    """Model folder continued pretraining starts from (None: random init)."""
+    curve_folder: str | None = None
+    """Where rank 0 appends each report to curve.jsonl (the trial folder)."""
+    fault: dict = field(default_factory=dict)
+    """Fault injection for tests: {"kill_at_step": N, "marker": path}."""
+    worker_entry_time: float | None = None
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.seq_len
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(self.steps, self.lr, self.cooldown_share, self.warmup_share)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoopConfig:
+        return cls(**d)
+
+    def replace(self, **changes) -> LoopConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def init_uri_for(init: str, inits: dict[str, str] | None) -> str | None:
+    """The model folder a trial starts from: None (scratch), a built base, or the user's URI."""
+    if init == "scratch":
+        return None
+    if init in BASES:
+        if not inits or init not in inits:
+            raise ValueError(f"base {init!r} has not been built (see train/bases.py)")
+        return inits[init]
+    return init
+
+
+def loop_config(
+    space,
+    trial_config: dict,
+    data_uri: str,
+    manifest: dict,
+    seed: int,
+    inits: dict[str, str] | None = None,
+) -> LoopConfig:
+    """Everything the worker loop reads, nothing Ray-specific. ``inits`` maps base names (text,
+    balanced, code) to their cached model folders."""
+    t = space.training_for(trial_config)
+    return LoopConfig(
+        model=t.model,
+        seq_len=t.seq_len,
+        batch_size=t.batch_size,
+        steps=t.steps,
+        lr=t.lr,
+        weight_decay=t.weight_decay,
+        cooldown_share=t.cooldown_share,
+        warmup_share=t.warmup_share,
+        evals=t.evals,
+        val_sequences=t.val_sequences,
+        grad_clip=t.grad_clip,
+        threads=t.cpus_per_worker,
+        compile=t.compile,
+        checkpoint_every=t.checkpoint_every,
+        max_epochs=space.data.max_epochs,
+        mixture=space.mixture(trial_config).to_dict(),
+        init_uri=init_uri_for(t.init, inits),
+        seed=seed,
+        data_uri=data_uri,
+        manifest=manifest,
+    )
+
+
+def eval_steps(total_steps: int, evals: int) -> list[int]:
+    """Steps (0-based) after which to validate and report: evenly spaced, the last one last."""
+    return sorted({max(0, round((i + 1) * total_steps / evals) - 1) for i in range(evals)})
+
+
+def report_steps(schedule: Schedule, evals: int) -> list[int]:
+    """The eval steps plus the last step of continued pretraining, so every trial reports (and
+    checkpoints) the model just before its cooldown: the paper compares both."""
+    return sorted(set(eval_steps(schedule.total_steps, evals)) | {schedule.cooldown_start - 1})
+
+
+def checkpoint_steps(schedule: Schedule, evals: int, every: int) -> set[int]:
+    """Every ``every``-th report, and both phase ends."""
+    reports = report_steps(schedule, evals)
+    picked = {s for i, s in enumerate(reports) if (i + 1) % every == 0}
+    return picked | {schedule.cooldown_start - 1, schedule.total_steps - 1}

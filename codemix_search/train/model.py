@@ -1,0 +1,46 @@
+"""Named model sizes -> a transformers causal LM with random init (no hub, ever).
+
+Shapes are Llama-style (RMSNorm, SwiGLU, RoPE). ``tiny`` (~0.4M parameters with a 2k vocab) is
+for tests; ``demo`` for a laptop; the proxies are for GPU clusters, up to the paper's 470M shape.
+"""
+
+from __future__ import annotations
+
+from codemix_search.core.sizes import SIZES
+
+
+def model_config(size: str, vocab_size: int, seq_len: int, attn: str = "sdpa"):
+    from transformers import LlamaConfig
+
+    if size not in SIZES:
+        raise ValueError(f"unknown model size {size!r}; allowed: {', '.join(SIZES)}")
+    s = SIZES[size]
+    cfg = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=s.hidden,
+        num_hidden_layers=s.layers,
+        num_attention_heads=s.heads,
+        num_key_value_heads=s.heads,
+        intermediate_size=s.intermediate,
+        # lm-eval needs room for prompt + generation; RoPE has no position weights to grow.
+        max_position_embeddings=max(seq_len, 512),
+        tie_word_embeddings=True,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=1,
+    )
+    cfg._attn_implementation = attn
+    return cfg
+
+
+def build_model(size: str, vocab_size: int, seq_len: int, seed: int):
+    """Random init from a config, seeded so every rank and every rerun starts identical."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(model_config(size, vocab_size, seq_len))
+
+
+def n_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,313 @@
+"""Bad input, as a user types it: every case runs the real CLI in its own process and must give
+exit code 2, exactly one line on stderr (``error: <file or flag>: <field>: <fix>``), no
+traceback, and leave no file behind.
+
+Cases cover search spaces, source declarations, recipes given to replay/export, CLI flags and
+storage URIs: syntax errors, wrong types, out-of-range and inverted ranges, weights that cannot
+sum to 1, unknown sources or samplers, empty and binary files, YAML tags that would run code,
+unreachable URIs, and paths with spaces and unicode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.helpers import REPO
+
+TINY = yaml.safe_load(open(os.path.join(REPO, "search_spaces", "tiny.yaml")))
+
+
+def space(**changes) -> str:
+    """tiny.yaml with sections changed (``None`` deletes a field)."""
+    out = json.loads(json.dumps(TINY))
+    for dotted, value in changes.items():
+        node = out
+        *parents, last = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return yaml.safe_dump(out, sort_keys=False)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+GOOD_DOC = json.dumps({"text": "def f():\n    return 1\n" * 5}) + "\n"
+
+
+def sources(*entries: dict) -> str:
+    return yaml.safe_dump({"sources": list(entries)}, sort_keys=False)
+
+
+# (id, files to create {name: text or bytes}, argv (``{d}`` = the case's folder), what the line
+# must name)
+CASES = [
+    # --- search spaces (run --dry-run: loads and checks the space, starts nothing) ---
+    (
+        "space-yaml-syntax",
+        {"s.yaml": "name: [unclosed\n"},
+        ["run", "--space", "{d}/s.yaml"],
+        "s.yaml",
+    ),
+    ("space-empty-file", {"s.yaml": ""}, ["run", "--space", "{d}/s.yaml"], "s.yaml"),
+    (
+        "space-binary-file",
+        {"s.yaml": b"\x00\xff\x89PNG\x00\x01"},
+        ["run", "--space", "{d}/s.yaml"],
+        "s.yaml",
+    ),
+    ("space-not-a-mapping", {"s.yaml": "- a\n- b\n"}, ["run", "--space", "{d}/s.yaml"], "s.yaml"),
+    (
+        "space-python-tag",
+        {"s.yaml": "name: !!python/object/apply:os.system ['touch {d}/PWNED']\n"},
+        ["run", "--space", "{d}/s.yaml"],
+        "s.yaml",
+    ),
+    (
+        "space-unknown-field",
+        {"s.yaml": space(trainig={})},
+        ["run", "--space", "{d}/s.yaml"],
+        "trainig",
+    ),
+    (
+        "space-wrong-type",
+        {"s.yaml": space(**{"budget.samples": "many"})},
+        ["run", "--space", "{d}/s.yaml"],
+        "budget.samples",
+    ),
+    (
+        "space-out-of-range",
+        {"s.yaml": space(**{"training.cooldown_share": 1.5})},
+        ["run", "--space", "{d}/s.yaml"],
+        "training.cooldown_share",
+    ),
+    (
+        "space-inverted-range",
+        {
+            "s.yaml": space(
+                **{"parameters.code_fraction": {"type": "float", "low": 0.8, "high": 0.2}}
+            )
+        },
+        ["run", "--space", "{d}/s.yaml"],
+        "code_fraction",
+    ),
+    (
+        "space-shares-cannot-sum-to-1",
+        {"s.yaml": space(**{"parameters.synthetic_share": 0.8, "parameters.commit_share": 0.7})},
+        ["run", "--space", "{d}/s.yaml"],
+        "share",
+    ),
+    (
+        "space-unknown-sampler",
+        {"s.yaml": space(sampler="bogus")},
+        ["run", "--space", "{d}/s.yaml"],
+        "sampler",
+    ),
+    (
+        "space-unknown-scheduler",
+        {"s.yaml": space(**{"early_stopping.scheduler": "pbt2"})},
+        ["run", "--space", "{d}/s.yaml"],
+        "early_stopping.scheduler",
+    ),
+    (
+        "space-unknown-category",
+        {"s.yaml": space(objectives=[{"name": "x", "category": "vibes", "mode": "max"}])},
+        ["run", "--space", "{d}/s.yaml"],
+        "objectives",
+    ),
+    (
+        "space-unknown-model",
+        {"s.yaml": space(**{"training.model": "gpt-9"})},
+        ["run", "--space", "{d}/s.yaml"],
+        "training.model",
+    ),
+    (
+        "space-missing-sources-file",
+        {"s.yaml": space(data={"sources": "nowhere.yaml"})},
+        ["run", "--space", "{d}/s.yaml"],
+        "nowhere.yaml",
+    ),
+    (
+        "space-path-with-spaces-and-unicode",
+        {"my späce ✓.yaml": space(**{"budget.concurrency": 0})},
+        ["run", "--space", "{d}/my späce ✓.yaml"],
+        "my späce ✓.yaml",
+    ),
+    ("space-missing-file", {}, ["run", "--space", "{d}/absent.yaml"], "absent.yaml"),
+    # --- overrides and flags ---
+    (
+        "override-without-equals",
+        {},
+        ["run", "--space", "search_spaces/tiny.yaml", "budget.samples"],
+        "budget.samples",
+    ),
+    (
+        "override-unknown-key",
+        {},
+        ["run", "--space", "search_spaces/tiny.yaml", "budget.nope=1"],
+        "budget.nope",
+    ),
+    ("flag-no-space", {}, ["run", "--storage", "{d}/runs"], "--space"),
+    (
+        "flag-bad-name",
+        {},
+        ["run", "--space", "search_spaces/tiny.yaml", "--storage", "{d}/runs", "--name", "../x"],
+        "--name",
+    ),
+    ("flag-resume-without-name", {}, ["run", "--resume", "--storage", "{d}/runs"], "--resume"),
+    (
+        "flag-unknown",
+        {},
+        ["run", "--space", "search_spaces/tiny.yaml", "--frobnicate"],
+        "--frobnicate",
+    ),
+    (
+        "flag-bad-number",
+        {},
+        ["data", "verify", "x.jsonl", "--out", "{d}/o", "--timeout-s", "soon"],
+        "--timeout-s",
+    ),
+    (
+        "storage-unknown-protocol",
+        {},
+        ["run", "--space", "search_spaces/tiny.yaml", "--storage", "nosuch://bucket/runs"],
+        "nosuch://",
+    ),
+    # --- source declarations (data build: checks every source before building anything) ---
+    (
+        "sources-missing-uri",
+        {"src.yaml": sources({"name": "a", "kind": "code"})},
+        ["data", "build", "--sources", "{d}/src.yaml", "--storage", "{d}/st", "--engine", "local"],
+        "sources.a",
+    ),
+    (
+        "sources-glob-matches-nothing",
+        {"src.yaml": sources({"name": "a", "kind": "code", "uri": "nothing/*.jsonl"})},
+        ["data", "build", "--sources", "{d}/src.yaml", "--storage", "{d}/st", "--engine", "local"],
+        "sources.a",
+    ),
+    (
+        "sources-not-json",
+        {
+            "a.jsonl": GOOD_DOC + "this is not json\n",
+            "src.yaml": sources({"name": "a", "kind": "code", "uri": "a.jsonl"}),
+        },
+        ["data", "build", "--sources", "{d}/src.yaml", "--storage", "{d}/st", "--engine", "local"],
+        "a.jsonl:2",
+    ),
+    (
+        "sources-duplicate-names",
+        {
+            "a.jsonl": GOOD_DOC,
+            "src.yaml": sources(
+                {"name": "a", "kind": "code", "uri": "a.jsonl"},
+                {"name": "a", "kind": "text", "uri": "a.jsonl"},
+            ),
+        },
+        ["data", "build", "--sources", "{d}/src.yaml", "--storage", "{d}/st", "--engine", "local"],
+        "sources",
+    ),
+    (
+        "sources-negative-weight",
+        {
+            "a.jsonl": GOOD_DOC,
+            "src.yaml": sources({"name": "a", "kind": "code", "uri": "a.jsonl", "weight": -1}),
+        },
+        ["data", "build", "--sources", "{d}/src.yaml", "--storage", "{d}/st", "--engine", "local"],
+        "sources.a.weight",
+    ),
+    (
+        "sources-credentials-in-file",
+        {
+            "a.jsonl": GOOD_DOC,
+            "src.yaml": sources(
+                {
+                    "name": "a",
+                    "kind": "code",
+                    "uri": "a.jsonl",
+                    "storage_options": {"secret": "AKIAFAKE"},
+                }
+            ),
+        },
+        ["data", "build", "--sources", "{d}/src.yaml", "--storage", "{d}/st", "--engine", "local"],
+        "storage_options",
+    ),
+    (
+        "sources-unreachable-uri",
+        {
+            "src.yaml": sources(
+                {"name": "a", "kind": "code", "uri": "http://127.0.0.1:{port}/a.jsonl"}
+            )
+        },
+        ["data", "build", "--sources", "{d}/src.yaml", "--storage", "{d}/st", "--engine", "local"],
+        "sources.a",
+    ),
+    # --- recipes and runs given to replay / export ---
+    ("replay-missing-recipe", {}, ["replay", "{d}/runs/r/recipes/t.yaml"], "t.yaml"),
+    (
+        "replay-not-a-recipe",
+        {"runs/r/recipes/t.yaml": "- just\n- a list\n"},
+        ["replay", "{d}/runs/r/recipes/t.yaml"],
+        "t.yaml",
+    ),
+    ("export-not-a-run", {"empty/keep.txt": "x"}, ["export", "{d}/empty"], "space.yaml"),
+]
+
+
+def _materialise(d: str, files: dict) -> None:
+    for name, content in files.items():
+        path = os.path.join(d, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        text = content if isinstance(content, bytes) else content.replace("{d}", d)
+        with open(path, "wb") as f:
+            f.write(text if isinstance(text, bytes) else text.encode())
+
+
+def _tree(d: str) -> set[str]:
+    return {os.path.relpath(os.path.join(r, f), d) for r, _, fs in os.walk(d) for f in fs} | {
+        os.path.relpath(os.path.join(r, x), d) + "/" for r, xs, _ in os.walk(d) for x in xs
+    }
+
+
+@pytest.mark.parametrize("case,files,argv,names", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case, files, argv, names):
+    d = str(tmp_path / "case dir ü")  # every case also runs from a path with a space and unicode
+    os.makedirs(d)
+    port = closed_port()
+    files = {
+        k: (v.replace("{port}", str(port)) if isinstance(v, str) else v) for k, v in files.items()
+    }
+    _materialise(d, files)
+    before = _tree(d)
+    args = [a.replace("{d}", d) for a in argv]
+    if args[0] == "run" and not any(a in args for a in ("--resume",)):
+        args.append("--dry-run")  # never start a search: the input must be refused first
+    out = subprocess.run(
+        [sys.executable, "-m", "codemix_search", *args],
+        cwd=REPO,
+        env={**os.environ, "CODEMIX_STORAGE_RETRY_S": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    err = out.stderr.strip()
+    assert out.returncode == 2, (out.returncode, err[-2000:], out.stdout[-500:])
+    assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
+    lines = err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: "), lines[0]
+    assert names.replace("{d}", d) in lines[0], (names, lines[0])
+    assert _tree(d) == before, sorted(_tree(d) - before)  # nothing written, nothing executed

@@ -1,0 +1,205 @@
+"""End to end: the tiny search on a real embedded Ray cluster, started by run.py as a user would."""
+
+import csv
+import glob
+import json
+import math
+import os
+
+import optuna
+import pytest
+import yaml
+
+from codemix_search.core.ranking import dominates
+from tests.helpers import TINY, run_cli
+
+pytestmark = pytest.mark.slow
+RAY_TMP: list[str] = []  # the tiny run's Ray temp dir (its logs are scanned for secrets)
+FAKE_SECRETS = {
+    "AWS_ACCESS_KEY_ID": "AKIACMFAKEKEY7654321",
+    "AWS_SECRET_ACCESS_KEY": "cmFakeSecret/0123456789abcdefghijKLMNOPQR",
+    "GRAFANA_TOKEN": "glsa_cmFakeGrafanaToken_0123456789",
+    "HF_TOKEN": "hf_cmFakeHuggingFaceToken0123456789",
+    "OPENAI_API_KEY": "sk-cmFakeOpenAIKey0123456789",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    import tempfile
+
+    storage = tmp_path_factory.mktemp("storage")
+    ray_tmp = tempfile.mkdtemp(prefix="cm-ray-", dir="/tmp")  # short: Ray's socket paths
+    out = run_cli(
+        "--space",
+        TINY,
+        "--storage",
+        str(storage),
+        "--name",
+        "e2e",
+        timeout=900,
+        # Fake credentials in the environment, as a user's shell would hold them: none may reach
+        # any file the run writes (test_no_credentials_in_anything_the_run_wrote).
+        env={"CODEMIX_RAY_TEMP_DIR": ray_tmp, **FAKE_SECRETS},
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    RAY_TMP.append(ray_tmp)
+    return storage / "e2e", out
+
+
+def test_run_writes_complete_layout(tiny_run):
+    run, _ = tiny_run
+    for name in ("space.yaml", "records.jsonl", "leaderboard.csv", "_SUCCESS", "recipes/_SUCCESS"):
+        assert (run / name).exists(), name
+    assert not glob.glob(str(run / "**" / ".tmp-*"), recursive=True)
+
+
+def test_trials_ran_and_asha_stopped_some(tiny_run):
+    run, _ = tiny_run
+    records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    assert len(records) >= 4
+    statuses = [r["status"] for r in records]
+    assert statuses.count("finished") >= 1
+    assert statuses.count("pruned") >= 1, statuses
+    for r in records:
+        if r["status"] == "pruned":
+            assert r["objectives"] == {}
+            assert r["metrics"].get("evaluated") != 1
+
+
+def test_recipes_are_exactly_the_non_dominated_finished_trials(tiny_run):
+    run, _ = tiny_run
+    space = yaml.safe_load((run / "space.yaml").read_text())
+    names = [o["name"] for o in space["objectives"]]
+    modes = [o["mode"] for o in space["objectives"]]
+    records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    finished = [r for r in records if r["status"] == "finished"]
+    vals = {r["trial_id"]: [r["objectives"][n] for n in names] for r in finished}
+    expected = {
+        t
+        for t, v in vals.items()
+        if not any(dominates(w, v, modes) for u, w in vals.items() if u != t)
+    }
+    recipes = {}
+    for path in glob.glob(str(run / "recipes" / "*.yaml")):
+        rec = yaml.safe_load(open(path))
+        recipes[rec["trial_id"]] = rec
+    assert set(recipes) == expected and expected
+    for rec in recipes.values():
+        for phase in ("pretrain", "cooldown"):
+            w = rec["phases"][phase]["weights"]
+            assert all(v >= 0 for v in w.values())
+            assert math.isclose(sum(w.values()), 1.0, abs_tol=1e-5)
+        assert rec["objectives"] == dict(zip(names, vals[rec["trial_id"]], strict=True))
+        assert rec["provenance"]["data"]["tokenizer_sha256"]
+
+
+def test_optuna_study_marks_pruned_trials_pruned(tiny_run):
+    run, _ = tiny_run
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{run / 'optuna.db'}")
+    states = [t.state.name for t in study.trials]
+    records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    assert states.count("COMPLETE") == sum(r["status"] == "finished" for r in records)
+    assert states.count("PRUNED") == sum(r["status"] == "pruned" for r in records)
+    front = {tuple(t.values) for t in study.best_trials}
+    recipes = [yaml.safe_load(open(p)) for p in glob.glob(str(run / "recipes" / "*.yaml"))]
+    assert front == {tuple(r["objectives"].values()) for r in recipes}
+
+
+def test_leaderboard_and_printed_table(tiny_run):
+    run, out = tiny_run
+    rows = list(csv.DictReader(open(run / "leaderboard.csv")))
+    assert len(rows) >= 4
+    assert rows[0]["rank"] == "1" and rows[0]["pareto"] == "1"
+    assert "rank" in out.stdout and "recipes in" in out.stdout
+
+
+def test_trial_folders_describe_themselves(tiny_run):
+    run, _ = tiny_run
+    trials = glob.glob(str(run / "trials" / "*" / "trial.json"))
+    assert len(trials) >= 4
+    t = json.load(open(trials[0]))
+    assert {"config", "mixture", "seed", "versions", "data", "init"} <= set(t)
+    assert t["versions"]["ray"] != "unknown"
+
+
+def test_every_trial_continues_from_the_one_cached_balanced_base(tiny_run):
+    run, _ = tiny_run
+    inits = {
+        json.load(open(p))["init"]["uri"]
+        for p in glob.glob(str(run / "trials" / "*" / "trial.json"))
+    }
+    bases = glob.glob(str(run.parent / "_inits" / "balanced-*" / "_SUCCESS"))
+    assert len(bases) == 1 and inits == {os.path.dirname(bases[0])}
+    base = json.load(open(os.path.join(os.path.dirname(bases[0]), "base.json")))
+    assert base["mixture"]["pretrain"]["code"] == 0.5 and base["steps"] == 20
+    recipes = [yaml.safe_load(open(p)) for p in glob.glob(str(run / "recipes" / "*.yaml"))]
+    assert {r["training"]["init"] for r in recipes} == {"balanced"}
+
+
+def test_replay_reproduces_a_recipes_loss_curve(tiny_run):
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    run, _ = tiny_run
+    recipe = sorted(glob.glob(str(run / "recipes" / "*.yaml")))[0]
+    curve = run / "trials" / os.path.basename(recipe)[: -len(".yaml")] / "curve.jsonl"
+    assert len(curve.read_text().splitlines()) == 5  # 4 evals + the end of pretraining
+    out = subprocess.run(
+        [sys.executable, "-m", "codemix_search", "replay", recipe],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "reproduced" in out.stdout and "NOT" not in out.stdout
+    assert out.stdout.count("diff 0.00e+00") == 5
+    bad = subprocess.run(
+        [sys.executable, "-m", "codemix_search", "replay", str(run / "nope.yaml")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "no such recipe" in bad.stderr
+
+
+def test_no_credentials_in_anything_the_run_wrote(tiny_run):
+    run, out = tiny_run
+    storage = run.parent
+    roots = [str(storage), *RAY_TMP]  # run, data, bases, Tune/Train state; Ray's logs
+    secrets = [v.encode() for v in FAKE_SECRETS.values()]
+    scanned, leaks = 0, []
+    for root in roots:
+        for dirpath, _, files in os.walk(root):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                if not os.path.isfile(path) or os.path.islink(path):
+                    continue
+                with open(path, "rb") as f:
+                    data = f.read()
+                scanned += 1
+                leaks += [f"{path}: {s[:8]!r}..." for s in secrets if s in data]
+    assert scanned > 50, scanned
+    for text in (out.stdout, out.stderr):
+        leaks += [f"console: {s[:8]!r}..." for s in secrets if s.decode() in text]
+    assert leaks == [], leaks[:10]
+
+
+def test_cost_ledger_totals_match_the_trials_and_recipes_carry_theirs(tiny_run):
+    run, out = tiny_run
+    ledger = json.loads((run / "ledger.json").read_text())
+    trials, totals = ledger["trials"], ledger["totals"]
+    assert len(trials) == 4 and totals["tokens"] == sum(c["tokens"] for c in trials.values())
+    assert totals["flops"] == pytest.approx(sum(c["flops"] for c in trials.values()))
+    records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    pruned = [r for r in records if r["status"] == "pruned"]
+    assert all(trials[r["trial_id"]]["saved_tokens"] > 0 for r in pruned)
+    assert (totals["saved_tokens"] > 0) == bool(pruned)
+    assert "cost: " in out.stdout and "early stopping saved" in out.stdout
+    for path in glob.glob(str(run / "recipes" / "*.yaml")):
+        recipe = yaml.safe_load(open(path))
+        assert recipe["cost"] == trials[recipe["trial_id"]]

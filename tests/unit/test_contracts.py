@@ -1,0 +1,67 @@
+"""Typed contracts between stages: trial records, loop configs, errors that cross Ray."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from codemix_search.core.records import SCHEMA_VERSION, RecordError, TrialRecord, TrialStatus
+from codemix_search.errors import CodemixError, ConfigError, DataError, StorageError, guarded
+
+
+def test_record_round_trips_and_status_is_an_enum():
+    r = TrialRecord("t1", "finished", config={"code_fraction": 0.2}, objectives={"nl": 0.5})
+    assert r.status is TrialStatus.FINISHED and r.finished
+    row = r.to_dict()
+    assert row["status"] == "finished" and row["schema_version"] == SCHEMA_VERSION
+    assert TrialRecord.from_dict(row) == r
+    costed = r.with_export(cost={"tokens": 10})
+    assert costed.cost == {"tokens": 10} and r.cost is None  # a new record, not an edit
+
+
+@pytest.mark.parametrize(
+    "row, says",
+    [
+        ({"trial_id": "t", "status": "finished"}, "predates"),  # no schema_version: old run
+        ({"trial_id": "t", "status": "lost", "schema_version": SCHEMA_VERSION}, "unknown status"),
+        ({"trial_id": "t", "status": "finished", "x": 1, "schema_version": 2}, "not a trial"),
+    ],
+)
+def test_bad_record_rows_are_named(row, says):
+    with pytest.raises(RecordError, match=says):
+        TrialRecord.from_dict(row, "records.jsonl:3")
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        ConfigError("space.yaml", "training.lr", "must be > 0"),
+        DataError("shard.npy", "sha256", "corrupt"),
+        StorageError("s3://b/run", "unreachable for 2 s"),
+    ],
+)
+def test_errors_survive_pickling_as_themselves(err):
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is type(err) and back.one_line() == err.one_line()
+    assert isinstance(back, CodemixError)
+
+
+def test_guarded_prints_one_line_with_the_error_exit_code(capsys):
+    def user_error(argv):
+        raise ConfigError("space.yaml", "budget.samples", "must be >= 1")
+
+    def fault(argv):
+        raise StorageError("s3://b/run", "no space left")
+
+    assert guarded(user_error)([]) == 2
+    assert guarded(fault)([]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: space.yaml: budget.samples: must be >= 1",
+        "error: s3://b/run: no space left",
+    ]
+
+
+def test_storage_error_is_not_a_config_error():
+    assert not issubclass(StorageError, ConfigError)

@@ -1,0 +1,119 @@
+"""Imports point down the stages, never up, and no module cycle exists (imports inside functions
+count too: they were how the old cycle hid)."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+from tests.helpers import REPO
+
+PKG = pathlib.Path(REPO) / "codemix_search"
+
+# Lowest first; a module may import its own layer's modules or lower ones.
+LAYERS = [
+    ["errors", "sandbox", "core"],
+    ["observability"],
+    ["storage", "cluster", "evaluate.registry", "config.sources"],
+    ["config"],
+    ["data"],
+    ["demo"],
+    ["evaluate"],
+    ["train"],
+    ["search"],
+    ["export"],
+    ["analysis"],
+    ["pipeline"],
+    ["cli", "run", "__main__", "data.cli"],
+]
+
+
+def layer_of(module: str) -> int:
+    """The layer of ``codemix_search.<module>``: its longest listed prefix wins."""
+    best, depth = None, -1
+    for i, names in enumerate(LAYERS):
+        for n in names:
+            if (module == n or module.startswith(n + ".")) and n.count(".") > depth:
+                best, depth = i, n.count(".")
+    assert best is not None, f"codemix_search.{module} is in no layer: add it to LAYERS"
+    return best
+
+
+def imports(path: pathlib.Path) -> set[str]:
+    """Every codemix_search module ``path`` imports, at top level or inside functions."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "codemix_search":
+                out |= {a.name for a in node.names if a.name != "__version__"}
+            elif node.module.startswith("codemix_search."):
+                base = node.module.removeprefix("codemix_search.")
+                for a in node.names:  # `from codemix_search.core import ranking` is a module
+                    sub = PKG / base.replace(".", "/") / f"{a.name}.py"
+                    out.add(f"{base}.{a.name}" if sub.exists() else base)
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("codemix_search."):
+                    out.add(a.name.removeprefix("codemix_search."))
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    g = {}
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG).with_suffix("")
+        name = ".".join(rel.parts).removesuffix(".__init__")
+        g[name] = {m for m in imports(path) if m != name}
+    return g
+
+
+def upward(g: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{a} (layer {layer_of(a)}) imports {b} (layer {layer_of(b)})"
+        for a, deps in g.items()
+        for b in deps
+        if a != "__init__" and layer_of(b) > layer_of(a)
+    )
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    found, state = [], {}
+
+    def visit(n, stack):
+        state[n] = 1
+        for m in sorted(g.get(n, ())):
+            if state.get(m) == 1:
+                found.append(stack[stack.index(m) :] + [m])
+            elif m in g and not state.get(m):
+                visit(m, [*stack, m])
+        state[n] = 2
+
+    for n in sorted(g):
+        if not state.get(n):
+            visit(n, [n])
+    return found
+
+
+def test_no_module_imports_a_higher_layer():
+    assert upward(graph()) == []
+
+
+def test_no_import_cycle():
+    assert cycles(graph()) == []
+
+
+def test_a_planted_upward_import_and_cycle_are_caught():
+    g = graph()
+    g["core.mixture"] = g["core.mixture"] | {"search.tuner"}  # pure maths importing Ray Tune
+    assert any(x.startswith("core.mixture (layer 0) imports search.tuner") for x in upward(g))
+    g["search.tuner"] = g["search.tuner"] | {"core.mixture"}
+    assert any("core.mixture" in c and "search.tuner" in c for c in cycles(g))
+
+
+def test_no_module_over_400_lines():
+    long = {
+        str(p.relative_to(PKG)): n
+        for p in PKG.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert long == {}
