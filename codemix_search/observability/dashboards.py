@@ -19,7 +19,9 @@ import sys
 
 from codemix_search.errors import OneLineParser
 
-DASHBOARDS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboards")
+# <repo>/dashboards: codemix_search/observability/ is two folders below the repository root.
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DASHBOARDS = os.path.join(_REPO, "dashboards")
 PROMQL_WORDS = {
     "sum", "max", "min", "avg", "rate", "by", "without", "count", "increase", "irate", "on",
     "label_values", "SessionName", "status", "trial", "source", "instance", "GpuIndex",

@@ -12,7 +12,7 @@ from codemix_search.config.sources import parse_sources
 from codemix_search.data.build import prepare_data
 from codemix_search.data.dataset import load_split, materialize, verify_shards
 from codemix_search.data.stages import contaminated, eval_index
-from codemix_search.errors import ConfigError
+from codemix_search.errors import ConfigError, DataError
 from codemix_search.storage.folder import Folder
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron".split()
@@ -89,12 +89,12 @@ def test_corrupt_and_truncated_shards_are_detected(tmp_path):
     data = bytearray(open(path, "rb").read())
     data[-3] ^= 0xFF  # same size, one flipped byte
     open(path, "wb").write(bytes(data))
-    with pytest.raises(ConfigError, match="sha256.*corrupt"):
+    with pytest.raises(DataError, match="sha256.*corrupt"):
         verify_shards(ref.uri, ref.manifest)
-    with pytest.raises(ConfigError, match="corrupt"):
+    with pytest.raises(DataError, match="corrupt"):
         prepare_data(cfg, store, engine="local")  # reuse checks before handing it out
     open(path, "wb").write(bytes(data[:-100]))
-    with pytest.raises(ConfigError, match="truncated"):
+    with pytest.raises(DataError, match="truncated"):
         load_split(ref.uri, ref.manifest, "gh", "train")
 
 
@@ -183,5 +183,5 @@ def test_s3_sources_and_storage_end_to_end(tmp_path, s3_endpoint):
     import shutil
 
     shutil.rmtree(local)
-    with pytest.raises(ConfigError, match="corrupt"):
+    with pytest.raises(DataError, match="corrupt"):
         materialize(ref.uri, ref.manifest)

@@ -273,22 +273,24 @@ def test_export_compares_with_the_baseline_and_survives_a_broken_judge(tmp_path,
             "metrics": {"baseline": 0, "category/nl_reasoning": 0.541, "category/code": 0.3},
         },
     ]
-    assert compare_with_baseline(records, space, run) == "base"
-    rel = records[1]["vs_baseline"]["relative"]
+    vs = compare_with_baseline(records, space, run)
+    assert set(vs) == {"base", "t1"} and vs["t1"]["baseline"] == "base"
+    assert "vs_baseline" not in records[1]  # derived for export, not written into the records
+    rel = vs["t1"]["relative"]
     assert rel["nl_reasoning"] == pytest.approx(0.082) and rel["code"] == pytest.approx(0.5)
-    assert records[1]["vs_baseline"]["win_rate"]["demo_generative_samples"]["win_rate"] == 1.0
-    rows = [{**r, "rank": i + 1, "pareto": True} for i, r in enumerate(records)]
+    assert vs["t1"]["win_rate"]["demo_generative_samples"]["win_rate"] == 1.0
+    rows = [
+        {**r, "vs_baseline": vs[r["trial_id"]], "rank": i + 1, "pareto": True}
+        for i, r in enumerate(records)
+    ]
     assert "+8.2%" in table(rows, space)
     FakeChatCompletions.mode = "malformed"
     broken = dataclasses.replace(
         space,
         evaluation=dataclasses.replace(space.evaluation, judge="openai", judge_url=judge_server),
     )
-    compare_with_baseline(records, broken, run)
-    assert (
-        "malformed reply"
-        in records[1]["vs_baseline"]["win_rate"]["demo_generative_samples"]["error"]
-    )
+    vs = compare_with_baseline(records, broken, run)
+    assert "malformed reply" in vs["t1"]["win_rate"]["demo_generative_samples"]["error"]
 
 
 def test_task_weights_and_generative_prompts_configure_the_suite(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from codemix_search.config.load import load_space
+from codemix_search.core.records import TrialRecord
 from codemix_search.export.recipes import export_run
 from codemix_search.storage.folder import Folder
 from tests.helpers import REPO, TINY
@@ -39,16 +40,18 @@ def make_records(space, run: Folder):
                 {"category/nl_reasoning": nl, "category/code": code, "baseline": int(i == 0)}
             )
         records.append(
-            {
-                "trial_id": f"t{i}",
-                "status": status,
-                "config": cfg,
-                "mixture": mix.to_dict(),
-                "mixture_id": mix.id,
-                "objectives": {"nl_reasoning": nl, "code": code} if finished else {},
-                "metrics": metrics,
-                "error": None,
-            }
+            TrialRecord(
+                **{
+                    "trial_id": f"t{i}",
+                    "status": status,
+                    "config": cfg,
+                    "mixture": mix.to_dict(),
+                    "mixture_id": mix.id,
+                    "objectives": {"nl_reasoning": nl, "code": code} if finished else {},
+                    "metrics": metrics,
+                    "error": None,
+                }
+            )
         )
         gens = [
             {
@@ -98,7 +101,7 @@ def test_export_command_rewrites_a_run_and_refuses_a_non_run(tmp_path):
     run = Folder(str(tmp_path / "run"))
     records = make_records(space, run)
     run.write_yaml("space.yaml", space.to_dict())
-    run.write_text("records.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    run.write_text("records.jsonl", "".join(json.dumps(r.to_dict()) + "\n" for r in records))
     run.write_json("run.json", {"name": "r1", "data": DATA_INFO})
     cmd = [sys.executable, "-m", "codemix_search", "export"]
     r = subprocess.run(

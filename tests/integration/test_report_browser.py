@@ -47,5 +47,5 @@ def test_pareto_html_renders_in_headless_chromium(tmp_path):
     )
     dom = out.stdout
     assert "main-svg" in dom, out.stderr[-2000:]  # plotly built its SVG: the script ran
-    finished = sum(r["status"] == "finished" for r in records)
+    finished = sum(r.finished for r in records)
     assert dom.count('class="point"') == finished

@@ -97,6 +97,7 @@ def test_predict_command_on_a_written_run(tmp_path):
     import yaml
 
     from codemix_search.config.load import load_space
+    from codemix_search.core.records import TrialRecord
     from tests.helpers import REPO, TINY
 
     space = load_space(TINY)
@@ -118,7 +119,8 @@ def test_predict_command_on_a_written_run(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "space.yaml").write_text(yaml.safe_dump(space.to_dict()))
-    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    rows = [TrialRecord(**r).to_dict() for r in records]  # records.jsonl's schema
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = subprocess.run(
         [sys.executable, "-m", "codemix_search", "predict", str(run), "--candidates", "200"],
         cwd=REPO,
@@ -139,7 +141,7 @@ def test_predict_command_on_a_written_run(tmp_path):
     few = run.parent / "few"
     few.mkdir()
     (few / "space.yaml").write_text(yaml.safe_dump(space.to_dict()))
-    (few / "records.jsonl").write_text(json.dumps(records[0]) + "\n")
+    (few / "records.jsonl").write_text(json.dumps(rows[0]) + "\n")
     bad = subprocess.run(
         [sys.executable, "-m", "codemix_search", "predict", str(few)],
         cwd=REPO,

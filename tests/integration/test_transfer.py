@@ -10,6 +10,7 @@ import yaml
 
 from codemix_search.analysis.transfer import compare, front_survival, rank_correlations, space_for
 from codemix_search.config.load import load_space
+from codemix_search.core.records import TrialRecord
 from tests.helpers import REPO, TINY
 
 
@@ -60,7 +61,8 @@ def test_compare_matches_mixture_and_init_not_trial_ids():
 def _write_run(folder, space_dict, records):
     folder.mkdir(parents=True)
     (folder / "space.yaml").write_text(yaml.safe_dump(space_dict))
-    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    rows = [TrialRecord(**{"trial_id": f"t{i}", **r}).to_dict() for i, r in enumerate(records)]
+    (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def test_transfer_command_and_space_for(tmp_path):
