@@ -2,6 +2,7 @@
 
 codemix_search run --space search_spaces/tiny.yaml      # the same as codemix_search/run.py
 codemix_search data {demo,build,verify,check} ...       # the data plane (data/cli.py)
+codemix_search calibrate --space S [--mixtures K --seeds N]   # SNR table before a search
 codemix_search export | replay | predict | transfer | dashboards ...
 """
 
@@ -16,6 +17,7 @@ from codemix_search.errors import guarded
 # pay for scikit-learn, `data` not for Ray Tune).
 COMMANDS = {
     "run": "codemix_search.run",
+    "calibrate": "codemix_search.calibrate",
     "data": "codemix_search.data.cli",
     "export": "codemix_search.export.recipes",
     "replay": "codemix_search.analysis.replay",

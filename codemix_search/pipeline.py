@@ -39,8 +39,10 @@ def check_request(
     storage_uri: str,
     name: str | None,
     resume: bool,
+    space: SearchSpace | None = None,
 ) -> Request:
-    """The space of a new run, or of the run to resume (its own space.yaml, not --space)."""
+    """The space of a new run (``space``, or read from ``space_file``), or of the run to resume
+    (its own space.yaml, not --space)."""
     check_uri(storage_uri, "--storage")
     storage = Folder(storage_uri)
     if name is not None:
@@ -53,6 +55,8 @@ def check_request(
             raise ConfigError(run.file(RunLayout.SPACE), "", "missing: no such run to resume")
         _check_layout(run)
         space = load_space(run.file(RunLayout.SPACE))
+    elif space is not None:
+        pass
     elif not space_file:
         raise ConfigError("--space", "", "required (or --resume --name RUN)")
     else:
@@ -132,6 +136,7 @@ def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict,
     """Export what the search found, then ``_SUCCESS``; print the table and the ledger."""
     from codemix_search.core.ledger import line, run_totals
     from codemix_search.export import recipes as export
+    from codemix_search.export.tables import ranked, table
 
     uris = export.export_run(records, space, run, name, data_info)
     counts = {s.value: sum(r.status is s for r in records) for s in TrialStatus}
@@ -145,7 +150,7 @@ def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict,
     )
     rows = export.load_run(run)  # as exported: with the cost ledger
     print()
-    print(export.table(export.ranked([r.to_dict() for r in rows], space), space))
+    print(table(ranked([r.to_dict() for r in rows], space), space))
     print(line(run_totals([r.cost for r in rows if r.cost])))
     print(
         f"\n{counts['finished']} finished, {counts['pruned']} pruned, {counts['diverged']} diverged, {counts['error']} errors; "

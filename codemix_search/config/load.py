@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 from typing import Any
 
 import yaml
 
-from codemix_search.config.params import PARAM_TYPES, Param, check_init
+from codemix_search.config.checks import (
+    check_mixtures,
+    check_objectives,
+    check_sources_and_stopping,
+)
+from codemix_search.config.params import PARAM_TYPES, Param
 from codemix_search.config.sections import (
     SAMPLERS,
     Budget,
@@ -24,13 +28,10 @@ from codemix_search.config.sections import (
 from codemix_search.config.space import TRAINING_FIELDS, SearchSpace, sources_uri
 from codemix_search.config.yamlio import apply_overrides, build
 from codemix_search.core.mixture import (
-    BASES,
     DEMO_CATALOG,
     SHARE_NAMES,
     SourceInfo,
-    base_weights,
     dirichlet_param_names,
-    mixture_from_shares,
 )
 from codemix_search.errors import ConfigError
 
@@ -88,7 +89,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
     data = build(Data, raw.get("data"), file, "data")
     data.validate(file, set(raw.get("data") or {}))
     evaluation = section(Evaluation, raw, "evaluation", file)
-    _check_objectives(objectives, evaluation, file)
+    check_objectives(objectives, evaluation, file)
     sampler = raw.get("sampler", "tpe")
     if sampler not in SAMPLERS:
         raise ConfigError(file, "sampler", f"unknown {sampler!r}; allowed: {', '.join(SAMPLERS)}")
@@ -122,7 +123,8 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         catalog=catalog,
         source_file=file,
     )
-    _check_mixtures(space)
+    check_mixtures(space)
+    check_sources_and_stopping(space)
     return space
 
 
@@ -263,87 +265,11 @@ def _check_baseline(evaluation: Evaluation, params, explicit: bool, file: str) -
     return evaluation
 
 
-def _check_objectives(objectives, evaluation: Evaluation, file: str) -> None:
-    """Objectives and task settings against the tasks the evaluation suite has."""
-    from codemix_search.evaluate.registry import suite_for
-
-    suite = suite_for(evaluation)
-    for where in ("task_limits", "task_weights"):
-        for task in getattr(evaluation, where):
-            if task not in suite.names:
-                raise ConfigError(
-                    file,
-                    f"evaluation.{where}.{task}",
-                    f"not a task of suite {suite.name}; allowed: {', '.join(suite.names)}",
-                )
-    cats = sorted(c for c, ts in suite.categories().items() if any(t.weight > 0 for t in ts))
-    for i, o in enumerate(objectives):
-        where = f"objectives[{i}]"
-        o.validate(file, where)
-        if o.category is not None and o.category not in cats:
-            raise ConfigError(
-                file,
-                f"{where}.category",
-                f"{o.category!r} is not scored by suite {suite.name}; allowed: {', '.join(cats)}",
-            )
-        if o.task is not None and o.task not in suite.names:
-            raise ConfigError(
-                file,
-                f"{where}.task",
-                f"{o.task!r} is not in suite {suite.name}; allowed: {', '.join(suite.names)}",
-            )
-
-
 def _catalog(data: Data, file: str) -> tuple[SourceInfo, ...]:
     from codemix_search.config.sources import load_sources
 
     cfg = load_sources(sources_uri(data, file))
     return tuple(SourceInfo(s.name, s.kind, s.weight, s.phases) for s in cfg.sources)
-
-
-def _check_mixtures(space: SearchSpace) -> None:
-    """Every sampled mixture must be realisable by the declared sources: try the corners of the
-    share parameters (and a few random points) before any trial runs."""
-    corners = []
-    by_name = {p.name: p for p in space.parameters}
-    dirichlet = space.mixture_spec.parametrisation == "dirichlet"
-    for p in (by_name[n] for n in ([] if dirichlet else SHARE_NAMES)):
-        if p.type == "fixed":
-            corners.append([p.value])
-        elif p.type == "categorical":
-            corners.append(list(p.choices))
-        else:
-            corners.append([p.low, p.high])
-
-    inits = {space.training.init}
-    if "init" in by_name:
-        p = by_name["init"]
-        inits = set(p.choices) if p.type == "categorical" else {p.value}
-    for value in sorted(inits, key=str):
-        problem = check_init(value)
-        if problem:
-            raise ConfigError(space.source_file, "parameters.init", problem)
-        if value in BASES:
-            try:
-                base_weights(value, space.catalog)
-            except ValueError as e:
-                raise ConfigError(
-                    space.source_file, "parameters.init", f"base {value!r}: {e}"
-                ) from None
-    if dirichlet:
-        return  # every source of a phase gets weight by construction
-    for values in itertools.product(*corners):
-        shares = dict(zip(SHARE_NAMES, values, strict=True))
-        if shares["synthetic_share"] + shares["commit_share"] > 1:
-            continue
-        try:
-            mixture_from_shares(shares, space.catalog)
-        except ValueError as e:
-            raise ConfigError(
-                space.source_file,
-                "data.sources",
-                f"{e}; add such a source or fix that share at 0",
-            ) from None
 
 
 def load_space(path: str, overrides: list[str] | None = None) -> SearchSpace:

@@ -67,6 +67,10 @@ class Training:
     """Checkpoint (model, optimizer, loop state) every N-th report, and at both phase ends."""
     max_failures: int = 1
     """Worker failures a trial survives: Ray Train restarts it from the last checkpoint."""
+    seed_offset: int = 0
+    """Seed replica: the same mixture and knobs with another offset is a real retraining with
+    other seeds (``codemix_search calibrate`` uses it; identical settings are reused, not
+    retrained)."""
 
     def validate(self, file: str) -> None:
         def bad(f, msg):
@@ -104,6 +108,8 @@ class Training:
             bad("init_tokens", "must be >= 0 (0 = the trials' token budget)")
         if self.max_failures < -1:
             bad("max_failures", "must be >= 0, or -1 for no limit")
+        if self.seed_offset < 0:
+            bad("seed_offset", "must be >= 0")
         init_problem = check_init(self.init)
         if init_problem:
             bad("init", init_problem)
@@ -124,27 +130,48 @@ class Training:
 
 @dataclass(frozen=True)
 class Objective:
-    """One objective: a category score (the paper's way) or one task's metric, and a direction."""
+    """One objective: a category score (the paper's way), one task's metric, or one source's
+    held-out bits per byte, and a direction."""
 
     name: str
     category: str | None = None
     """nl_reasoning | world_knowledge | code | generative: mean of the suite's tasks in it."""
     task: str | None = None
     """Or one lm-eval task of the suite, e.g. demo_nl_reasoning ..."""
+    source: str | None = None
+    """Or one data source: bits per byte of its held-out validation split (metric: bpb)."""
     metric: str = "acc"
-    """... and its metric."""
+    """Category: a metric family, acc (each task's primary: accuracy, exact match, pass@1),
+    bpb (gold-answer bits per byte: what proxies rank by) or brier. Task: one of its lm-eval
+    metrics (bpb is its gold_bpb)."""
     mode: str = "max"
 
     @property
     def key(self) -> str:
         """Where its value is in a trial's final metrics."""
-        return f"category/{self.category}" if self.category else f"{self.task}/{self.metric}"
+        if self.source:
+            return f"heldout/{self.source}/bpb"
+        if self.category:
+            suffix = "" if self.metric == "acc" else f"/{self.metric}"
+            return f"category/{self.category}{suffix}"
+        return f"{self.task}/{'gold_bpb' if self.metric == 'bpb' else self.metric}"
+
+    @property
+    def continuous(self) -> bool:
+        """Scored by a likelihood (BPB, Brier), not a thresholded count."""
+        return self.metric in ("bpb", "gold_bpb", "brier", "brier_score")
 
     def validate(self, file: str, where: str) -> None:
         if self.mode not in ("min", "max"):
             raise ConfigError(file, f"{where}.mode", f"must be min or max, got {self.mode!r}")
-        if (self.category is None) == (self.task is None):
-            raise ConfigError(file, where, "give either category or task (+ metric)")
+        if sum(x is not None for x in (self.category, self.task, self.source)) != 1:
+            raise ConfigError(file, where, "give one of category, task (+ metric) or source")
+        if self.continuous and self.mode != "min":
+            raise ConfigError(
+                file, f"{where}.mode", f"{self.metric} is lower-is-better; use mode: min"
+            )
+        if self.source is not None and self.metric != "bpb":
+            raise ConfigError(file, f"{where}.metric", "a source objective is scored by bpb")
 
 
 
@@ -152,15 +179,22 @@ class Objective:
 class EarlyStopping:
     scheduler: str = "asha"
     metric: str = "val_loss"
-    """Reported every eval; mean of per-source validation losses (mixture-independent)."""
+    """What a rung compares: ``objectives`` (the mean gold BPB of the BPB objectives on a fixed
+    subset of their eval items, averaged over the last two reports: ranks trials as the
+    objectives will), ``val_loss`` (mean validation loss over sources, each equal: favours
+    mixtures of the majority kind of source) or ``val_loss/<source>``."""
     mode: str = "min"
     grace_period: int = 1
     reduction_factor: int = 2
 
     def validate(self, file: str) -> None:
         _one_of(file, "early_stopping.scheduler", self.scheduler, SCHEDULERS)
-        if self.metric != "val_loss" and not self.metric.startswith("val_loss/"):
-            raise ConfigError(file, "early_stopping.metric", "must be val_loss or val_loss/<source>")
+        if self.metric not in ("val_loss", "objectives") and not self.metric.startswith(
+            "val_loss/"
+        ):
+            raise ConfigError(
+                file, "early_stopping.metric", "must be objectives, val_loss or val_loss/<source>"
+            )
         if self.grace_period < 1 or self.reduction_factor < 2:
             raise ConfigError(
                 file, "early_stopping", "grace_period must be >= 1 and reduction_factor >= 2"
@@ -229,6 +263,12 @@ class Evaluation:
     )
     """Parameter values of the baseline every trial is compared with (the paper's text-only
     model by default): relative changes (+8.2% style) and generative win-rates use it."""
+    noise_checkpoints: int = 3
+    """k: each finished trial is also scored at its last k evaluation points (k - 1 extra,
+    close to the end, on ``noise_limit`` items per task) for checkpoint-to-checkpoint noise;
+    1 turns it off."""
+    noise_limit: int = 64
+    """Items per task at those extra points (a fixed subset: the first items)."""
     run_baseline: bool = True
     """Enqueue the baseline as the first trial (the rest of its values sampled) so it exists."""
     task_weights: Mapping[str, float] = field(default_factory=dict)
@@ -251,6 +291,12 @@ class Evaluation:
         _one_of(file, "evaluation.suite", self.suite, SUITES)
         if self.limit < 1:
             raise ConfigError(file, "evaluation.limit", "must be >= 1")
+        if self.noise_checkpoints < 1:
+            raise ConfigError(
+                file, "evaluation.noise_checkpoints", "must be >= 1 (1: no checkpoint noise)"
+            )
+        if self.noise_limit < 2:
+            raise ConfigError(file, "evaluation.noise_limit", "must be >= 2 items per task")
         for task, w in self.task_weights.items():
             if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0:
                 raise ConfigError(file, f"evaluation.task_weights.{task}", "needs a number >= 0")

@@ -70,7 +70,9 @@ class SearchSpace:
         return points
 
     def is_baseline(self, config: Mapping[str, Any]) -> bool:
-        return all(config.get(k) == v for k, v in self.evaluation.baseline.items())
+        """Whether ``config`` is the baseline's (never, when the space has no baseline)."""
+        baseline = self.evaluation.baseline
+        return bool(baseline) and all(config.get(k) == v for k, v in baseline.items())
 
     @property
     def inits(self) -> list[str]:

@@ -26,10 +26,13 @@ import os
 import random
 import re
 
-SUITE_VERSION = 4
+SUITE_VERSION = 5  # 5: gold BPB + Brier on every task, demo_code_bpb
+ITEMS_SEED = 4  # the items' shuffle: unchanged since version 4
 MC_TASKS = ("demo_nl_reasoning", "demo_world_knowledge", "demo_world_regions", "demo_code")
 GEN_TASKS = ("demo_code_pass1", "demo_generative_samples")
-TASKS = (*MC_TASKS, "demo_generative", *GEN_TASKS)
+TASKS = (*MC_TASKS, "demo_generative", "demo_code_bpb", *GEN_TASKS)
+DATA_FILE = {"demo_code_bpb": "demo_code_pass1"}
+"""Tasks that score another task's items (the file name without .jsonl)."""
 MAX_ITEMS = 300
 
 
@@ -98,6 +101,7 @@ def pass1_items(problems: list[dict]) -> list[dict]:
     return [
         {
             "prompt": p["prompt"],
+            "solution": p["solution"],
             "tests": p["tests"],
             "entry_point": p["entry_point"],
             "id": p.get("id", ""),
@@ -154,7 +158,7 @@ def write_items(
     problems); return a report and the texts a model should not have read, for n-gram
     decontamination of training data. World-knowledge items are left out on purpose: their facts
     are meant to be learned (from differently phrased text)."""
-    rng = random.Random(SUITE_VERSION)
+    rng = random.Random(ITEMS_SEED)
     tasks = {
         "demo_nl_reasoning": nl_items(pools["text"], rng),
         "demo_world_knowledge": knowledge_items(rng),
@@ -182,8 +186,12 @@ def write_items(
     return report, texts
 
 
+def data_file(eval_dir: str, task: str) -> str:
+    return os.path.abspath(os.path.join(eval_dir, f"{DATA_FILE.get(task, task)}.jsonl"))
+
+
 def _data_files(eval_dir: str, task: str) -> dict:
-    return {"data_files": {"test": os.path.abspath(os.path.join(eval_dir, f"{task}.jsonl"))}}
+    return {"data_files": {"test": data_file(eval_dir, task)}}
 
 
 def write_task_yamls(eval_dir: str, out_dir: str) -> list[str]:
@@ -191,6 +199,8 @@ def write_task_yamls(eval_dir: str, out_dir: str) -> list[str]:
     generation tasks score through ``process_results`` functions in the metrics shim that
     codemix_search/evaluate/metrics.py writes next to them."""
     import yaml
+
+    from codemix_search.evaluate import bpb
 
     os.makedirs(out_dir, exist_ok=True)
     for task in MC_TASKS:
@@ -203,14 +213,13 @@ def write_task_yamls(eval_dir: str, out_dir: str) -> list[str]:
             "doc_to_text": "{{context}}",
             "doc_to_choice": "{{choices}}",
             "doc_to_target": "{{label}}",
-            "metric_list": [
-                {"metric": "acc", "aggregation": "mean", "higher_is_better": True},
-                {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True},
-            ],
+            "metric_list": bpb.metric_list("acc", "acc_norm", "brier_score", "gold_bpb"),
             "metadata": {"version": SUITE_VERSION},
         }
+        body = yaml.safe_dump(spec, sort_keys=False)
+        body += "process_results: !function codemix_metrics.demo_multiple_choice\n"
         with open(os.path.join(out_dir, f"{task}.yaml"), "w") as f:
-            yaml.safe_dump(spec, f, sort_keys=False)
+            f.write(body)
     generation = {
         "demo_code_pass1": (
             "{{prompt}}",
@@ -234,14 +243,27 @@ def write_task_yamls(eval_dir: str, out_dir: str) -> list[str]:
         "output_type": "loglikelihood",
         "doc_to_text": "{{prompt}}",
         "doc_to_target": " {{reference}}",
-        "metric_list": [
-            {"metric": "continuation_likelihood", "aggregation": "mean", "higher_is_better": True}
-        ],
+        "metric_list": bpb.metric_list("continuation_likelihood", "gold_bpb"),
         "metadata": {"version": SUITE_VERSION},
     }
     body = yaml.safe_dump(spec, sort_keys=False)
     body += "process_results: !function codemix_metrics.demo_continuation\n"
     with open(os.path.join(out_dir, "demo_generative.yaml"), "w") as f:
+        f.write(body)
+    spec = {
+        "task": "demo_code_bpb",
+        "dataset_path": "json",
+        "dataset_kwargs": _data_files(eval_dir, "demo_code_bpb"),  # the pass@1 problems
+        "test_split": "test",
+        "output_type": "loglikelihood",
+        "doc_to_text": "{{prompt}}",
+        "doc_to_target": "{{solution}}",
+        "metric_list": bpb.metric_list("gold_bpb"),
+        "metadata": {"version": SUITE_VERSION},
+    }
+    body = yaml.safe_dump(spec, sort_keys=False)
+    body += "process_results: !function codemix_metrics.demo_code_reference\n"
+    with open(os.path.join(out_dir, "demo_code_bpb.yaml"), "w") as f:
         f.write(body)
     for task, (text, gen, fn, metric) in generation.items():
         spec = {

@@ -25,8 +25,11 @@ def evaluate(
     generative_prompts: str | None = None,
     task_limits: dict[str, int] | None = None,
 ) -> dict:
-    """{task: {metric: value}} for the suite's tasks (or ``tasks``), plus ``_eval_seconds`` and
-    ``_generations`` ({task: [{"prompt", "generation", "reference"}]} for judged tasks).
+    """{task: {metric: value}} for the suite's tasks (or ``tasks``), plus ``_eval_seconds``,
+    ``_generations`` ({task: [{"prompt", "generation", "reference"}]} for judged tasks) and
+    ``_items`` ({task: {metric: per-item values in document order}}: gold BPB items as
+    ``[loglikelihood, bytes]``, Brier items as their squared error), for paired comparisons of two
+    trials on the same items.
     ``limit`` bounds the items of every task; ``task_limits`` overrides it per task (lm-eval
     takes one limit per call, so tasks are evaluated in one call per distinct limit)."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -53,7 +56,7 @@ def evaluate(
                 tasks=group,
                 task_manager=manager,
                 limit=group_limit,
-                log_samples=any(t.generations for t in suite.tasks),
+                log_samples=True,  # per-item scores: paired standard errors between trials
                 random_seed=0,
                 numpy_random_seed=0,
                 torch_random_seed=0,
@@ -84,4 +87,26 @@ def evaluate(
             ]
     scores["_eval_seconds"] = time.time() - t0
     scores["_generations"] = generations
+    scores["_items"] = {task: item_values(samples) for task, samples in out["samples"].items()}
     return scores
+
+
+def item_values(samples: list[dict]) -> dict[str, list]:
+    """Per-item values of a task's continuous and accuracy metrics, in document order."""
+    samples = sorted(samples, key=lambda s: s["doc_id"])
+    out: dict[str, list] = {}
+    for name in samples[0].get("metrics", []) if samples else []:
+        values = []
+        for s in samples:
+            v = s.get(name)
+            if name == "gold_bpb":
+                v = [float(v[0]), int(v[1])]
+            elif name == "brier_score":
+                gold, probs = v
+                v = sum((p - (i == gold)) ** 2 for i, p in enumerate(probs))
+            elif not isinstance(v, (int, float)):
+                continue
+            values.append(v)
+        if len(values) == len(samples):
+            out[name] = values
+    return out

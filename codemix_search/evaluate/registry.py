@@ -11,7 +11,12 @@
   ``evaluate``'s unsandboxed ``code_eval``; generative: judged win-rate against the baseline
   (codemix_search/evaluate/judge.py) over the prompts the user gives.
 
-A category's score is the (weighted) mean of its tasks' primary metrics, as the paper averages.
+A category's score is the (weighted) mean of its tasks' values of one metric family, as the
+paper averages: ``acc`` (each task's primary metric: accuracy, exact match, pass@1; the paper's
+numbers, kept as display columns), ``bpb`` (gold-answer bits per byte, evaluate/bpb.py: what
+proxies are ranked by) or ``brier`` (multiple-choice Brier score). Every multiple-choice task also
+reports gold BPB and Brier; QA and code tasks get a ``*_bpb`` variant that scores the gold answer
+or reference solution given the prompt.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 CATEGORIES = ("nl_reasoning", "world_knowledge", "code", "generative")
+FAMILIES = {"acc": None, "bpb": "gold_bpb", "brier": "brier_score"}
+"""Metric family -> the lm-eval metric each task reports for it (acc: the task's primary)."""
+LOWER_IS_BETTER = {"bpb", "brier"}
 
 
 @dataclass(frozen=True)
@@ -27,12 +35,29 @@ class TaskSpec:
     name: str
     """lm-eval task name."""
     category: str
-    metric: str
-    """Primary metric (acc_norm where lm-eval's headline normalises by length)."""
+    metric: str | None
+    """Primary metric (acc_norm where lm-eval's headline normalises by length); None for a
+    task that only scores the gold answer's BPB."""
     weight: float = 1.0
     """Weight inside its category's mean."""
     generations: bool = False
     """Whether the task's generations are kept (for judged win-rates)."""
+    continuous: tuple[str, ...] = ()
+    """The continuous families it reports besides its primary: bpb, brier."""
+
+    def produces(self) -> set[str]:
+        """Every lm-eval metric name this task reports (with its primary)."""
+        out = {self.metric} if self.metric else set()
+        out |= {FAMILIES[f] for f in self.continuous}
+        if "brier" in self.continuous:  # multiple choice: lm-eval's accuracies too
+            out |= {"acc", "acc_norm"}
+        return out
+
+    def metric_for(self, family: str) -> str | None:
+        """The lm-eval metric this task reports for ``family`` (None: not produced)."""
+        if family == "acc":
+            return self.metric
+        return FAMILIES[family] if family in self.continuous else None
 
 
 @dataclass(frozen=True)
@@ -58,27 +83,53 @@ class Suite:
             out.setdefault(t.category, []).append(t)
         return out
 
-    def category_scores(self, scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-        """Weighted mean of each category's primary metrics (categories with a missing task are
-        left out rather than averaged over fewer tasks)."""
+    def tasks_for(self, category: str, family: str = "acc") -> list[TaskSpec]:
+        """The weighted tasks of ``category`` that report ``family``."""
+        return [
+            t
+            for t in self.categories().get(category, [])
+            if t.weight > 0 and t.metric_for(family) is not None
+        ]
+
+    def families(self, category: str) -> list[str]:
+        return [f for f in FAMILIES if self.tasks_for(category, f)]
+
+    def category_scores(
+        self, scores: Mapping[str, Mapping[str, float]], family: str = "acc"
+    ) -> dict[str, float]:
+        """Weighted mean of each category's ``family`` metric (categories with a missing task
+        are left out rather than averaged over fewer tasks)."""
         out = {}
-        for cat, tasks in self.categories().items():
-            tasks = [t for t in tasks if t.weight > 0]
-            if tasks and all(t.name in scores and t.metric in scores[t.name] for t in tasks):
+        for cat in self.categories():
+            tasks = self.tasks_for(cat, family)
+            names = [(t, t.metric_for(family)) for t in tasks]
+            if tasks and all(t.name in scores and m in scores[t.name] for t, m in names):
                 total = sum(t.weight for t in tasks)
-                out[cat] = sum(t.weight * scores[t.name][t.metric] for t in tasks) / total
+                out[cat] = sum(t.weight * scores[t.name][m] for t, m in names) / total
+        return out
+
+    def all_category_scores(self, scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+        """Flat ``category/<c>`` (acc family, the paper's) and ``category/<c>/<family>``."""
+        out = {f"category/{c}": v for c, v in self.category_scores(scores).items()}
+        for family in FAMILIES:
+            if family != "acc":
+                for c, v in self.category_scores(scores, family).items():
+                    out[f"category/{c}/{family}"] = v
         return out
 
 
+MC = ("bpb", "brier")
 DEMO = Suite(
     "demo",
     (
-        TaskSpec("demo_nl_reasoning", "nl_reasoning", "acc"),
-        TaskSpec("demo_world_knowledge", "world_knowledge", "acc"),
-        TaskSpec("demo_world_regions", "world_knowledge", "acc"),
-        TaskSpec("demo_code", "code", "acc"),
+        TaskSpec("demo_nl_reasoning", "nl_reasoning", "acc", continuous=MC),
+        TaskSpec("demo_world_knowledge", "world_knowledge", "acc", continuous=MC),
+        TaskSpec("demo_world_regions", "world_knowledge", "acc", continuous=MC),
+        TaskSpec("demo_code", "code", "acc", continuous=MC),
         TaskSpec("demo_code_pass1", "code", "pass@1"),
-        TaskSpec("demo_generative", "generative", "continuation_likelihood"),
+        # The held-out verified problems' reference solutions, given the prompt.
+        TaskSpec("demo_code_bpb", "code", None, continuous=("bpb",)),
+        TaskSpec("demo_generative", "generative", "continuation_likelihood", continuous=("bpb",)),
         # Scored and kept for the judged win-rate, outside the category mean (weight 0).
         TaskSpec("demo_generative_samples", "generative", "chrf", 0.0, generations=True),
     ),
@@ -102,11 +153,40 @@ PAPER = Suite(
         TaskSpec("triviaqa", "world_knowledge", "exact_match"),
         TaskSpec("codemix_humaneval", "code", "pass@1"),
         TaskSpec("codemix_mbpp", "code", "pass_at_1"),
+        # Gold-answer BPB variants (evaluate/tasks.py): multiple choice in cloze form (the
+        # upstream task's own prompt, the correct choice's text), QA answers, code references.
+        *(
+            TaskSpec(f"codemix_{t}_bpb", "nl_reasoning", None, continuous=MC)
+            for t in (
+                "boolq",
+                "piqa",
+                "sciq",
+                "social_iqa",
+                "cb",
+                "copa",
+                "storycloze_2016",
+                "hellaswag",
+                "winogrande",
+                "arc_easy",
+            )
+        ),
+        TaskSpec("codemix_nq_open_bpb", "world_knowledge", None, continuous=("bpb",)),
+        TaskSpec("codemix_triviaqa_bpb", "world_knowledge", None, continuous=("bpb",)),
+        TaskSpec("codemix_humaneval_bpb", "code", None, continuous=("bpb",)),
+        TaskSpec("codemix_mbpp_bpb", "code", None, continuous=("bpb",)),
     ),
     local=False,
 )
-# The upstream tasks our sandboxed code variants stand for (checked against the registry).
-UPSTREAM = {"codemix_humaneval": "humaneval", "codemix_mbpp": "mbpp"}
+# The upstream tasks our variants stand for (checked against the registry).
+UPSTREAM = {
+    "codemix_humaneval": "humaneval",
+    "codemix_mbpp": "mbpp",
+    **{
+        t.name: t.name.removeprefix("codemix_").removesuffix("_bpb")
+        for t in PAPER.tasks
+        if t.name.endswith("_bpb")
+    },
+}
 SUITES = {"demo": DEMO, "paper": PAPER}
 
 
@@ -123,5 +203,3 @@ def suite_for(evaluation) -> Suite:
     if base.name == "paper" and evaluation.generative_prompts:
         tasks.append(TaskSpec("codemix_generative", "generative", "chrf", generations=True))
     return dataclasses.replace(base, tasks=tuple(tasks))
-
-

@@ -15,8 +15,8 @@ them (train/rung.py) at every report.
 from __future__ import annotations
 
 import json
-import os
 
+from codemix_search.demo.eval_items import data_file
 from codemix_search.evaluate.bpb import DELIMITER
 from codemix_search.evaluate.registry import Suite
 
@@ -27,7 +27,7 @@ RUNG_ITEMS = 32
 def _task_pairs(task: str, eval_dir: str, n: int) -> list[tuple[str, str]]:
     """(context, continuation) of the first ``n`` items of a local task, as lm-eval scores the
     gold answer: multiple choice ``context + delimiter + gold``; references after the prompt."""
-    path = os.path.join(eval_dir, f"{task}.jsonl")
+    path = data_file(eval_dir, task)
     pairs = []
     with open(path, encoding="utf-8") as f:
         for line in f:

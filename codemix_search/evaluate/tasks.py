@@ -119,4 +119,21 @@ def write_task_yamls(
         _code_variant_yamls(out_dir)
         if "codemix_generative" in suite.names:
             _generative_yaml(generative_prompts, out_dir)
+        _bpb_variant_yamls(suite, out_dir)
     return suite.names
+
+
+def _bpb_variant_yamls(suite: Suite, out_dir: str) -> None:
+    """The gold-BPB variants the suite uses (evaluate/paper.py), and their process_results in the
+    metrics shim."""
+    from codemix_search.evaluate import paper
+
+    wanted = [n for n in suite.names if n.endswith("_bpb")]
+    if not wanted:
+        return
+    yamls = paper.variant_yamls()
+    for name in wanted:
+        with open(os.path.join(out_dir, f"{name}.yaml"), "w") as f:
+            f.write(yamls[name])
+    with open(os.path.join(out_dir, "codemix_metrics.py"), "a") as f:
+        f.write(paper.shim_lines())

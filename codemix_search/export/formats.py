@@ -22,7 +22,7 @@ from collections.abc import Mapping
 PHASES = ("pretrain", "cooldown")
 
 
-def phase_weights(recipe: Mapping, phase: str, min_weight: float = 1e-6) -> dict[str, float]:
+def recipe_weights(recipe: Mapping, phase: str, min_weight: float = 1e-6) -> dict[str, float]:
     weights = {s: float(w) for s, w in recipe["phases"][phase]["weights"].items() if w > min_weight}
     total = sum(weights.values())
     if total <= 0:
@@ -43,7 +43,7 @@ def _path(paths: Mapping[str, str], source: str) -> str:
 def to_megatron(recipe: Mapping, paths: Mapping[str, str]) -> dict:
     out = {"format": "megatron-lm data blend", "trial_id": recipe.get("trial_id"), "phases": {}}
     for phase in PHASES:
-        weights = phase_weights(recipe, phase)
+        weights = recipe_weights(recipe, phase)
         blend: list = []
         for source, w in weights.items():
             blend += [round(w, 6), _path(paths, source)]
@@ -64,7 +64,7 @@ def to_mosaic_streams(recipe: Mapping, paths: Mapping[str, str]) -> dict:
                 "local": f"/tmp/streams/{source}",
                 "proportion": round(w, 6),
             }
-            for source, w in phase_weights(recipe, phase).items()
+            for source, w in recipe_weights(recipe, phase).items()
         }
         out["phases"][phase] = {
             "train_loader": {"dataset": {"streams": streams}},
@@ -86,7 +86,7 @@ def to_olmo_core(recipe: Mapping, paths: Mapping[str, str], max_repetition: floa
                     "target_ratio": round(w, 6),
                     "max_repetition_ratio": max_repetition,
                 }
-                for source, w in phase_weights(recipe, phase).items()
+                for source, w in recipe_weights(recipe, phase).items()
             ],
         }
     return out

@@ -10,45 +10,19 @@ Layout of ``<storage>/<name>/``:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 
 from codemix_search import __version__
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.mixture import PHASES
-from codemix_search.core.ranking import pareto_front, rank_order
 from codemix_search.core.records import RecordError, TrialRecord
 from codemix_search.errors import ConfigError, OneLineParser
+from codemix_search.export.tables import front_of, leaderboard_csv, ranked, table
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout, TrialLayout
 
 RECIPE_VERSION = 1
-
-
-def front_of(records: list[dict], space: SearchSpace) -> list[dict]:
-    """Non-dominated records among the finished ones (pruned/diverged/error never enter; a
-    trial that reused a twin's result is that twin, so only the trained one gets a recipe)."""
-    finished = [
-        r
-        for r in records
-        if r["status"] == "finished" and not (r.get("metrics") or {}).get("reused_from")
-    ]
-    values = [[r["objectives"][n] for n in space.metric_names] for r in finished]
-    return [finished[i] for i in pareto_front(values, space.modes)]
-
-
-def ranked(records: list[dict], space: SearchSpace) -> list[dict]:
-    finished = [r for r in records if r["status"] == "finished"]
-    others = [r for r in records if r["status"] != "finished"]
-    values = [[r["objectives"][n] for n in space.metric_names] for r in finished]
-    front_ids = {r["trial_id"] for r in front_of(records, space)}
-    out = []
-    for rank, i in enumerate(rank_order(values, space.modes), start=1):
-        out.append({**finished[i], "rank": rank, "pareto": finished[i]["trial_id"] in front_ids})
-    out.extend({**r, "rank": None, "pareto": False} for r in others)
-    return out
 
 
 def compare_with_baseline(records: list[dict], space: SearchSpace, run: Folder) -> dict[str, dict]:
@@ -91,24 +65,29 @@ def compare_with_baseline(records: list[dict], space: SearchSpace, run: Folder) 
         out[r["trial_id"]] = {
             "baseline": base["trial_id"],
             "relative": relative,
+            # The objectives' own relative change (for BPB, negative is better).
+            "objectives": {
+                o.name: (r["objectives"][o.name] - base["objectives"][o.name])
+                / abs(base["objectives"][o.name])
+                if base["objectives"].get(o.name)
+                else None
+                for o in space.objectives
+                if o.name in (r.get("objectives") or {})
+                and o.name in (base.get("objectives") or {})
+            },
             "win_rate": judged_out,
         }
     return out
 
 
-def _pct(v) -> str:
-    return "" if v is None else f"{v * 100:+.1f}%"
-
-
-def _win(record: dict) -> str:
-    wr = (record.get("vs_baseline") or {}).get("win_rate") or {}
-    vals = [v["win_rate"] for v in wr.values() if "win_rate" in v]
-    if vals:
-        return f"{sum(vals) / len(vals):.2f}"
-    return "err" if wr else ""
-
-
-def recipe(record: dict, space: SearchSpace, run_name: str, data_info: dict) -> dict:
+def recipe(
+    record: dict,
+    space: SearchSpace,
+    run_name: str,
+    data_info: dict,
+    tied_with: list[str] | None = None,
+    signal: dict | None = None,
+) -> dict:
     t = space.training_for(record["config"])
     return {
         "recipe_version": RECIPE_VERSION,
@@ -129,6 +108,12 @@ def recipe(record: dict, space: SearchSpace, run_name: str, data_info: dict) -> 
         "vs_baseline": record.get("vs_baseline"),
         "cost": record.get("cost"),
         "objective_modes": dict(zip(space.metric_names, space.modes, strict=True)),
+        # Front members within the minimum detectable difference of this one on every
+        # objective: the run cannot tell them apart (report.md, "Can the objectives ...").
+        "statistically_tied_with": tied_with or [],
+        "objective_noise": {
+            n: {k: v.get(k) for k in ("snr", "mdd", "verdict")} for n, v in (signal or {}).items()
+        },
         "training": {
             "model": t.model,
             "tokens": t.tokens,
@@ -153,102 +138,6 @@ def recipe(record: dict, space: SearchSpace, run_name: str, data_info: dict) -> 
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     }
-
-
-def leaderboard_csv(rows: list[dict], space: SearchSpace) -> str:
-    sources = sorted({s for r in rows if r.get("mixture") for s in r["mixture"]["pretrain"]})
-    cats = sorted({c for r in rows for c in ((r.get("vs_baseline") or {}).get("relative") or {})})
-    header = ["rank", "pareto", "trial_id", "status", *space.metric_names, "val_loss", "tokens"]
-    header += [f"vs_baseline/{c}" for c in cats] + ["win_rate_vs_baseline"]
-    header += [f"{p}/{s}" for p in PHASES for s in sources]
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(header)
-    for r in rows:
-        m = r.get("metrics", {})
-        row = [
-            r["rank"] if r["rank"] is not None else "",
-            int(r["pareto"]),
-            r["trial_id"],
-            r["status"],
-        ]
-        row += [_fmt(r["objectives"].get(n)) for n in space.metric_names]
-        row += [_fmt(m.get("val_loss")), m.get("tokens", "")]
-        rel = (r.get("vs_baseline") or {}).get("relative") or {}
-        row += [_pct(rel.get(c)) for c in cats] + [_win(r)]
-        row += [_fmt((r.get("mixture") or {}).get(p, {}).get(s)) for p in PHASES for s in sources]
-        w.writerow(row)
-    return buf.getvalue()
-
-
-def code_shares(record: dict, space: SearchSpace) -> tuple[float, float, float, float]:
-    """(code share, synthetic and commit shares of the code part, cooldown code share) read
-    from the mixture itself, so both parametrisations print the paper's four numbers."""
-    groups = {s.name: s.group for s in space.catalog}
-    mix = record.get("mixture") or {}
-
-    def part(phase: str, which: set[str]) -> float:
-        return sum(w for s, w in (mix.get(phase) or {}).items() if groups.get(s) in which)
-
-    code_groups = {"web_code", "synthetic_code", "commits"}
-    code = part("pretrain", code_groups)
-    syn = part("pretrain", {"synthetic_code"}) / code if code else 0.0
-    com = part("pretrain", {"commits"}) / code if code else 0.0
-    return code, syn, com, part("cooldown", code_groups)
-
-
-def _fmt(v) -> str:
-    return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
-
-
-def table(rows: list[dict], space: SearchSpace) -> str:
-    """The ranked table printed at the end of a run."""
-    cols = [
-        "rank",
-        "front",
-        "trial",
-        "status",
-        "code",
-        "syn",
-        "commit",
-        "cd_code",
-        *space.metric_names,
-        "val_loss",
-        "vs_baseline",
-        "win",
-    ]
-    lines = []
-    for r in rows:
-        shares = code_shares(r, space)
-        lines.append(
-            [
-                str(r["rank"] or "-"),
-                "*" if r["pareto"] else "",
-                r["trial_id"],
-                r["status"],
-                *(f"{v:.2f}" for v in shares),
-                *(_fmt(r["objectives"].get(n)) or "-" for n in space.metric_names),
-                _fmt(r.get("metrics", {}).get("val_loss")) or "-",
-                " ".join(
-                    f"{c[:4]} {_pct(v)}"
-                    for c, v in sorted(((r.get("vs_baseline") or {}).get("relative") or {}).items())
-                    if v is not None
-                )
-                or ("baseline" if r.get("metrics", {}).get("baseline") == 1 else "-"),
-                _win(r) or "-",
-            ]
-        )
-    widths = [
-        max(len(h), *(len(x[i]) for x in lines)) if lines else len(h) for i, h in enumerate(cols)
-    ]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(
-        [
-            fmt.format(*cols),
-            fmt.format(*("-" * w for w in widths)),
-            *(fmt.format(*x) for x in lines),
-        ]
-    )
 
 
 def git_commit() -> str | None:
@@ -306,12 +195,14 @@ def export_run(
         "".join(json.dumps(r, default=str, sort_keys=True) + "\n" for r in rows_in),
     )
     run.write_text(RunLayout.LEADERBOARD, leaderboard_csv(rows, space))
-    write_report(rows, space, run)
+    summary = write_report(rows, space, run)
     recipes = layout.recipes
     uris = []
     paths = paths or data_info.get("paths") or {}
     for r in front_of(rows_in, space):
-        rec = recipe(r, space, run_name, data_info)
+        rec = recipe(
+            r, space, run_name, data_info, summary["ties"].get(r["trial_id"]), summary["signal"]
+        )
         uris.append(recipes.write_yaml(f"{r['trial_id']}.yaml", rec))
         for fmt, fn in EXPORTERS.items():
             full = {s: paths.get(s, s) for s in rec["phases"]["pretrain"]["weights"]}
@@ -336,7 +227,9 @@ def load_run(
         try:
             out.append(TrialRecord.from_dict(json.loads(line), where))
         except json.JSONDecodeError:
-            raise ConfigError(where, "", "not JSON: the file is damaged; rerun the export") from None
+            raise ConfigError(
+                where, "", "not JSON: the file is damaged; rerun the export"
+            ) from None
         except RecordError as e:
             raise ConfigError(where, "", str(e).split(": ", 1)[1]) from None
     return out
@@ -365,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(paths, dict) or not all(isinstance(v, str) for v in paths.values()):
             raise ConfigError(args.paths, "", "a mapping of source name -> path or URI")
     uris = export_run(records, space, run, info["name"], info["data"], paths)
+    records = load_run(run)  # as exported: with the cost ledger and the baseline comparison
     print(table(ranked([r.to_dict() for r in records], space), space))
     print(
         f"\n{len(uris)} recipes in {run.child('recipes').uri}; report in {run.child('report').uri}"

@@ -19,6 +19,7 @@ from codemix_search.config.space import SearchSpace
 from codemix_search.core.ledger import line, run_totals
 from codemix_search.core.mixture import PHASES
 from codemix_search.core.ranking import default_reference, hypervolume, knee_index, weighted_pick
+from codemix_search.export import signal
 from codemix_search.storage.folder import Folder
 
 
@@ -121,7 +122,9 @@ def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
         c = cost(r, space)
         vs = r.get("vs_baseline") or {}
         rel = " ".join(
-            f"{c} {_pct(v)}" for c, v in sorted((vs.get("relative") or {}).items()) if v is not None
+            f"{c} {_pct(v)}"
+            for c, v in (vs.get("objectives") or vs.get("relative") or {}).items()
+            if v is not None
         )
         wins = [w["win_rate"] for w in (vs.get("win_rate") or {}).values() if "win_rate" in w]
         cells = [
@@ -210,8 +213,18 @@ def pareto_html(rows: list[dict], space: SearchSpace) -> str:
 
 def write_report(rows: list[dict], space: SearchSpace, run: Folder) -> dict:
     summary = summarise(rows, space)
+    summary["signal"] = signal.signal_table(rows, space, run)
+    front = [r for r in rows if r.get("pareto")]
+    summary["ties"] = signal.tied_members(front, space, summary["signal"])
     folder = run.child("report")
-    folder.write_text("report.md", markdown(rows, space, summary))
+    body = markdown(rows, space, summary) + "\n" + signal.markdown(summary["signal"])
+    tied = {t: w for t, w in summary["ties"].items() if w}
+    body += (
+        "\nFront members statistically tied (within the MDD on every objective): "
+        + ("; ".join(f"{t} ~ {', '.join(w)}" for t, w in sorted(tied.items())) or "none")
+        + "\n"
+    )
+    folder.write_text("report.md", body)
     folder.write_text("report.json", json.dumps(summary, indent=1, sort_keys=True))
     if summary["by_status"]["finished"]:
         folder.write_bytes("pareto.png", pareto_png(rows, space, summary["knee"]))

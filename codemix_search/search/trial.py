@@ -10,6 +10,7 @@ manifest hash and package versions.
 from __future__ import annotations
 
 import os
+import statistics
 import time
 
 from ray import tune
@@ -20,6 +21,7 @@ from codemix_search.core.plan import ResourcePlan
 from codemix_search.core.records import TrialStatus
 from codemix_search.core.seeds import derive_seed
 from codemix_search.errors import DataError
+from codemix_search.search.scoring import score_trial
 from codemix_search.storage.layout import RunLayout, TrialLayout
 from codemix_search.train.launch import make_trainer
 from codemix_search.train.loop_config import loop_config
@@ -65,12 +67,14 @@ def run_trial(
     training = space.training_for(config)
     # Seeded by what the trial IS (study seed + mixture + knobs), not by Tune's random trial id:
     # the same mixture retrains to the same curve, in this run or a replay.
-    seed = derive_seed(space.seed, "trial", mixture.id, sorted(training.__dict__.items()))
+    seed = derive_seed(space.seed, "trial", mixture.id, _knobs(training))
     saved = _saved_result(run, trial, trial_id, seed, mixture.id)
     if saved is not None:
         tune.report(saved)
         return
     cfg = loop_config(space, config, data_uri, manifest, seed, inits)
+    if space.early_stopping.metric == "objectives":
+        cfg = cfg.replace(rung_pairs=_rung_pairs(space, data_uri, manifest))
     trial.folder.write_json(
         TrialLayout.TRIAL,
         {
@@ -99,6 +103,7 @@ def run_trial(
         f"train-{trial_id}",
         train_storage,
         max_failures=training.max_failures,
+        keep_checkpoints=max(2, space.evaluation.noise_checkpoints),
         callbacks=[TuneReportCallback()],
     ).fit()
     train_seconds = time.time() - t0
@@ -115,22 +120,30 @@ def run_trial(
         return
     if result.checkpoint is None:
         raise DataError(trial.folder.uri, "checkpoint", "training ended without a final checkpoint")
-    scores = _evaluate(result.checkpoint, space, data_uri, manifest)
+    scores = score_trial(result, space, data_uri, manifest, training)
+    noise_std = {
+        f"noise_std/{k}": statistics.stdev(v) for k, v in scores.noise.items() if len(v) >= 2
+    }
     final = {
         **last,
-        **{o.name: scores["flat"][o.key] for o in space.objectives},
-        **scores["flat"],
+        **scores.objectives,
+        **scores.flat,
+        **noise_std,
         "evaluated": 1,
         "status": str(TrialStatus.FINISHED),
         "baseline": int(space.is_baseline(config)),
         "seed": seed,
         "mixture_id": mixture.id,
         "train_seconds": train_seconds,
-        "eval_seconds": scores["eval_seconds"],
+        "eval_seconds": scores.eval_seconds,
         "checkpoint_uri": result.checkpoint.path,
     }
+    # Per-item scores (paired differences between trials) and the objectives at the last k
+    # checkpoints (checkpoint noise): what the report's signal-to-noise table is made of.
+    trial.folder.write_json(TrialLayout.ITEMS, scores.items)
+    trial.folder.write_json(TrialLayout.NOISE, scores.noise)
     # Generations are kept for the judged win-rate against the baseline (after the search).
-    trial.folder.write_json(TrialLayout.GENERATIONS, scores["generations"])
+    trial.folder.write_json(TrialLayout.GENERATIONS, scores.generations)
     trial.folder.write_json(
         TrialLayout.RESULT, {k: v for k, v in final.items() if not isinstance(v, dict)}
     )
@@ -166,41 +179,19 @@ def _saved_result(run: RunLayout, trial, trial_id: str, seed: int, mixture_id: s
     return None
 
 
-def _evaluate(checkpoint, space: SearchSpace, data_uri: str, manifest: dict) -> dict:
-    """Score the final checkpoint with lm-eval: flat ``task/metric`` and ``category/<c>`` scores,
-    the generations (for the judged win-rate) and the eval time."""
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
-
-    from codemix_search.data.dataset import materialize
-    from codemix_search.evaluate.harness import evaluate
-    from codemix_search.evaluate.registry import suite_for
-
-    local = materialize(data_uri, manifest)
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
-    with checkpoint.as_directory() as ckpt_dir:
-        model = AutoModelForCausalLM.from_pretrained(ckpt_dir)
-    model.eval()
-    suite = suite_for(space.evaluation)
-    scores = evaluate(
-        model,
-        tokenizer,
-        suite,
-        os.path.join(local, "eval") if suite.local else None,
-        space.evaluation.limit,
-        space.evaluation.batch_size,
-        generative_prompts=space.evaluation.generative_prompts,
-        task_limits=dict(space.evaluation.task_limits),
+def _knobs(training) -> list:
+    """What seeds a trial besides its mixture: its training knobs (a seed replica's offset only
+    when set, so trials without one keep the seeds they had before the knob existed)."""
+    return sorted(
+        (k, v) for k, v in training.__dict__.items() if not (k == "seed_offset" and v == 0)
     )
-    flat = {
-        f"{task}/{metric}": value
-        for task, metrics in scores.items()
-        if not task.startswith("_")
-        for metric, value in metrics.items()
-        if metric != "sample_len"
-    }
-    flat.update({f"category/{k}": v for k, v in suite.category_scores(scores).items()})
-    return {
-        "flat": flat,
-        "generations": scores["_generations"],
-        "eval_seconds": scores["_eval_seconds"],
-    }
+
+
+def _rung_pairs(space: SearchSpace, data_uri: str, manifest: dict) -> dict:
+    from codemix_search.data.dataset import materialize
+    from codemix_search.evaluate.registry import suite_for
+    from codemix_search.evaluate.rung import rung_pairs
+
+    eval_dir = os.path.join(materialize(data_uri, manifest), "eval")
+    pairs = rung_pairs(space.objectives, suite_for(space.evaluation), eval_dir)
+    return {k: [list(p) for p in v] for k, v in pairs.items()}

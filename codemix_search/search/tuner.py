@@ -12,7 +12,12 @@ import os
 
 import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
+from ray.tune.schedulers import (
+    ASHAScheduler,
+    FIFOScheduler,
+    HyperBandScheduler,
+    TrialScheduler,
+)
 from ray.tune.search.optuna import OptunaSearch
 
 from codemix_search.cluster import keep_credentials_out_of_runtime_envs
@@ -29,6 +34,7 @@ from codemix_search.search.params import suggest
 from codemix_search.search.trial import run_trial
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout
+from codemix_search.train.loop_config import max_reports
 
 log = logging.getLogger(__name__)
 
@@ -76,25 +82,49 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=space.seed)
 
 
+def scheduler_metric(space: SearchSpace) -> tuple[str, str]:
+    """The reported metric a rung compares, and its mode."""
+    es = space.early_stopping
+    if es.metric == "objectives":
+        return "rung_metric", "min"
+    return es.metric, es.mode
+
+
+class BaselineKeepingASHA(ASHAScheduler):
+    """ASHA that never stops the baseline: it is the reference of every relative change in the
+    report (+x% vs text-only) and of the judged win-rates, so it must finish. Its results are
+    kept out of the rungs, so it sets no cutoff either."""
+
+    def __init__(self, is_baseline, **kwargs):
+        super().__init__(**kwargs)
+        self._is_baseline = is_baseline
+
+    def on_trial_result(self, tune_controller, trial, result):
+        if self._is_baseline(trial.config or {}):
+            return TrialScheduler.CONTINUE
+        return super().on_trial_result(tune_controller, trial, result)
+
+
 def make_scheduler(space: SearchSpace):
     es = space.early_stopping
     if es.scheduler == "none":
         return FIFOScheduler()
-    # max_t is past the last training report (evals, plus one at the end of continued
-    # pretraining): the final report (with the objectives) comes after training, and a
+    metric, mode = scheduler_metric(space)
+    # max_t is past the last training report (evals, the end of continued pretraining, the
+    # noise points): the final report (with the objectives) comes after training, and a
     # scheduler must not cut a trial between training and its evaluation.
     common = dict(
         time_attr="training_iteration",
-        metric=es.metric,
-        mode=es.mode,
-        max_t=space.training.evals + 2,
+        metric=metric,
+        mode=mode,
+        max_t=max_reports(space.training.evals, space.evaluation.noise_checkpoints) + 1,
         reduction_factor=es.reduction_factor,
     )
     if es.scheduler == "hyperband":
         # Synchronous HyperBand: brackets of trials, the worse part of each stopped at each
         # rung (ASHA is its asynchronous variant, better when trials finish unevenly).
         return HyperBandScheduler(**common)
-    return ASHAScheduler(**common, grace_period=es.grace_period)
+    return BaselineKeepingASHA(space.is_baseline, **common, grace_period=es.grace_period)
 
 
 def tune_state_dir(run_uri: str) -> str:

@@ -9,7 +9,8 @@
       optuna.db         the Optuna study (local runs)
       recipes/          <trial>.yaml per Pareto-optimal trial, trainer exports, _SUCCESS
       report/           report.md/.json, Pareto plot, _SUCCESS
-      trials/<id>/      trial.json, curve.jsonl, result.json, generations.json
+      trials/<id>/      trial.json, curve.jsonl, result.json, generations.json, items.json,
+                        noise.json
       by_seed/<seed>.json   which trial trained a seed first (twins are reused, not retrained)
       train/            Ray Train's own storage (checkpoints)
       _SUCCESS          written last, when everything above is
@@ -78,3 +79,7 @@ class TrialLayout:
     CURVE = "curve.jsonl"
     RESULT = "result.json"
     GENERATIONS = "generations.json"
+    ITEMS = "items.json"
+    """{task: {metric: per-item values}} at the final checkpoint (paired comparisons)."""
+    NOISE = "noise.json"
+    """{objective: values at the last k checkpoints} (checkpoint-to-checkpoint noise)."""

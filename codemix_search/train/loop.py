@@ -39,6 +39,7 @@ from codemix_search.train.checkpoint import (
 )
 from codemix_search.train.loop_config import LoopConfig, checkpoint_steps, report_steps
 from codemix_search.train.model import build_model, n_params
+from codemix_search.train.rung import RungScorer, rung_metric
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +197,10 @@ def _steps(cfg: LoopConfig, run: _Run, rank: int, report) -> dict:
         model.train()
         return out
 
-    report_at = set(report_steps(schedule, cfg.evals))
-    checkpoint_at = checkpoint_steps(schedule, cfg.evals, cfg.checkpoint_every)
+    report_at = set(report_steps(schedule, cfg.evals, cfg.noise_points))
+    checkpoint_at = checkpoint_steps(schedule, cfg.evals, cfg.checkpoint_every, cfg.noise_points)
+    rungs = _rung_scorer(cfg)
+    rung_history: list[dict[str, float]] = []
     model.train()
     t_start = time.time()
     window_loss, window_n = torch.zeros((), device=device), 0
@@ -232,6 +235,7 @@ def _steps(cfg: LoopConfig, run: _Run, rank: int, report) -> dict:
                 "tokens_per_s": (step + 1 - run.start) * cfg.tokens_per_step / max(elapsed, 1e-9),
                 "train_loss": train_loss,
                 **_val_metrics(validate()),
+                **_rung_metrics(rungs, model, device, rung_history),
                 "params": run.params,
                 # 6*N*D: forward+backward FLOPs of the dense part (attention adds <5% at seq 64).
                 "model_flops": 6.0 * run.params * tokens,
@@ -258,6 +262,25 @@ def _steps(cfg: LoopConfig, run: _Run, rank: int, report) -> dict:
             open(fault["marker"], "w").close()
             os.kill(os.getpid(), signal.SIGKILL)
     return metrics
+
+
+def _rung_scorer(cfg: LoopConfig) -> RungScorer | None:
+    if not cfg.rung_pairs:
+        return None
+    from transformers import PreTrainedTokenizerFast
+
+    local = materialize(cfg.data_uri, cfg.manifest)
+    tok = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
+    return RungScorer(cfg.rung_pairs, tok, max(cfg.seq_len, 512))
+
+
+def _rung_metrics(rungs: RungScorer | None, model, device, history: list) -> dict:
+    """The objectives' BPB on their rung items and ``rung_metric`` (last two reports' mean)."""
+    if rungs is None:
+        return {}
+    scores = rungs.score(model, device)
+    history.append(scores)
+    return {"rung_metric": rung_metric(history), **{f"rung/{k}": v for k, v in scores.items()}}
 
 
 def _val_metrics(vl: dict[str, float]) -> dict:

@@ -43,6 +43,12 @@ class LoopConfig:
     fault: dict = field(default_factory=dict)
     """Fault injection for tests: {"kill_at_step": N, "marker": path}."""
     worker_entry_time: float | None = None
+    noise_points: int = 1
+    """k: report (and checkpoint) at k points in the last ~2k% of training, the last one the
+    end, so the trial can be scored at each for checkpoint-to-checkpoint noise."""
+    rung_pairs: dict | None = None
+    """{objective: [[context, continuation], ...]}: score these at every report and report
+    ``rung_metric`` (evaluate/rung.py); None: no objective-aligned rung metric."""
 
     @property
     def tokens_per_step(self) -> int:
@@ -101,6 +107,7 @@ def loop_config(
         compile=t.compile,
         checkpoint_every=t.checkpoint_every,
         max_epochs=space.data.max_epochs,
+        noise_points=space.evaluation.noise_checkpoints,
         mixture=space.mixture(trial_config).to_dict(),
         init_uri=init_uri_for(t.init, inits),
         seed=seed,
@@ -114,14 +121,32 @@ def eval_steps(total_steps: int, evals: int) -> list[int]:
     return sorted({max(0, round((i + 1) * total_steps / evals) - 1) for i in range(evals)})
 
 
-def report_steps(schedule: Schedule, evals: int) -> list[int]:
-    """The eval steps plus the last step of continued pretraining, so every trial reports (and
-    checkpoints) the model just before its cooldown: the paper compares both."""
-    return sorted(set(eval_steps(schedule.total_steps, evals)) | {schedule.cooldown_start - 1})
+def noise_steps(total_steps: int, k: int) -> list[int]:
+    """k steps at the end, 2% of training apart (at least one step): checkpoints close enough
+    that their scores differ by noise, not by training progress (200 steps: 199, 195, 191)."""
+    gap = max(1, total_steps // 50)
+    return sorted({max(0, total_steps - 1 - j * gap) for j in range(max(1, k))})
 
 
-def checkpoint_steps(schedule: Schedule, evals: int, every: int) -> set[int]:
-    """Every ``every``-th report, and both phase ends."""
-    reports = report_steps(schedule, evals)
+def report_steps(schedule: Schedule, evals: int, noise_points: int = 1) -> list[int]:
+    """The eval steps, the last step of continued pretraining (every trial reports and
+    checkpoints the model just before its cooldown: the paper compares both) and the noise
+    points at the end."""
+    return sorted(
+        set(eval_steps(schedule.total_steps, evals))
+        | {schedule.cooldown_start - 1}
+        | set(noise_steps(schedule.total_steps, noise_points))
+    )
+
+
+def checkpoint_steps(schedule: Schedule, evals: int, every: int, noise_points: int = 1) -> set[int]:
+    """Every ``every``-th report, both phase ends and the noise points."""
+    reports = report_steps(schedule, evals, noise_points)
     picked = {s for i, s in enumerate(reports) if (i + 1) % every == 0}
-    return picked | {schedule.cooldown_start - 1, schedule.total_steps - 1}
+    ends = {schedule.cooldown_start - 1, schedule.total_steps - 1}
+    return picked | ends | set(noise_steps(schedule.total_steps, noise_points))
+
+
+def max_reports(evals: int, noise_points: int) -> int:
+    """An upper bound on a trial's training reports (evals, pre-cooldown, noise points)."""
+    return evals + 1 + max(0, noise_points - 1)

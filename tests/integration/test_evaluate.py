@@ -145,7 +145,99 @@ def test_paper_suite_names_resolve_in_the_installed_registry():
     assert missing_from_registry(PAPER) == []
     cats = PAPER.categories()
     assert set(cats) == {"nl_reasoning", "world_knowledge", "code"}
-    assert len(cats["nl_reasoning"]) == 10 and len(cats["world_knowledge"]) == 2
+    assert len(PAPER.tasks_for("nl_reasoning")) == 10 == len(PAPER.tasks_for("nl_reasoning", "bpb"))
+    assert len(PAPER.tasks_for("world_knowledge")) == 2
+    assert [t.name for t in PAPER.tasks_for("code", "bpb")] == [
+        "codemix_humaneval_bpb",
+        "codemix_mbpp_bpb",
+    ]
+
+
+# Local stand-ins for the hub datasets (a few documents in each upstream task's own fields).
+STAND_INS = {
+    "codemix_boolq_bpb": [
+        {"passage": "Paris is the capital of France.", "question": "is paris in france", "label": 1},
+        {"passage": "The sun is a star.", "question": "is the sun a planet", "label": 0},
+    ],
+    "codemix_arc_easy_bpb": [
+        {
+            "id": "1",
+            "question": "Which is a liquid?",
+            "choices": {"text": ["ice", "water", "rock"], "label": ["A", "B", "C"]},
+            "answerKey": "B",
+        }
+    ],
+    "codemix_winogrande_bpb": [
+        {
+            "sentence": "The trophy did not fit in the case because _ was too big.",
+            "option1": "the trophy",
+            "option2": "the case",
+            "answer": "1",
+        }
+    ],
+    "codemix_nq_open_bpb": [{"question": "capital of france", "answer": ["Paris", "paris"]}],
+    "codemix_humaneval_bpb": [
+        {
+            "task_id": "t/0",
+            "prompt": "def add(a, b):\n",
+            "canonical_solution": "    return a + b\n",
+            "test": "",
+            "entry_point": "add",
+        }
+    ],
+}
+
+
+def test_paper_bpb_variants_resolve_offline_and_score_local_stand_ins(models, tmp_path):
+    """Every gold-BPB variant of the paper suite resolves in lm-eval's registry (offline; the
+    multiple-choice ones include the installed upstream YAML). A few, pointed at local stand-in
+    data, score a tiny model; each item's bytes are those of the exact pair lm-eval scored."""
+    import lm_eval
+    import yaml
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    from codemix_search.evaluate import bpb
+    from codemix_search.evaluate.harness import item_values
+    from codemix_search.evaluate.tasks import write_task_yamls
+
+    out = str(tmp_path / "tasks")
+    write_task_yamls(PAPER, None, out)
+    variants = [t.name for t in PAPER.tasks if t.name.endswith("_bpb")]
+    assert len(variants) == 14
+    assert set(variants) <= set(TaskManager(include_path=out).all_tasks)
+    for name, docs in STAND_INS.items():
+        data = tmp_path / f"{name}.jsonl"
+        data.write_text("".join(json.dumps(d) + "\n" for d in docs))
+        files = {split: str(data) for split in ("train", "validation", "test")}
+        stand_in = {
+            "include": os.path.join(out, f"{name}.yaml"),
+            "task": f"{name}_local",
+            "dataset_path": "json",
+            "dataset_name": None,
+            "dataset_kwargs": {"data_files": files},
+        }
+        (tmp_path / "tasks" / f"{name}_local.yaml").write_text(yaml.safe_dump(stand_in))
+    untrained, _, tok, _ = models
+    res = lm_eval.simple_evaluate(
+        model=HFLM(pretrained=untrained, tokenizer=tok, batch_size=4, device="cpu"),
+        tasks=[f"{n}_local" for n in STAND_INS],
+        task_manager=TaskManager(include_path=out, include_defaults=False),
+        limit=4,
+        log_samples=True,
+    )
+    for name in STAND_INS:
+        task = f"{name}_local"
+        value = res["results"][task]["gold_bpb,none"]
+        assert 0 < value < 40, (task, value)
+        items = item_values(res["samples"][task])["gold_bpb"]
+        for sample, (ll, n_bytes) in zip(
+            sorted(res["samples"][task], key=lambda s: s["doc_id"]), items, strict=True
+        ):
+            # The (context, continuation) whose log-likelihood is the gold's.
+            lls = [float(r[0][0]) for r in sample["resps"]]
+            pair = tuple(sample["arguments"][lls.index(ll)])[:2]
+            assert n_bytes == bpb.scored_bytes(*pair), (task, pair, n_bytes)
 
 
 # -- the judge ----------------------------------------------------------------------------------
@@ -236,7 +328,8 @@ def test_unreachable_judge_and_reference_judge():
 def test_export_compares_with_the_baseline_and_survives_a_broken_judge(tmp_path, judge_server):
     import dataclasses
 
-    from codemix_search.export.recipes import compare_with_baseline, table
+    from codemix_search.export.recipes import compare_with_baseline
+    from codemix_search.export.tables import table
     from codemix_search.storage.folder import Folder
 
     space = load_space(TINY)

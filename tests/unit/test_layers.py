@@ -14,7 +14,7 @@ PKG = pathlib.Path(REPO) / "codemix_search"
 LAYERS = [
     ["errors", "sandbox", "core"],
     ["observability"],
-    ["storage", "cluster", "evaluate.registry", "config.sources"],
+    ["storage", "cluster", "evaluate.registry", "evaluate.bpb", "config.sources"],
     ["config"],
     ["data"],
     ["demo"],
@@ -24,7 +24,7 @@ LAYERS = [
     ["export"],
     ["analysis"],
     ["pipeline"],
-    ["cli", "run", "__main__", "data.cli"],
+    ["cli", "run", "__main__", "data.cli", "calibrate"],
 ]
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from codemix_search.export.formats import (
     EXPORTERS,
-    phase_weights,
+    recipe_weights,
     to_megatron,
     to_mosaic_streams,
     to_olmo_core,
@@ -34,7 +34,7 @@ PATHS = {
 
 
 def test_zero_weights_are_dropped_and_the_rest_sum_to_one():
-    w = phase_weights(RECIPE, "cooldown")
+    w = recipe_weights(RECIPE, "cooldown")
     assert w == {"code": 0.2, "text": 0.8}
 
 

@@ -1,0 +1,142 @@
+"""``codemix_search calibrate --space S [--mixtures K] [--seeds N]``: before a search, measure
+whether its objectives can tell mixtures apart at its scale.
+
+Trains K reference mixtures (the baseline, the space's ``points_to_evaluate``, then seeded
+random draws) N times each with different seeds (``training.seed_offset``: real retrainings;
+only identical settings are reused), all to the end, through the normal pipeline (so the run
+folder, report and ledger are a run's). Then per objective: the mixtures' means over seeds, the
+seed noise (within-mixture std pooled over mixtures), signal = max - min of the means,
+SNR = signal / seed noise, and the minimum detectable difference between two single runs,
+written to ``<run>/calibration.json`` and ``calibration.md`` and printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import statistics
+
+from codemix_search.core import noise
+from codemix_search.errors import ConfigError, OneLineParser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = OneLineParser(prog="codemix_search calibrate", description=__doc__.splitlines()[0])
+    ap.add_argument("--space", required=True, help="the search space to calibrate")
+    ap.add_argument("--mixtures", type=int, default=4, help="reference mixtures K (>= 2)")
+    ap.add_argument("--seeds", type=int, default=2, help="seed replicas per mixture (>= 2)")
+    ap.add_argument("--storage", default=os.path.abspath("runs"))
+    ap.add_argument("--name", default=None, help="run name (default: <space>-calibration)")
+    ap.add_argument("--address", default=None, help="Ray cluster address")
+    ap.add_argument("overrides", nargs="*", help="dotlist overrides of the space")
+    return ap.parse_args(argv)
+
+
+def reference_points(space, k: int) -> list[dict]:
+    """K mixtures: the baseline, the space's points_to_evaluate, then seeded random draws
+    (searched parameters only; fixed ones stay fixed)."""
+    searched = [p for p in space.parameters if p.type != "fixed" and p.name != "seed_offset"]
+    rng = random.Random(space.seed)
+    points: list[dict] = []
+    for p in space.initial_points:
+        full = {q.name: q.sample(rng) for q in searched} | dict(p)
+        if full not in points:
+            points.append(full)
+    while len(points) < k:
+        draw = {q.name: q.sample(rng) for q in searched}
+        if draw.get("synthetic_share", 0) + draw.get("commit_share", 0) <= 1:
+            points.append(draw)
+    return points[:k]
+
+
+def calibration_space(space, k: int, n: int) -> dict:
+    """The raw space that trains K mixtures x N seeds to the end."""
+    import yaml
+
+    raw = yaml.safe_load(yaml.safe_dump(space.to_dict()))  # plain lists, as from a file
+    points = [{**p, "seed_offset": s} for p in reference_points(space, k) for s in range(n)]
+    raw["name"] = f"{space.name}-calibration"
+    raw["parameters"]["seed_offset"] = {"type": "categorical", "choices": list(range(n))}
+    raw["points_to_evaluate"] = points
+    raw["budget"] = {**raw["budget"], "samples": len(points)}
+    raw["early_stopping"] = {**raw["early_stopping"], "scheduler": "none"}
+    raw["evaluation"] = {**raw["evaluation"], "run_baseline": False}
+    raw["sampler"] = "random"
+    return raw
+
+
+def seed_table(records: list[dict], space, n_mixtures: int) -> dict:
+    """{objective: {means, seed_noise, signal, snr, mdd, verdict}} from finished replicas."""
+    groups: dict[str, dict[str, list[float]]] = {o.name: {} for o in space.objectives}
+    for r in records:
+        if r["status"] != "finished":
+            continue
+        for o in space.objectives:
+            if o.name in r["objectives"]:
+                groups[o.name].setdefault(r["mixture_id"], []).append(r["objectives"][o.name])
+    out = {}
+    for name, by_mixture in groups.items():
+        means = {m: statistics.fmean(v) for m, v in by_mixture.items()}
+        sigma = noise.pooled_std(by_mixture)
+        snr = noise.snr(list(means.values()), sigma)
+        out[name] = {
+            "mixtures": len(means),
+            "replicas": sum(len(v) for v in by_mixture.values()),
+            "means": means,
+            "signal": (max(means.values()) - min(means.values())) if len(means) >= 2 else None,
+            "seed_noise": sigma,
+            "snr": snr,
+            "mdd": noise.mdd(math.sqrt(2) * sigma) if sigma is not None else None,
+            "verdict": noise.verdict(snr),
+        }
+    return out
+
+
+def markdown(table: dict, k: int, n: int) -> str:
+    def f(v):
+        return "-" if v is None else f"{v:.4g}"
+
+    rows = [
+        f"# Calibration: {k} mixtures x {n} seeds\n",
+        "| objective | mixtures | replicas | signal (max-min of means) | seed noise | SNR | "
+        "min. detectable difference | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, t in table.items():
+        rows.append(
+            f"| {name} | {t['mixtures']} | {t['replicas']} | {f(t['signal'])} | "
+            f"{f(t['seed_noise'])} | {f(t['snr'])} | {f(t['mdd'])} | {t['verdict']} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    from codemix_search.config.load import load_space, parse_space
+    from codemix_search.export.recipes import load_run
+    from codemix_search.pipeline import check_request, execute
+
+    args = parse_args(argv)
+    for flag, value in (("--mixtures", args.mixtures), ("--seeds", args.seeds)):
+        if value < 2:
+            raise ConfigError(flag, "", f"{value}: calibration needs >= 2 (signal and noise)")
+    space = load_space(args.space, args.overrides)
+    raw = calibration_space(space, args.mixtures, args.seeds)
+    cal = parse_space(raw, space.source_file)
+    req = check_request(None, [], args.storage, args.name or cal.name, False, space=cal)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    rc = execute(req, args.address)
+    records = [r.to_dict() for r in load_run(req.run)]
+    table = seed_table(records, cal, args.mixtures)
+    req.run.write_json(
+        "calibration.json", {"mixtures": args.mixtures, "seeds": args.seeds, "objectives": table}
+    )
+    text = markdown(table, args.mixtures, args.seeds)
+    req.run.write_text("calibration.md", text)
+    print("\n" + text)
+    return rc

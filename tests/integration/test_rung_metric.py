@@ -1,0 +1,108 @@
+"""Early stopping follows the objectives: with ``early_stopping.metric: objectives`` a rung
+compares the objectives' own BPB (on a fixed subset of their eval items), so on a space whose
+objective prefers text the text-only baseline is not stopped for having less code, as it was
+with the mean validation loss over sources (three of the demo's five sources are code)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from codemix_search.config.load import load_space
+from codemix_search.data.dataset import materialize
+from codemix_search.evaluate.registry import suite_for
+from codemix_search.evaluate.rung import rung_pairs
+from codemix_search.search.tuner import BaselineKeepingASHA, make_scheduler, scheduler_metric
+from codemix_search.train.loop import train
+from codemix_search.train.loop_config import loop_config
+from tests.helpers import TINY
+
+TEXT = {"code_fraction": 0.0, "synthetic_share": 0.0, "commit_share": 0.0}
+TEXT |= {"cooldown_code_fraction": 0.0, "init": "scratch"}
+CODE = {"code_fraction": 0.9, "synthetic_share": 0.2, "commit_share": 0.2}
+CODE |= {"cooldown_code_fraction": 0.5, "init": "scratch"}
+# A space whose only objective prefers text (NL reasoning's gold BPB), and whose baseline is
+# neither trial, so what ASHA decides is the metric's doing alone.
+OVERRIDES = [
+    "objectives=[{name: nl, category: nl_reasoning, metric: bpb, mode: min}]",
+    "evaluation.baseline={code_fraction: 0.3, cooldown_code_fraction: 0.1}",
+]
+
+
+class Trial:
+    """What ASHA reads of a Tune trial (hashable, as Tune's trials are)."""
+
+    def __init__(self, trial_id: str, config: dict):
+        self.trial_id, self.config = trial_id, config
+
+
+@pytest.fixture(scope="module")
+def curves(tiny_data):
+    space = load_space(TINY, OVERRIDES)
+    eval_dir = os.path.join(materialize(tiny_data.uri, tiny_data.manifest), "eval")
+    pairs = rung_pairs(space.objectives, suite_for(space.evaluation), eval_dir)
+    out = {}
+    for name, shares in (("text", TEXT), ("code", CODE)):
+        cfg = loop_config(space, shares, tiny_data.uri, tiny_data.manifest, seed=5)
+        cfg = cfg.replace(steps=80, rung_pairs={k: [list(p) for p in v] for k, v in pairs.items()})
+        reports = []
+        train(cfg, report=lambda m, d=None, r=reports: r.append(m))
+        out[name] = reports
+    return space, out
+
+
+def test_rung_metric_ranks_as_the_objective_and_val_loss_does_not(curves):
+    _, c = curves
+    text, code = c["text"][-1], c["code"][-1]
+    assert text["rung_metric"] < code["rung_metric"]  # the objective: text is better
+    assert text["val_loss"] > code["val_loss"]  # the old metric: code looks better
+    # rung_metric is the mean of the last two reports' objective BPB
+    last_two = [r["rung/nl"] for r in c["text"][-2:]]
+    assert text["rung_metric"] == pytest.approx(sum(last_two) / 2)
+
+
+def _decisions(scheduler, first, second, curves_by_name, rung_iter: int = 2) -> dict:
+    """Feed both trials' reports up to ``rung_iter`` to the scheduler, ``first`` reporting
+    each iteration before ``second``; return what it decided for each."""
+    configs = {"text": TEXT, "code": CODE}
+    trials = {name: Trial(name, configs[name]) for name in (first, second)}
+    for t in trials.values():
+        scheduler.on_trial_add(None, t)
+    decided = {}
+    for it in range(1, rung_iter + 1):
+        for name in (first, second):
+            if name in decided:
+                continue
+            result = {**curves_by_name[name][it - 1], "training_iteration": it}
+            if scheduler.on_trial_result(None, trials[name], result) == "STOP":
+                decided[name] = f"STOP at {it}"
+    return decided
+
+
+def test_asha_on_the_objectives_keeps_text_and_on_val_loss_stops_it(curves):
+    space, c = curves
+    assert scheduler_metric(space) == ("rung_metric", "min")
+    assert not space.is_baseline(TEXT) and not space.is_baseline(CODE)
+    for order in (("code", "text"), ("text", "code")):
+        aligned = make_scheduler(space)
+        assert isinstance(aligned, BaselineKeepingASHA)
+        assert "text" not in _decisions(aligned, *order, c)
+    assert "code" in _decisions(make_scheduler(space), "text", "code", c)
+    legacy = load_space(TINY, [*OVERRIDES, "early_stopping.metric=val_loss"])
+    # What happened to text-only mixtures before: stopped as soon as a code-heavy one led.
+    assert "text" in _decisions(make_scheduler(legacy), "code", "text", c)
+
+
+def test_the_baseline_is_never_stopped_even_when_it_is_worst(curves):
+    space, c = curves
+    # The code-heavy mixture as the baseline: worse on the objective, still not stopped.
+    code_baseline = load_space(
+        TINY,
+        [
+            *OVERRIDES,
+            "evaluation.baseline={code_fraction: 0.9, cooldown_code_fraction: 0.5}",
+        ],
+    )
+    assert code_baseline.is_baseline(CODE)
+    assert "code" not in _decisions(make_scheduler(code_baseline), "text", "code", c)
