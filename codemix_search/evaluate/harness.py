@@ -24,6 +24,7 @@ def evaluate(
     tasks: list[str] | None = None,
     generative_prompts: str | None = None,
     task_limits: dict[str, int] | None = None,
+    log_samples: bool = True,
 ) -> dict:
     """{task: {metric: value}} for the suite's tasks (or ``tasks``), plus ``_eval_seconds``,
     ``_generations`` ({task: [{"prompt", "generation", "reference"}]} for judged tasks) and
@@ -56,7 +57,8 @@ def evaluate(
                 tasks=group,
                 task_manager=manager,
                 limit=group_limit,
-                log_samples=True,  # per-item scores: paired standard errors between trials
+                # Per-item scores (paired standard errors between trials) and generations.
+                log_samples=log_samples or any(t.generations for t in suite.tasks),
                 random_seed=0,
                 numpy_random_seed=0,
                 torch_random_seed=0,
@@ -87,7 +89,7 @@ def evaluate(
             ]
     scores["_eval_seconds"] = time.time() - t0
     scores["_generations"] = generations
-    scores["_items"] = {task: item_values(samples) for task, samples in out["samples"].items()}
+    scores["_items"] = {t: item_values(samples) for t, samples in out["samples"].items()}
     return scores
 
 

@@ -87,6 +87,9 @@ def _mixture(record: dict) -> str:
 
 def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
     names = space.metric_names
+    # The paper's numbers (accuracy, exact match, pass@1) of the categories ranked by BPB:
+    # display columns, too noisy at proxy scale to rank by.
+    display = [o.category for o in space.objectives if o.category and o.metric != "acc"]
     out = io.StringIO()
     out.write(f"# codemix_search run report: {space.name}\n\n")
     st = summary["by_status"]
@@ -109,6 +112,7 @@ def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
         "status",
         "init",
         *names,
+        *(f"{c} acc" for c in display),
         "vs baseline",
         "win",
         "tokens",
@@ -134,6 +138,7 @@ def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
             r["status"],
             str((r.get("config") or {}).get("init", space.training.init)),
             *(f"{r['objectives'][n]:.4f}" if n in r["objectives"] else "-" for n in names),
+            *(f"{m[f'category/{c}']:.3f}" if f"category/{c}" in m else "-" for c in display),
             rel or ("baseline" if m.get("baseline") == 1 else "-"),
             f"{sum(wins) / len(wins):.2f}" if wins else "-",
             f"{c['tokens']:,}",

@@ -77,7 +77,7 @@ def signal_table(records: list[dict], space: SearchSpace, run: Folder) -> dict:
     out = {}
     for o in space.objectives:
         values = [r["objectives"][o.name] for r in finished if o.name in r["objectives"]]
-        stds = [s for t in ckpts.values() if (s := noise.checkpoint_std(t.get(o.name, [])))]
+        stds = [s for t in ckpts.values() if (s := noise.checkpoint_std(t.get(o.key, [])))]
         parts = _task_metric(space, o)
         ses = [
             se

@@ -24,7 +24,8 @@ class TrialScores:
     generations: dict
     eval_seconds: float
     noise: dict = field(default_factory=dict)
-    """{objective: its values at the last k checkpoints, oldest first}."""
+    """{objective key: its values at the last k checkpoints, oldest first} (keyed by what is
+    measured, e.g. category/code/bpb, so another space's objectives can reuse it)."""
 
 
 def flatten(scores: dict, suite: Suite) -> dict:
@@ -124,5 +125,5 @@ def score_trial(result, space: SearchSpace, data_uri: str, manifest: dict, train
             values = {**flatten(part, suite), **heldout_bpb(metrics, per_token)}
             for o in space.objectives:
                 if o.key in values:
-                    out.noise.setdefault(o.name, []).append(values[o.key])
+                    out.noise.setdefault(o.key, []).append(values[o.key])
     return out

@@ -82,4 +82,4 @@ class TrialLayout:
     ITEMS = "items.json"
     """{task: {metric: per-item values}} at the final checkpoint (paired comparisons)."""
     NOISE = "noise.json"
-    """{objective: values at the last k checkpoints} (checkpoint-to-checkpoint noise)."""
+    """{objective key: values at the last k checkpoints} (checkpoint-to-checkpoint noise)."""

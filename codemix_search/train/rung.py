@@ -29,23 +29,37 @@ class RungScorer:
                     items.append((ids, n_cont, len(continuation.encode("utf-8"))))
             self.items[name] = items
 
-    def score(self, model, device) -> dict[str, float]:
-        """{objective: gold BPB over its items} (sum of -log2 p over sum of bytes)."""
+    def score(self, model, device, batch_size: int | None = None) -> dict[str, float]:
+        """{objective: gold BPB over its items} (sum of -log2 p over sum of bytes). On a GPU,
+        items of similar length are right-padded into batches of 16; on a CPU one at a time
+        (padding made the demo model's rung 1.5x slower there: 0.53 s vs 0.37 s)."""
         import torch
         import torch.nn.functional as F
 
+        if batch_size is None:
+            batch_size = 16 if getattr(device, "type", device) == "cuda" else 1
         out = {}
         model.eval()
         with torch.no_grad():
             for name, items in self.items.items():
+                items = sorted(items, key=lambda it: len(it[0]))  # similar lengths: less padding
                 nll, n_bytes = 0.0, 0
-                for ids, n_cont, b in items:
-                    x = torch.tensor([ids], device=device)
-                    logits = model(input_ids=x).logits[0, :-1].float()
-                    target = x[0, 1:]
-                    lp = -F.cross_entropy(logits[-n_cont:], target[-n_cont:], reduction="sum")
-                    nll -= float(lp)
-                    n_bytes += b
+                for start in range(0, len(items), batch_size):
+                    chunk = items[start : start + batch_size]
+                    width = max(len(ids) for ids, _, _ in chunk)
+                    x = torch.zeros((len(chunk), width), dtype=torch.long)
+                    for row, (ids, _, _) in enumerate(chunk):
+                        x[row, : len(ids)] = torch.tensor(ids)
+                    # Right padding under causal attention: no real token sees a pad, so no
+                    # attention mask is needed (and SDPA keeps its causal fast path).
+                    logits = model(input_ids=x.to(device)).logits.float()
+                    logp = -F.cross_entropy(
+                        logits[:, :-1].transpose(1, 2), x[:, 1:], reduction="none"
+                    )
+                    for row, (ids, n_cont, b) in enumerate(chunk):
+                        end = len(ids) - 1  # logp[t] scores token t + 1
+                        nll -= float(logp[row, end - n_cont : end].sum())
+                        n_bytes += b
                 out[name] = nll / math.log(2) / max(1, n_bytes)
         model.train()
         return out

@@ -156,7 +156,11 @@ def test_paper_suite_names_resolve_in_the_installed_registry():
 # Local stand-ins for the hub datasets (a few documents in each upstream task's own fields).
 STAND_INS = {
     "codemix_boolq_bpb": [
-        {"passage": "Paris is the capital of France.", "question": "is paris in france", "label": 1},
+        {
+            "passage": "Paris is the capital of France.",
+            "question": "is paris in france",
+            "label": 1,
+        },
         {"passage": "The sun is a star.", "question": "is the sun a planet", "label": 0},
     ],
     "codemix_arc_easy_bpb": [
@@ -402,10 +406,16 @@ def test_task_weights_and_generative_prompts_configure_the_suite(tmp_path):
     raw["evaluation"] = {"task_weights": {"nope": 1.0}}
     with pytest.raises(ConfigError, match="task_weights.nope.*not a task"):
         parse_space(raw, "t.yaml")
-    raw["evaluation"] = {"task_weights": {"demo_code": 0, "demo_code_pass1": 0}}
+    raw["evaluation"] = {"task_weights": {"demo_code": 0, "demo_code_bpb": 0}}
+    with pytest.raises(ConfigError, match="objectives.1..metric.*no 'bpb' for code"):
+        parse_space(raw, "t.yaml")  # pass@1 still scores code, but not its BPB
+    raw["evaluation"] = {
+        "task_weights": dict.fromkeys(("demo_code", "demo_code_bpb", "demo_code_pass1"), 0)
+    }
     with pytest.raises(ConfigError, match="objectives.*category.*code"):
         parse_space(raw, "t.yaml")
     raw["evaluation"] = {"suite": "paper", "generative_prompts": str(tmp_path / "p.jsonl")}
+    raw["early_stopping"]["metric"] = "val_loss"  # the paper's items are not on the workers
     raw["objectives"] = [
         {"name": "gen", "category": "generative"},
         {"name": "nl", "category": "nl_reasoning"},
