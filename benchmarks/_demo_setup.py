@@ -32,3 +32,22 @@ def demo_setup(prefix: str):
     store = tempfile.mkdtemp(prefix=prefix)
     data = prepare_space_data(space, Folder(store), engine="local")
     return space, data, store, loop_config(space, SHARES, data.uri, data.manifest, seed=0)
+
+
+def train_and_keep(cfg, store: str):
+    """Train ``cfg`` with the Ray-free loop; return (the final checkpoint's folder, the last
+    report, training seconds)."""
+    import shutil
+    import time
+
+    from codemix_search.train.loop import train
+
+    keep = os.path.join(store, "trained")
+
+    def report(metrics, checkpoint_dir=None):
+        if checkpoint_dir and metrics["step"] == cfg.steps:
+            shutil.copytree(checkpoint_dir, keep, dirs_exist_ok=True)
+
+    t0 = time.time()
+    last = train(cfg, report=report)
+    return keep, last, time.time() - t0

@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 
-from _demo_setup import demo_setup  # noqa: E402 - the benchmarks folder is on sys.path
+from _demo_setup import demo_setup, train_and_keep  # noqa: E402 - the benchmarks folder is on sys.path
 
 
 def main() -> None:
@@ -30,19 +30,10 @@ def main() -> None:
     from codemix_search.data.dataset import materialize
     from codemix_search.evaluate.harness import evaluate
     from codemix_search.evaluate.registry import DEMO
-    from codemix_search.train.loop import train
     from codemix_search.train.model import build_model
 
     cfg = cfg.replace(steps=args.steps, threads=2)
-    keep = os.path.join(store, "trained")
-
-    def report(metrics, checkpoint_dir=None):
-        if checkpoint_dir and metrics["step"] == cfg.steps:
-            shutil.copytree(checkpoint_dir, keep, dirs_exist_ok=True)
-
-    t0 = time.time()
-    last = train(cfg, report=report)
-    train_s = time.time() - t0
+    keep, last, train_s = train_and_keep(cfg, store)
     local = materialize(data.uri, data.manifest)
     tok = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
     models = {

@@ -17,7 +17,7 @@ import os
 import statistics
 import time
 
-from _demo_setup import demo_setup  # noqa: E402 - the benchmarks folder is on sys.path
+from _demo_setup import demo_setup, train_and_keep  # noqa: E402 - the benchmarks folder is on sys.path
 
 
 def main() -> None:
@@ -34,23 +34,12 @@ def main() -> None:
     from codemix_search.evaluate.harness import evaluate
     from codemix_search.evaluate.registry import suite_for
     from codemix_search.evaluate.rung import rung_pairs
-    from codemix_search.search.scoring import _objective_tasks
-    from codemix_search.train.loop import train
+    from codemix_search.search.scoring import objective_tasks
     from codemix_search.train.loop_config import report_steps
     from codemix_search.train.rung import RungScorer
 
     cfg = cfg.replace(steps=args.steps, threads=2)
-    keep = os.path.join(store, "trained")
-    t0 = time.time()
-
-    def report(metrics, checkpoint_dir=None):
-        if checkpoint_dir and metrics["step"] == cfg.steps:
-            import shutil
-
-            shutil.copytree(checkpoint_dir, keep, dirs_exist_ok=True)
-
-    train(cfg, report=report)
-    train_s = time.time() - t0
+    keep, _, train_s = train_and_keep(cfg, store)
     from transformers import AutoModelForCausalLM
 
     local = materialize(data.uri, data.manifest)
@@ -59,7 +48,7 @@ def main() -> None:
     suite = suite_for(space.evaluation)
     eval_dir = os.path.join(local, "eval")
     before_tasks = [t for t in suite.names if t != "demo_code_bpb"]
-    noise_tasks = _objective_tasks(space, suite)
+    noise_tasks = objective_tasks(space, suite)
     k, noise_limit = space.evaluation.noise_checkpoints, space.evaluation.noise_limit
     scorer = RungScorer(
         rung_pairs(space.objectives, suite, eval_dir), tok, max(cfg.seq_len, 512)

@@ -127,28 +127,7 @@ def build_dataset(
                 st["contaminated_removed"] += 1
                 continue
             writers[(source, split)].add(ids)
-    sources = {}
-    for s in cfg.sources:
-        splits = {}
-        for split in ("train", "val"):
-            entry = writers[(s.name, split)].finish()
-            splits[split] = {"file": f"shards/{s.name}.{split}.npy", **entry}
-        if splits["train"]["documents"] == 0 or splits["val"]["documents"] == 0:
-            raise ConfigError(
-                cfg.file,
-                f"sources.{s.name}",
-                f"{stats[s.name]['documents_read']} documents leave "
-                f"{splits['train']['documents']} to train and {splits['val']['documents']} to "
-                "validate on; add data or raise validation_share",
-            )
-        sources[s.name] = {
-            "kind": s.kind,
-            "uri": s.uri,
-            "format": s.format,
-            "files": len(files[s.name]),
-            **stats[s.name],
-            "splits": splits,
-        }
+    sources = _finish_shards(cfg, writers, stats, files)
     if cfg.eval_items:
         src = Folder(cfg.eval_items)
         for name in src.listdir():
@@ -172,6 +151,34 @@ def build_dataset(
         },
         "builder_version": BUILDER_VERSION,
     }
+
+
+def _finish_shards(cfg: SourcesConfig, writers: dict, stats: dict, files: dict) -> dict:
+    """Close every shard; the manifest's per-source entries (a source left with no train or no
+    validation document is one line naming it and the fix)."""
+    sources = {}
+    for s in cfg.sources:
+        splits = {}
+        for split in ("train", "val"):
+            entry = writers[(s.name, split)].finish()
+            splits[split] = {"file": f"shards/{s.name}.{split}.npy", **entry}
+        if splits["train"]["documents"] == 0 or splits["val"]["documents"] == 0:
+            raise ConfigError(
+                cfg.file,
+                f"sources.{s.name}",
+                f"{stats[s.name]['documents_read']} documents leave "
+                f"{splits['train']['documents']} to train and {splits['val']['documents']} to "
+                "validate on; add data or raise validation_share",
+            )
+        sources[s.name] = {
+            "kind": s.kind,
+            "uri": s.uri,
+            "format": s.format,
+            "files": len(files[s.name]),
+            **stats[s.name],
+            "splits": splits,
+        }
+    return sources
 
 
 def dataset_key(cfg: SourcesConfig, fingerprints: dict, label: str) -> str:

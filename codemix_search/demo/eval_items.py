@@ -195,92 +195,67 @@ def _data_files(eval_dir: str, task: str) -> dict:
 
 
 def write_task_yamls(eval_dir: str, out_dir: str) -> list[str]:
-    """lm-eval task YAMLs over the local jsonl files (absolute paths: lm-eval needs them). The
-    generation tasks score through ``process_results`` functions in the metrics shim that
-    codemix_search/evaluate/metrics.py writes next to them."""
-    import yaml
-
-    from codemix_search.evaluate import bpb
+    """lm-eval task YAMLs over the local jsonl files (absolute paths: lm-eval needs them). Every
+    task scores through a ``process_results`` function of the metrics shim that
+    evaluate/scorers.py writes next to them (gold BPB, Brier, sandboxed pass@1, chrF)."""
+    from codemix_search.evaluate.bpb import metric_list
 
     os.makedirs(out_dir, exist_ok=True)
+    mc = {"doc_to_text": "{{context}}", "doc_to_choice": "{{choices}}", "doc_to_target": "{{label}}"}
     for task in MC_TASKS:
-        spec = {
-            "task": task,
-            "dataset_path": "json",
-            "dataset_kwargs": _data_files(eval_dir, task),
-            "test_split": "test",
-            "output_type": "multiple_choice",
-            "doc_to_text": "{{context}}",
-            "doc_to_choice": "{{choices}}",
-            "doc_to_target": "{{label}}",
-            "metric_list": bpb.metric_list("acc", "acc_norm", "brier_score", "gold_bpb"),
-            "metadata": {"version": SUITE_VERSION},
-        }
-        body = yaml.safe_dump(spec, sort_keys=False)
-        body += "process_results: !function codemix_metrics.demo_multiple_choice\n"
-        with open(os.path.join(out_dir, f"{task}.yaml"), "w") as f:
-            f.write(body)
+        _task_yaml(
+            eval_dir, out_dir, task, "multiple_choice", mc,
+            metric_list("acc", "acc_norm", "brier_score", "gold_bpb"), "demo_multiple_choice",
+        )  # fmt: skip
+    _task_yaml(
+        eval_dir, out_dir, "demo_generative", "loglikelihood",
+        {"doc_to_text": "{{prompt}}", "doc_to_target": " {{reference}}"},
+        metric_list("continuation_likelihood", "gold_bpb"), "demo_continuation",
+    )  # fmt: skip
+    _task_yaml(
+        eval_dir, out_dir, "demo_code_bpb", "loglikelihood",  # the pass@1 problems' solutions
+        {"doc_to_text": "{{prompt}}", "doc_to_target": "{{solution}}"},
+        metric_list("gold_bpb"), "demo_code_reference",
+    )  # fmt: skip
     generation = {
         "demo_code_pass1": (
-            "{{prompt}}",
             {"until": ["\ndef ", "\nclass ", "\nif __name__", "\nprint("], "max_gen_toks": 96},
             "demo_pass_at_1",
             "pass@1",
         ),
         "demo_generative_samples": (
-            "{{prompt}}",
             # Tiny greedy LMs loop on one token ("\n\n\n..."): no repeated bigrams.
             {"until": ["<|endoftext|>"], "max_gen_toks": 40, "no_repeat_ngram_size": 2},
             "demo_generative_samples",
             "chrf",
         ),
     }
-    spec = {
-        "task": "demo_generative",
-        "dataset_path": "json",
-        "dataset_kwargs": _data_files(eval_dir, "demo_generative"),
-        "test_split": "test",
-        "output_type": "loglikelihood",
-        "doc_to_text": "{{prompt}}",
-        "doc_to_target": " {{reference}}",
-        "metric_list": bpb.metric_list("continuation_likelihood", "gold_bpb"),
-        "metadata": {"version": SUITE_VERSION},
-    }
-    body = yaml.safe_dump(spec, sort_keys=False)
-    body += "process_results: !function codemix_metrics.demo_continuation\n"
-    with open(os.path.join(out_dir, "demo_generative.yaml"), "w") as f:
-        f.write(body)
-    spec = {
-        "task": "demo_code_bpb",
-        "dataset_path": "json",
-        "dataset_kwargs": _data_files(eval_dir, "demo_code_bpb"),  # the pass@1 problems
-        "test_split": "test",
-        "output_type": "loglikelihood",
-        "doc_to_text": "{{prompt}}",
-        "doc_to_target": "{{solution}}",
-        "metric_list": bpb.metric_list("gold_bpb"),
-        "metadata": {"version": SUITE_VERSION},
-    }
-    body = yaml.safe_dump(spec, sort_keys=False)
-    body += "process_results: !function codemix_metrics.demo_code_reference\n"
-    with open(os.path.join(out_dir, "demo_code_bpb.yaml"), "w") as f:
-        f.write(body)
-    for task, (text, gen, fn, metric) in generation.items():
-        spec = {
-            "task": task,
-            "dataset_path": "json",
-            "dataset_kwargs": _data_files(eval_dir, task),
-            "test_split": "test",
-            "output_type": "generate_until",
-            "doc_to_text": text,
+    for task, (gen, fn, metric) in generation.items():
+        fields = {
+            "doc_to_text": "{{prompt}}",
             "doc_to_target": "",
             "generation_kwargs": {**gen, "do_sample": False},
-            "metric_list": [{"metric": metric, "aggregation": "mean", "higher_is_better": True}],
-            "metadata": {"version": SUITE_VERSION},
         }
-        body = yaml.safe_dump(spec, sort_keys=False)
-        # lm-eval's `!function` tag (not emitted by safe_dump): loaded from codemix_metrics.py.
-        body += f"process_results: !function codemix_metrics.{fn}\n"
-        with open(os.path.join(out_dir, f"{task}.yaml"), "w") as f:
-            f.write(body)
+        metrics = [{"metric": metric, "aggregation": "mean", "higher_is_better": True}]
+        _task_yaml(eval_dir, out_dir, task, "generate_until", fields, metrics, fn)
     return list(TASKS)
+
+
+def _task_yaml(eval_dir, out_dir, task, output_type, fields, metrics, function) -> None:
+    import yaml
+
+    spec = {
+        "task": task,
+        "dataset_path": "json",
+        "dataset_kwargs": _data_files(eval_dir, task),
+        "test_split": "test",
+        "output_type": output_type,
+        **fields,
+        "metric_list": metrics,
+        "metadata": {"version": SUITE_VERSION},
+    }
+    body = yaml.safe_dump(spec, sort_keys=False)
+    # lm-eval's `!function` tag (safe_dump cannot write it): loaded from codemix_metrics.py.
+    body += f"process_results: !function codemix_metrics.{function}\n"
+    with open(os.path.join(out_dir, f"{task}.yaml"), "w") as f:
+        f.write(body)

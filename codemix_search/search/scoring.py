@@ -63,7 +63,7 @@ def heldout_bpb(metrics: dict, per_token: dict[str, float]) -> dict[str, float]:
     }
 
 
-def _objective_tasks(space: SearchSpace, suite: Suite) -> list[str]:
+def objective_tasks(space: SearchSpace, suite: Suite) -> list[str]:
     names = set()
     for o in space.objectives:
         if o.category:
@@ -118,7 +118,7 @@ def score_trial(result, space: SearchSpace, data_uri: str, manifest: dict, train
     kept = sorted(result.best_checkpoints or [], key=lambda cm: cm[1].get("step", 0))
     kept = kept[-ev.noise_checkpoints :] if ev.noise_checkpoints >= 2 else []
     if len(kept) >= 2:
-        tasks = _objective_tasks(space, suite)
+        tasks = objective_tasks(space, suite)
         for checkpoint, metrics in kept:
             part = scores_at(checkpoint, ev.noise_limit, tasks) if tasks else {}
             out.eval_seconds += part.get("_eval_seconds", 0.0)

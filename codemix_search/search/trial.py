@@ -77,46 +77,17 @@ def run_trial(
         cfg = cfg.replace(rung_pairs=_rung_pairs(space, data_uri, manifest))
     trial.folder.write_json(
         TrialLayout.TRIAL,
-        {
-            "trial_id": trial_id,
-            "config": config,
-            "mixture": mixture.to_dict(),
-            "mixture_id": mixture.id,
-            "training": training.__dict__,
-            "seed": seed,
-            "data": {
-                "uri": data_uri,
-                "key": manifest.get("key"),
-                "tokenizer_sha256": manifest["tokenizer_sha256"],
-            },
-            "init": {"name": training.init, "uri": cfg.init_uri},
-            "versions": versions(),
-        },
+        _description(trial_id, config, mixture, training, seed, data_uri, manifest, cfg),
     )
-    # Lets the Ray dashboard list each trial's Train run (/api/train/v2/runs, the Train tab).
-    os.environ.setdefault("RAY_TRAIN_ENABLE_STATE_TRACKING", "1")
     t0 = time.time()
-    train_storage = run.train.uri if not run.train.is_local else run.train.local_path()
-    result = make_trainer(
-        cfg.replace(curve_folder=trial.folder.uri),
-        plan,
-        f"train-{trial_id}",
-        train_storage,
-        max_failures=training.max_failures,
-        keep_checkpoints=max(2, space.evaluation.noise_checkpoints),
-        callbacks=[TuneReportCallback()],
-    ).fit()
+    result = _train(
+        cfg.replace(curve_folder=trial.folder.uri), run, trial_id, space, plan, training.max_failures
+    )
     train_seconds = time.time() - t0
     last = dict(result.metrics or {})
     if last.get("diverged"):
-        tune.report(
-            {
-                **last,
-                "status": str(TrialStatus.DIVERGED),
-                "evaluated": 0,
-                "train_seconds": train_seconds,
-            }
-        )
+        status = {"status": str(TrialStatus.DIVERGED), "evaluated": 0}
+        tune.report({**last, **status, "train_seconds": train_seconds})
         return
     if result.checkpoint is None:
         raise DataError(trial.folder.uri, "checkpoint", "training ended without a final checkpoint")
@@ -149,6 +120,41 @@ def run_trial(
     )
     run.by_seed.write_json(f"{seed}.json", {"trial_id": trial_id, "mixture_id": mixture.id})
     tune.report(final)
+
+
+def _description(trial_id, config, mixture, training, seed, data_uri, manifest, cfg) -> dict:
+    """trial.json: what the trial is (config, mixture, knobs, seed, data, init, versions)."""
+    return {
+        "trial_id": trial_id,
+        "config": config,
+        "mixture": mixture.to_dict(),
+        "mixture_id": mixture.id,
+        "training": training.__dict__,
+        "seed": seed,
+        "data": {
+            "uri": data_uri,
+            "key": manifest.get("key"),
+            "tokenizer_sha256": manifest["tokenizer_sha256"],
+        },
+        "init": {"name": training.init, "uri": cfg.init_uri},
+        "versions": versions(),
+    }
+
+
+def _train(cfg, run: RunLayout, trial_id: str, space: SearchSpace, plan, max_failures: int):
+    """Ray Train fit of the trial's loop; its reports reach Tune (ASHA) as they happen."""
+    # Lets the Ray dashboard list each trial's Train run (/api/train/v2/runs, the Train tab).
+    os.environ.setdefault("RAY_TRAIN_ENABLE_STATE_TRACKING", "1")
+    storage = run.train.uri if not run.train.is_local else run.train.local_path()
+    return make_trainer(
+        cfg,
+        plan,
+        f"train-{trial_id}",
+        storage,
+        max_failures=max_failures,
+        keep_checkpoints=max(2, space.evaluation.noise_checkpoints),
+        callbacks=[TuneReportCallback()],
+    ).fit()
 
 
 def _saved_result(run: RunLayout, trial, trial_id: str, seed: int, mixture_id: str) -> dict | None:

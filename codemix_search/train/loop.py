@@ -225,27 +225,11 @@ def _steps(cfg: LoopConfig, run: _Run, rank: int, report) -> dict:
             train_loss = float(window_loss) / window_n
             if not math.isfinite(train_loss):
                 return _report_divergence(step, phase, train_loss, rank, report)
-            elapsed = time.time() - t_start
-            tokens = (step + 1) * cfg.tokens_per_step
             metrics = {
-                "step": step + 1,
-                "phase": phase,
-                "lr": schedule.lr(step),
-                "tokens": tokens,
-                "tokens_per_s": (step + 1 - run.start) * cfg.tokens_per_step / max(elapsed, 1e-9),
-                "train_loss": train_loss,
+                **_progress(cfg, run, step, phase, train_loss, time.time() - t_start),
                 **_val_metrics(validate()),
                 **_rung_metrics(rungs, model, device, rung_history),
-                "params": run.params,
-                # 6*N*D: forward+backward FLOPs of the dense part (attention adds <5% at seq 64).
-                "model_flops": 6.0 * run.params * tokens,
-                "diverged": 0,
-                "resumed_at_step": run.start,
                 "first_step_time": first_step_time,
-                "model_ready_time": run.model_ready_time,
-                "worker_entry_time": cfg.worker_entry_time,
-                "device": device.type,
-                **{f"epochs/{s}": e for s, e in run.epochs.items()},
             }
             window_loss, window_n = torch.zeros((), device=device), 0
             if step in checkpoint_at:
@@ -262,6 +246,28 @@ def _steps(cfg: LoopConfig, run: _Run, rank: int, report) -> dict:
             open(fault["marker"], "w").close()
             os.kill(os.getpid(), signal.SIGKILL)
     return metrics
+
+
+def _progress(cfg: LoopConfig, run: _Run, step: int, phase: str, train_loss: float, elapsed):
+    """A report's training numbers: where it is, how fast, how big (not the validation)."""
+    tokens = (step + 1) * cfg.tokens_per_step
+    return {
+        "step": step + 1,
+        "phase": phase,
+        "lr": run.schedule.lr(step),
+        "tokens": tokens,
+        "tokens_per_s": (step + 1 - run.start) * cfg.tokens_per_step / max(elapsed, 1e-9),
+        "train_loss": train_loss,
+        "params": run.params,
+        # 6*N*D: forward+backward FLOPs of the dense part (attention adds <5% at seq 64).
+        "model_flops": 6.0 * run.params * tokens,
+        "diverged": 0,
+        "resumed_at_step": run.start,
+        "model_ready_time": run.model_ready_time,
+        "worker_entry_time": cfg.worker_entry_time,
+        "device": run.device.type,
+        **{f"epochs/{s}": e for s, e in run.epochs.items()},
+    }
 
 
 def _rung_scorer(cfg: LoopConfig) -> RungScorer | None:

@@ -117,3 +117,13 @@ def test_no_module_over_400_lines():
         if (n := len(p.read_text().splitlines())) > 400
     }
     assert long == {}
+
+
+def test_no_function_over_80_lines():
+    long = {
+        f"{p.relative_to(PKG)}:{n.name}": n.end_lineno - n.lineno + 1
+        for p in PKG.rglob("*.py")
+        for n in ast.walk(ast.parse(p.read_text()))
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.end_lineno - n.lineno >= 80
+    }
+    assert long == {}
