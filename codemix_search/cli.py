@@ -3,6 +3,7 @@
 codemix_search run --space search_spaces/tiny.yaml      # the same as codemix_search/run.py
 codemix_search data {demo,build,verify,check} ...       # the data plane (data/cli.py)
 codemix_search calibrate --space S [--mixtures K --seeds N]   # SNR table before a search
+codemix_search plan --space S [--gpus N --gpu-type H100 --price-per-hour X] [--json]  # cost
 codemix_search export | replay | predict | transfer | dashboards ...
 """
 
@@ -18,6 +19,7 @@ from codemix_search.errors import guarded
 COMMANDS = {
     "run": "codemix_search.run",
     "calibrate": "codemix_search.calibrate",
+    "plan": "codemix_search.analysis.budget",
     "data": "codemix_search.data.cli",
     "export": "codemix_search.export.recipes",
     "replay": "codemix_search.analysis.replay",

@@ -81,6 +81,13 @@ def dry_run(space, n: int = 3) -> None:
                 f"  {phase:8s} "
                 + "  ".join(f"{s}={w:.3f}" for s, w in sorted(m.phase(phase).items()))
             )
+    from codemix_search.analysis.budget import plan_for, table
+    from codemix_search.errors import ConfigError
+
+    try:  # what it would cost (codemix_search plan has the GPU and price options)
+        print("\n" + table(plan_for(space), space))
+    except ConfigError as e:
+        print(f"\nplan: {e.one_line()}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ so a search at a small scale should be checked at a larger one before its recipe
     # 1. the small search, as usual
     python codemix_search/run.py --space search_spaces/demo.yaml --name small
     # 2. the same finished mixtures at a larger model (a space file that replays them, no pruning)
-    python -m codemix_search transfer runs/small --space-for proxy-20m > large.yaml
+    python -m codemix_search transfer runs/small --space-for proxy-15m > large.yaml
     python codemix_search/run.py --space large.yaml --name large
     # 3. rank correlation per objective, and whether the small Pareto set survives
     python -m codemix_search transfer runs/small runs/large

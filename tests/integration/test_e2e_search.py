@@ -204,3 +204,29 @@ def test_cost_ledger_totals_match_the_trials_and_recipes_carry_theirs(tiny_run):
     for path in glob.glob(str(run / "recipes" / "*.yaml")):
         recipe = yaml.safe_load(open(path))
         assert recipe["cost"] == trials[recipe["trial_id"]]
+
+
+def test_the_plan_counts_what_the_tiny_run_spent(tiny_run):
+    """``codemix_search plan``'s arithmetic against the run's own ledger: given the share of
+    tokens ASHA let the run train (simulated before a run, taken from the ledger here: 4 trials
+    are too few for the simulation's mean to be a test), the plan's tokens are the ledger's and
+    its device-seconds the same order (the measured throughput row, on this kind of machine)."""
+    import json
+
+    from codemix_search.analysis.budget import plan_for
+    from codemix_search.config.load import load_space
+    from codemix_search.core import costs
+
+    run, _ = tiny_run
+    space = load_space(TINY)
+    ledger = json.loads((run / "ledger.json").read_text())["totals"]
+    planned = plan_for(space)
+    assert ledger["planned_tokens"] == planned.planned_tokens == 4 * space.training.tokens
+    share = ledger["tokens"] / ledger["planned_tokens"]
+    rows = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    finished = sum(r["status"] == "finished" for r in rows) / len(rows)
+    t = space.training
+    row = costs.throughput(t.model, "cpu", space.data.vocab_size, t.seq_len)
+    same = costs.plan(4, t.tokens, t.model, 2048, t.seq_len, 1, 2, (share, finished), row)
+    assert same.tokens == ledger["tokens"]
+    assert 0.5 < same.device_seconds / ledger["device_seconds"] < 2.0, (same, ledger)

@@ -164,3 +164,25 @@ def test_reaper_frees_a_placement_group_a_dead_trial_left_behind(ray_cluster):
     both = placement_group([{"CPU": 2}])
     ray.get(both.ready(), timeout=60)
     ray.util.remove_placement_group(both)
+
+
+def test_our_errors_reach_the_driver_intact_from_a_worker(ray_cluster):
+    """Raised in a Ray task, each error type arrives at the driver as itself, with its one line
+    (an Exception whose __init__ differs from its args used to arrive as a TypeError)."""
+    import ray
+
+    from codemix_search.errors import CodemixError, ConfigError, DataError, StorageError
+
+    @ray.remote(num_cpus=0)
+    def fail(kind: str):
+        raise {
+            "config": ConfigError("space.yaml", "training.lr", "must be > 0"),
+            "data": DataError("shard.npy", "sha256", "corrupt; delete it to rebuild"),
+            "storage": StorageError("s3://b/run", "unreachable for 2 s"),
+        }[kind]
+
+    for kind, cls in (("config", ConfigError), ("data", DataError), ("storage", StorageError)):
+        with pytest.raises(cls) as e:
+            ray.get(fail.remote(kind))
+        assert isinstance(e.value, CodemixError)
+        assert e.value.one_line() in str(e.value)

@@ -65,3 +65,17 @@ def test_guarded_prints_one_line_with_the_error_exit_code(capsys):
 
 def test_storage_error_is_not_a_config_error():
     assert not issubclass(StorageError, ConfigError)
+
+
+def test_resume_of_a_run_from_before_the_layout_is_one_line(tmp_path):
+    from codemix_search.pipeline import check_request
+    from codemix_search.storage.folder import Folder
+    from tests.helpers import TINY
+
+    old = Folder(str(tmp_path / "old"))
+    old.write_text("space.yaml", open(TINY).read())
+    old.write_json("run.json", {"name": "old", "data": {}})  # no "layout": written before
+    with pytest.raises(ConfigError, match="run.json: layout: the run predates"):
+        check_request(None, [], str(tmp_path), "old", True)
+    old.write_json("run.json", {"name": "old", "layout": 2, "data": {}})
+    assert check_request(None, [], str(tmp_path), "old", True).resume

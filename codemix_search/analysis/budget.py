@@ -1,0 +1,143 @@
+"""``codemix_search plan --space S [--gpus N] [--gpu-type NAME] [--price-per-hour X] [--json]``:
+what a search will cost before it runs (core/costs.py has the model).
+
+    python -m codemix_search plan --space search_spaces/demo.yaml
+    python -m codemix_search plan --space search_spaces/proxy_ladder.yaml --gpus 8 --gpu-type H100 --price-per-hour 2.5 --json
+    python -m codemix_search plan --space search_spaces/demo.yaml --from-run runs/demo1   # learn from a run
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+from codemix_search.core import costs
+from codemix_search.core.mixture import BASES
+from codemix_search.errors import ConfigError, OneLineParser
+from codemix_search.train.loop_config import max_reports
+
+
+def parse_args(argv):
+    ap = OneLineParser(prog="codemix_search plan", description=__doc__.splitlines()[0])
+    ap.add_argument("--space", required=True, help="search space YAML")
+    ap.add_argument("--gpus", type=int, default=0, help="GPUs the cluster has for trials")
+    ap.add_argument("--gpu-type", default=None, help=f"one of {', '.join(costs.DEVICES)}")
+    ap.add_argument("--price-per-hour", type=float, default=None, help="per device (GPU or CPU)")
+    ap.add_argument("--from-run", default=None, help="learn throughput from a finished run")
+    ap.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    ap.add_argument("overrides", nargs="*", help="dotlist overrides of the space")
+    return ap.parse_args(argv)
+
+
+def learn(run_uri: str, model: str, device: str) -> costs.Throughput:
+    """A throughput row from a run's finished trials (medians): tokens/s, overhead, eval."""
+    from codemix_search.export.recipes import load_run
+    from codemix_search.storage.folder import Folder
+
+    done = [r for r in load_run(Folder(run_uri)) if r.finished and r.metrics.get("tokens_per_s")]
+    if not done:
+        raise ConfigError(run_uri, "records.jsonl", "no finished trial to learn throughput from")
+    m = [r.metrics for r in done]
+    tps = statistics.median(x["tokens_per_s"] for x in m)
+    over = statistics.median(x["train_seconds"] - x["tokens"] / x["tokens_per_s"] for x in m)
+    ev = statistics.median(x.get("eval_seconds", 0.0) for x in m)
+    return costs.Throughput(model, device, tps, max(0.0, over), ev, f"learnt from {run_uri}")
+
+
+def vocab_size(space) -> int:
+    """The tokenizer's vocabulary: the sources file's (a team's data) or the demo's."""
+    if space.data.sources is None:
+        return space.data.vocab_size
+    from codemix_search.config.sources import load_sources
+    from codemix_search.config.space import sources_uri
+
+    return load_sources(sources_uri(space.data, space.source_file)).vocab_size
+
+
+def plan_for(space, gpus: int = 0, gpu_type: str | None = None, price=None, row=None):
+    """The space's plan on ``gpus`` GPUs of ``gpu_type`` (none: the CPU). One line when the
+    request cannot be planned."""
+    t = space.training
+    if gpu_type is not None and gpu_type not in costs.DEVICES:
+        raise ConfigError(
+            "--gpu-type", "", f"unknown {gpu_type!r}; allowed: {', '.join(costs.DEVICES)}"
+        )
+    if gpus and gpu_type in (None, "cpu"):
+        raise ConfigError("--gpus", "", "say which GPU with --gpu-type (e.g. H100)")
+    if price is not None and not price > 0:
+        raise ConfigError("--price-per-hour", "", f"{price}: must be > 0")
+    device = gpu_type or "cpu"
+    vocab, dev = vocab_size(space), costs.DEVICES[device]
+    need = costs.memory_gib(t.model, vocab, t.batch_size // t.workers, t.seq_len)
+    if need > dev.memory_gib:
+        raise ConfigError(
+            space.source_file,
+            "training.model",
+            f"{t.model} at batch {t.batch_size // t.workers} x {t.seq_len} per worker needs "
+            f"~{need:.0f} GiB, {device} has {dev.memory_gib:g}: more workers or a smaller batch",
+        )
+    if row is None:
+        try:
+            row = costs.throughput(t.model, device, vocab, t.seq_len)
+        except KeyError:
+            raise ConfigError(
+                "--gpu-type",
+                "",
+                f"no measured CPU throughput for model {t.model}; give --gpu-type, or "
+                "--from-run RUN (a finished run of this model)",
+            ) from None
+    concurrency = space.budget.concurrency
+    if gpus:
+        concurrency = max(1, min(concurrency, gpus // t.workers))
+    es = space.early_stopping
+    reports = max_reports(t.evals, space.evaluation.noise_checkpoints)
+    stopping = (1.0, 1.0)
+    if es.scheduler != "none":
+        stopping = costs.simulate_asha(
+            space.budget.samples, reports, es.grace_period, es.reduction_factor
+        )
+    bases = [b for b in space.inits if b in BASES]
+    return costs.plan(
+        space.budget.samples,
+        t.tokens,
+        t.model,
+        vocab,
+        t.seq_len,
+        t.workers,
+        concurrency,
+        stopping,
+        row,
+        base_tokens=len(bases) * (t.init_tokens or t.tokens),
+        price_per_hour=price,
+    )
+
+
+def table(p: costs.Plan, space) -> str:
+    s = space.training
+    row = p.throughput
+    lines = [
+        f"plan for {space.name}: {p.trials} trials, {p.concurrency} at a time, model {s.model} "
+        f"({costs.non_embedding_params(s.model) / 1e6:.1f}M non-embedding, "
+        f"{costs.total_params(s.model, vocab_size(space)) / 1e6:.1f}M total) on {row['device']}",
+        f"  throughput   {row['tokens_per_s']:,.0f} tokens/s per trial, {row['overhead_s']:.0f} s "
+        f"overhead, {row['eval_s']:.0f} s eval ({row['source']})",
+        f"  tokens       {p.tokens:,} expected of {p.planned_tokens:,} planned "
+        f"({p.finished_trials:g} trials expected to finish)",
+        f"  FLOPs        {p.flops:.3g}",
+        f"  device time  {p.device_seconds / 3600:.2f} device-hours ({p.device_seconds:,.0f} s)",
+        f"  wall clock   {p.wall_seconds / 60:.1f} min",
+        f"  cost         {'-' if p.cost is None else f'{p.cost:,.2f}'}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from codemix_search.config.load import load_space
+
+    args = parse_args(argv)
+    space = load_space(args.space, args.overrides)
+    device = args.gpu_type or "cpu"
+    row = learn(args.from_run, space.training.model, device) if args.from_run else None
+    p = plan_for(space, args.gpus, args.gpu_type, args.price_per_hour, row)
+    print(json.dumps(p.to_dict(), indent=1) if args.json else table(p, space))
+    return 0
