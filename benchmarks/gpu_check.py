@@ -24,6 +24,7 @@ def main() -> None:
 
     from codemix_search.core.sizes import SIZES
     from codemix_search.train.loop import train
+    from codemix_search.train.loop_config import LoopConfig
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -38,7 +39,7 @@ def main() -> None:
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
     for size in args.sizes.split(","):
-        cfg = {
+        cfg = LoopConfig(**{
             "model": size,
             "seq_len": args.seq_len,
             "batch_size": args.batch,
@@ -51,7 +52,7 @@ def main() -> None:
             "val_sequences": 4,
             "grad_clip": 1.0,
             "threads": 8,
-            "compile": args.compile,
+            "compile": "true" if args.compile else "false",
             "mixture": {
                 "pretrain": {"text": 0.25, "knowledge": 0.25, "code": 0.5},
                 "cooldown": {"text": 0.4, "knowledge": 0.4, "code": 0.2},
@@ -59,7 +60,7 @@ def main() -> None:
             "seed": 0,
             "data_uri": os.path.abspath(args.data),
             "manifest": manifest,
-        }
+        })  # fmt: skip
         reports = []
         # Warm-up run (allocator, kernels), then the timed one.
         train(cfg.replace(steps=10, evals=1))
@@ -75,7 +76,7 @@ def main() -> None:
         out = {
             "device": name,
             "size": size,
-            "compile": args.compile,
+            "compile": "true" if args.compile else "false",
             "params": last["params"],
             "tokens": tokens,
             "wall_s": round(wall, 2),

@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from codemix_search.errors import ConfigError, OneLineParser
     from codemix_search.export.recipes import load_run
     from codemix_search.storage.folder import Folder
+    from codemix_search.storage.layout import RunLayout
 
     ap = OneLineParser(prog="codemix_search predict", description=__doc__.splitlines()[0])
     ap.add_argument("run", help="a finished run folder (fsspec URI)")
@@ -80,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     run = Folder(args.run)
     records = [r.to_dict() for r in load_run(run)]
-    space = load_space(run.file("space.yaml"))
+    space = load_space(run.file(RunLayout.SPACE))
     try:
         out = predict_run(records, space, args.candidates, args.seed)
     except ValueError as e:
-        raise ConfigError(args.run, "records.jsonl", str(e)) from None
+        raise ConfigError(args.run, RunLayout.RECORDS, str(e)) from None
     names = space.metric_names
     print(f"predicted front over {out['candidates']} candidates (fit on {out['trained_on']}):")
     for p in out["predicted_front"]:

@@ -17,6 +17,7 @@ import sys
 
 from codemix_search.errors import ConfigError, OneLineParser
 from codemix_search.storage.folder import Folder
+from codemix_search.storage.layout import RunLayout, TrialLayout
 
 
 def _run_of(recipe_uri: str) -> tuple[Folder, str]:
@@ -41,19 +42,19 @@ def replay(recipe_uri: str, tolerance: float = 1e-6) -> dict:
     if not isinstance(recipe, dict) or "trial_id" not in recipe:
         raise ConfigError(recipe_uri, "trial_id", "not a codemix_search recipe")
     run, _ = _run_of(recipe_uri)
-    trial = run.child("trials", recipe["trial_id"])
-    for need in ("trial.json", "curve.jsonl"):
+    trial = RunLayout(run).trial(recipe["trial_id"]).folder
+    for need in (TrialLayout.TRIAL, TrialLayout.CURVE):
         if not trial.exists(need):
             raise ConfigError(
                 trial.file(need), "", "missing: replay needs the run folder the recipe came from"
             )
-    space = parse_space(run.read_yaml("space.yaml"), run.file("space.yaml"))
-    info = trial.read_json("trial.json")
+    space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
+    info = trial.read_json(TrialLayout.TRIAL)
     data_uri = info["data"]["uri"]
     data = DataRef(data_uri, Folder(data_uri).read_json("manifest.json"))
     inits = {info["init"]["name"]: info["init"]["uri"]} if info["init"].get("uri") else None
     cfg = loop_config(space, info["config"], data.uri, data.manifest, info["seed"], inits)
-    recorded = [json.loads(x) for x in trial.read_text("curve.jsonl").splitlines() if x.strip()]
+    recorded = [json.loads(x) for x in trial.read_text(TrialLayout.CURVE).splitlines() if x.strip()]
     replayed: list[dict] = []
     train(cfg, report=lambda metrics, checkpoint_dir=None: replayed.append(metrics))
     rows = []

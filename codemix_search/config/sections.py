@@ -55,8 +55,10 @@ class Training:
     Train's choice (NCCL on GPU workers, gloo on CPU); gloo on GPU workers is for debugging and
     for test clusters whose GPUs are only a resource (Ray's fake multinode provider)."""
     grad_clip: float = 1.0
-    compile: bool = False
-    """torch.compile the model (worth it on GPUs; adds ~1 min of compile time per trial)."""
+    compile: str = "auto"
+    """auto | true | false: torch.compile the model. auto = on CUDA workers (28-34% MFU vs
+    14-19% without on one H200, docs/gpu_check.md; ~1 min of compile, cached per node and shape
+    so the trials of a node compile once), off on CPU."""
     init: str = "scratch"
     """Where continued pretraining starts: scratch | text | balanced | code (the paper's bases,
     each trained once per model, tokenizer and dataset and cached in <storage>/_inits) | a saved
@@ -100,6 +102,8 @@ class Training:
 
         if self.model not in SIZES:
             bad("model", f"unknown size {self.model!r}; allowed: {', '.join(SIZES)}")
+        if self.compile not in ("auto", "true", "false"):
+            bad("compile", f"must be auto, true or false, got {self.compile!r}")
         if self.dist_backend not in ("auto", "nccl", "gloo"):
             bad("dist_backend", f"must be auto, nccl or gloo, got {self.dist_backend!r}")
         if self.batch_size % self.workers:

@@ -21,6 +21,7 @@ from codemix_search.core.mixture import PHASES
 from codemix_search.core.ranking import default_reference, hypervolume, knee_index, weighted_pick
 from codemix_search.export import signal
 from codemix_search.storage.folder import Folder
+from codemix_search.storage.layout import RunLayout
 
 
 def _pct(v) -> str:
@@ -221,7 +222,7 @@ def write_report(rows: list[dict], space: SearchSpace, run: Folder) -> dict:
     summary["signal"] = signal.signal_table(rows, space, run)
     front = [r for r in rows if r.get("pareto")]
     summary["ties"] = signal.tied_members(front, space, summary["signal"])
-    folder = run.child("report")
+    folder = RunLayout(run).report
     body = markdown(rows, space, summary) + "\n" + signal.markdown(summary["signal"])
     tied = {t: w for t, w in summary["ties"].items() if w}
     body += (

@@ -33,7 +33,8 @@ class LoopConfig:
     data_uri: str
     manifest: dict
     threads: int = 1
-    compile: bool = False
+    compile: str = "auto"
+    """auto (on CUDA) | true | false."""
     checkpoint_every: int = 1
     max_epochs: float = float("inf")
     init_uri: str | None = None

@@ -95,3 +95,11 @@ def test_a_space_without_a_baseline_has_no_baseline_trial():
     space = load_space(TINY, ["evaluation.baseline={}"])
     assert not space.is_baseline({"code_fraction": 0.0, "cooldown_code_fraction": 0.0})
     assert load_space(TINY).is_baseline({"code_fraction": 0.0, "cooldown_code_fraction": 0.0})
+
+
+def test_compile_is_auto_by_default_and_can_be_turned_off():
+    assert load_space(TINY).training.compile == "auto"  # on for CUDA workers, off on CPU
+    assert load_space(TINY, ["training.compile=false"]).training.compile == "false"
+    assert load_space(TINY, ["training.compile=true"]).training.compile == "true"  # YAML bool
+    with pytest.raises(ConfigError, match="training.compile: must be auto, true or false"):
+        load_space(TINY, ["training.compile=maybe"])
