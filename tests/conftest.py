@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -81,3 +82,24 @@ def s3_endpoint():
             fsspec.config.conf.pop("s3", None)
         else:
             fsspec.config.conf["s3"] = old_conf
+
+
+# -- leaving ------------------------------------------------------------------------------------
+_EXIT: dict[str, int] = {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT["status"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """Leave without interpreter teardown once pytest has reported: Ray's and gRPC's native
+    threads, still alive in this process after in-process clusters, crashed the teardown with
+    SIGSEGV once after "187 passed" (exit 139 for a green run). The summary and the exit status
+    are pytest's own; nothing runs after this hook."""
+    if "status" in _EXIT:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT["status"])
