@@ -67,7 +67,7 @@ def calibration_space(space, k: int, n: int) -> dict:
     return raw
 
 
-def seed_table(records: list[dict], space, n_mixtures: int) -> dict:
+def seed_table(records: list[dict], space) -> dict:
     """{objective: {means, seed_noise, signal, snr, mdd, verdict}} from finished replicas."""
     groups: dict[str, dict[str, list[float]]] = {o.name: {} for o in space.objectives}
     for r in records:
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rc = execute(req, args.address)
     records = [r.to_dict() for r in load_run(req.run)]
-    table = seed_table(records, cal, args.mixtures)
+    table = seed_table(records, cal)
     req.run.write_json(
         "calibration.json", {"mixtures": args.mixtures, "seeds": args.seeds, "objectives": table}
     )

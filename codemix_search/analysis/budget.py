@@ -33,10 +33,11 @@ def learn(run_uri: str, model: str, device: str) -> costs.Throughput:
     """A throughput row from a run's finished trials (medians): tokens/s, overhead, eval."""
     from codemix_search.export.recipes import load_run
     from codemix_search.storage.folder import Folder
+    from codemix_search.storage.layout import RunLayout
 
     done = [r for r in load_run(Folder(run_uri)) if r.finished and r.metrics.get("tokens_per_s")]
     if not done:
-        raise ConfigError(run_uri, "records.jsonl", "no finished trial to learn throughput from")
+        raise ConfigError(run_uri, RunLayout.RECORDS, "no finished trial to learn throughput from")
     m = [r.metrics for r in done]
     tps = statistics.median(x["tokens_per_s"] for x in m)
     over = statistics.median(x["train_seconds"] - x["tokens"] / x["tokens_per_s"] for x in m)

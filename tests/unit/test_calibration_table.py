@@ -24,7 +24,7 @@ def test_seed_table_by_hand():
                 }
             )
     rows.append({"status": "pruned", "mixture_id": "c", "objectives": {}})
-    t = seed_table(rows, space, 2)["nl_reasoning"]
+    t = seed_table(rows, space)["nl_reasoning"]
     assert t["means"] == {"a": pytest.approx(1.1), "b": pytest.approx(2.2)}
     pooled = math.sqrt((0.02 + 0.08) / 2)  # variances 0.02 and 0.08, 1 dof each
     assert t["seed_noise"] == pytest.approx(pooled) and t["replicas"] == 4
