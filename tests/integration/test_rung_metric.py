@@ -1,7 +1,7 @@
 """Early stopping follows the objectives: with ``early_stopping.metric: objectives`` a rung
 compares the objectives' own BPB (on a fixed subset of their eval items), so on a space whose
-objective prefers text the text-only baseline is not stopped for having less code, as it was
-with the mean validation loss over sources (three of the demo's five sources are code)."""
+objective prefers text the text-only mixture is not stopped for a worse mean validation loss over
+sources (three of the demo's five sources are code), as it is when ASHA compares ``val_loss``."""
 
 from __future__ import annotations
 
@@ -57,9 +57,6 @@ def test_rung_metric_ranks_as_the_objective_and_val_loss_does_not(curves):
     # At every report the objective's rung metric prefers text, as the objective does.
     for text, code in zip(c["text"], c["code"], strict=True):
         assert text["rung_metric"] < code["rung_metric"], text["step"]
-    # At the first rung (grace period 1), where ASHA first decides, the mean validation loss
-    # over sources (3 of 5 code) prefers the code-heavy mixture.
-    assert c["text"][0]["val_loss"] > c["code"][0]["val_loss"]
     text = c["text"][-1]
     # rung_metric is the mean of the last two reports' objective BPB
     last_two = [r["rung/nl"] for r in c["text"][-2:]]
@@ -93,9 +90,19 @@ def test_asha_on_the_objectives_keeps_text_and_on_val_loss_stops_it(curves):
         assert isinstance(aligned, BaselineKeepingASHA)
         assert "text" not in _decisions(aligned, *order, c)
     assert "code" in _decisions(make_scheduler(space), "text", "code", c)
+    # Which of the two has the lower mean validation loss at 80 tiny steps depends on the commit
+    # history the data is built from (0.0005 apart at the first rung, either way round), so the
+    # text mixture is given a validation loss just above the code one's at every report: a text
+    # mixture behind on the mean over sources, ahead on the objective.
+    behind = [
+        {**t, "val_loss": k["val_loss"] + 0.01} for t, k in zip(c["text"], c["code"], strict=True)
+    ]
+    shifted = {**c, "text": behind}
     legacy = load_space(TINY, [*OVERRIDES, "early_stopping.metric=val_loss"])
-    # What happened to text-only mixtures before: stopped as soon as a code-heavy one led.
-    assert "text" in _decisions(make_scheduler(legacy), "code", "text", c)
+    assert scheduler_metric(legacy) == ("val_loss", "min")
+    assert "text" in _decisions(make_scheduler(legacy), "code", "text", shifted)
+    for order in (("code", "text"), ("text", "code")):
+        assert "text" not in _decisions(make_scheduler(space), *order, shifted)
 
 
 def test_the_baseline_is_never_stopped_even_when_it_is_worst(curves):
