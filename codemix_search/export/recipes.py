@@ -237,7 +237,9 @@ def load_run(
 
 def main(argv: list[str] | None = None) -> int:
     """``codemix_search export RUN_URI [--paths paths.yaml]``: rewrite a finished (or
-    interrupted) run's leaderboard, report, recipes and trainer exports from its records."""
+    interrupted) run's leaderboard, report, recipes and trainer exports from its records.
+    ``--format megatron|olmo_core [--out DIR] [--seq-len N]``: write the data and per-trial
+    configs that trainer reads (export/trainer_data.py)."""
 
     import yaml
 
@@ -246,8 +248,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(prog="codemix_search export", description=main.__doc__)
     ap.add_argument("run", help="the run folder (fsspec URI): <storage>/<name>")
     ap.add_argument("--paths", help="YAML mapping source -> the trainer's copy of it")
+    ap.add_argument(
+        "--format",
+        choices=("megatron", "olmo_core"),
+        help="write the recipes' data and configs for this trainer (into --out)",
+    )
+    ap.add_argument("--out", help="where --format writes (default <run>/exports/<format>)")
+    ap.add_argument("--seq-len", type=int, help="the trainer's sequence length (default: proxy's)")
     args = ap.parse_args(argv)
     run = Folder(args.run)
+    if args.format:
+        from codemix_search.export.trainer_data import export_for_trainer
+
+        if args.seq_len is not None and args.seq_len < 1:
+            raise ConfigError("--seq-len", "", f"{args.seq_len}: a positive token count")
+        load_run(run, need=(RunLayout.SPACE, RunLayout.RECORDS, RunLayout.RUN))
+        out = Folder(args.out) if args.out else None
+        done = export_for_trainer(run, args.format, out, args.seq_len)
+        print(
+            f"{args.format}: {len(done['trials'])} recipe(s), sources {', '.join(done['sources'])}, "
+            f"seq_len {done['seq_len']} -> {done['out']}"
+        )
+        return 0
     records = load_run(run, need=(RunLayout.SPACE, RunLayout.RECORDS, RunLayout.RUN))
     space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
     info = run.read_json(RunLayout.RUN)

@@ -9,6 +9,7 @@
       optuna.db         the Optuna study (local runs)
       recipes/          <trial>.yaml per Pareto-optimal trial, trainer exports, _SUCCESS
       report/           report.md/.json, Pareto plot, _SUCCESS
+      exports/<format>/ `codemix_search export RUN --format F`: trainer data + per-trial configs
       trials/<id>/      trial.json, curve.jsonl, result.json, generations.json, items.json,
                         noise.json
       by_seed/<seed>.json   which trial trained a seed first (twins are reused, not retrained)
@@ -55,6 +56,9 @@ class RunLayout:
     @property
     def report(self) -> Folder:
         return self.folder.child("report")
+
+    def exports(self, fmt: str) -> Folder:
+        return self.folder.child("exports", fmt)
 
     @property
     def by_seed(self) -> Folder:

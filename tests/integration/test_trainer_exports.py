@@ -1,0 +1,203 @@
+"""`codemix_search export RUN --format megatron|olmo_core`, read by the trainers' own libraries.
+
+megatron-core 0.16.1 and ai2-olmo-core 3.0.0 pin a huggingface_hub other than ours, so they live
+in a consumer venv of their own (built once, cached under CODEMIX_CACHE) that sees this project's
+packages after its own. There, Megatron's BlendedMegatronDatasetBuilder builds the blended GPT
+dataset from an exported recipe's arguments, and OLMo-core's NumpyFSLDatasetConfig.from_dict
+builds and prepares the source mixture from its config; each reports the share of samples each
+source supplied, compared here with the recipe's weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from codemix_search.config.load import load_space
+from codemix_search.data.dataset import cache_root, load_split, materialize
+from codemix_search.export.recipes import export_run
+from codemix_search.storage.folder import Folder, is_complete_dir
+from codemix_search.storage.layout import RunLayout
+from tests.helpers import REPO, TINY
+from tests.integration.test_export import make_records
+
+CONSUMERS = ["megatron-core==0.16.1", "ai2-olmo-core==3.0.0"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+
+
+@pytest.fixture(scope="module")
+def consumer_python():
+    """A venv with the consumers' libraries, seeing our venv's packages (and this checkout)
+    after its own."""
+    venv = os.path.join(cache_root(), "consumer-venv-" + "-".join(CONSUMERS).replace("=", ""))
+    python = os.path.join(venv, "bin", "python")
+    if is_complete_dir(venv):
+        return python
+    subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True, timeout=300)
+    site = subprocess.run(
+        [python, "-c", "import site; print(site.getsitepackages()[0])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = [p for p in sys.path if p.endswith("site-packages")][0]
+    with open(os.path.join(site, "zz_codemix_main.pth"), "w") as f:
+        f.write(f"{ours}\n{REPO}\n")
+    pip = subprocess.run(
+        [python, "-m", "pip", "install", "-q", *CONSUMERS],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    with open(os.path.join(venv, "_SUCCESS"), "w") as f:
+        f.write("{}")
+    return python
+
+
+@pytest.fixture(scope="module")
+def run(tiny_data, tmp_path_factory):
+    """A run folder with recipes, on the tiny demo data (records as the search writes them)."""
+    space = load_space(TINY)
+    folder = Folder(str(tmp_path_factory.mktemp("run")))
+    info = {"uri": tiny_data.uri, "tokenizer_sha256": "", "key": "", "paths": {}}
+    folder.write_yaml(RunLayout.SPACE, space.to_dict())
+    folder.write_json(RunLayout.RUN, {"name": "r", "layout": 2, "data": info})
+    export_run(make_records(space, folder), space, folder, "r", info)
+    return folder
+
+
+def export(run: Folder, fmt: str, *extra: str) -> Folder:
+    out = subprocess.run(
+        [sys.executable, "-m", "codemix_search.cli", "export", run.uri, "--format", fmt, *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ENV,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"{fmt}: 3 recipe(s)" in out.stdout
+    folder = RunLayout(run).exports(fmt)
+    assert folder.is_complete()
+    return folder
+
+
+def consume(python: str, script: str, *args: str) -> dict:
+    out = subprocess.run(
+        [python, os.path.join(HERE, "consumers", script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=ENV,
+        cwd=REPO,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def first_document(tiny_data, source: str) -> list[int]:
+    local = materialize(tiny_data.uri, tiny_data.manifest)
+    shard = np.asarray(load_split(local, tiny_data.manifest, source, "train"))
+    end = int(np.flatnonzero(shard == tiny_data.manifest["eos_id"])[0]) + 1
+    return shard[:end].tolist()
+
+
+def test_megatron_builds_the_recipes_blend_in_its_proportions(
+    run, consumer_python, tiny_data, tmp_path
+):
+    out = export(run, "megatron")
+    worst = 0.0
+    for name in sorted(n for n in out.listdir() if n.endswith(".json")):
+        exported = out.read_json(name)
+        read = consume(consumer_python, "read_megatron.py", out.file(name), str(tmp_path / name))
+        for phase, spec in exported["phases"].items():
+            got = read[phase]
+            assert got["samples"] == spec["train_samples"]
+            assert set(got["shares"]) == set(spec["weights"])
+            for source, w in spec["weights"].items():
+                # Megatron deals whole samples: a share is within one sample of its weight.
+                err = abs(got["shares"][source] - w)
+                assert err <= 1 / got["samples"] + 1e-9, (name, phase, source, err)
+                worst = max(worst, err)
+        first_source = next(iter(exported["phases"]["pretrain"]["weights"]))
+        assert read["first_document"] == first_document(tiny_data, first_source)
+    print(f"megatron: largest share deviation {worst:.4f}")
+
+
+def test_megatrons_own_writer_and_ours_write_the_same_bytes(consumer_python, tmp_path):
+    script = (
+        "import sys, numpy as np\n"
+        "from codemix_search.export import trainer_data as t\n"
+        "rng = np.random.default_rng(0)\n"
+        "tokens = rng.integers(1, 2000, 5000).astype(np.uint16); tokens[::97] = 0\n"
+        "t.write_megatron(tokens, 0, 2048, sys.argv[1] + '/theirs')\n"
+        "t._write_megatron_numpy(tokens, t.document_lengths(tokens, 0), sys.argv[1] + '/ours')\n"
+        "import megatron.core.datasets.indexed_dataset as m; print(m.__file__)\n"
+    )
+    out = subprocess.run(
+        [consumer_python, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ENV,
+        cwd=REPO,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    for ext in (".bin", ".idx"):
+        theirs = (tmp_path / f"theirs{ext}").read_bytes()
+        assert theirs == (tmp_path / f"ours{ext}").read_bytes(), ext
+
+
+def test_olmo_core_builds_the_recipes_mixture_in_its_proportions(run, consumer_python, tiny_data):
+    out = export(run, "olmo_core")
+    vocab = tiny_data.manifest["vocab_size"]
+    worst = 0.0
+    for name in sorted(n for n in out.listdir() if n.endswith(".json")):
+        exported = out.read_json(name)
+        read = consume(consumer_python, "read_olmo.py", out.file(name))
+        for phase, spec in exported["phases"].items():
+            got = read[phase]
+            assert set(got["shares"]) == set(spec["weights"])
+            for source, w in spec["weights"].items():
+                err = abs(got["shares"][source] - w)  # whole instances, as Megatron's samples
+                assert err <= 1 / got["instances"] + 1e-9, (name, phase, source, err)
+                worst = max(worst, err)
+            # Real tokens, not a .npy header read as 64 ids: every id in the vocabulary and the
+            # instance a run of the source's own shard.
+            first = got["first_tokens"]
+            assert len(first) == exported["seq_len"] and max(first) < vocab
+            source = os.path.basename(os.path.dirname(got["first_path"]))
+            local = materialize(tiny_data.uri, tiny_data.manifest)
+            shard = np.asarray(load_split(local, tiny_data.manifest, source, "train"))
+            assert np.asarray(first, dtype=shard.dtype).tobytes() in shard.tobytes()
+    print(f"olmo-core: largest share deviation {worst:.4f}")
+
+
+def test_export_refuses_a_run_without_recipes_in_one_line(tmp_path):
+    folder = Folder(str(tmp_path))
+    folder.write_yaml(RunLayout.SPACE, {})
+    folder.write_text(RunLayout.RECORDS, "")
+    folder.write_json(RunLayout.RUN, {"name": "r", "data": {"uri": str(tmp_path)}})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "codemix_search.cli",
+            "export",
+            str(tmp_path),
+            "--format",
+            "megatron",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV,
+    )
+    assert out.returncode == 2, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert "recipes" in out.stderr and not (tmp_path / "exports").exists()
