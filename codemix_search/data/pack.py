@@ -41,7 +41,33 @@ def train_tokenizer(samples: dict[str, list[str]], vocab_size: int, out_dir: str
     )
     fast.model_max_length = 1 << 20
     fast.save_pretrained(out_dir)
+    portable_tokenizer(out_dir, out_dir)
     return fast
+
+
+# transformers 5 saves a fast tokenizer as "TokenizersBackend", a class 4.x does not have (and
+# llm-foundry / Streaming pin transformers<5); "PreTrainedTokenizerFast" loads in both.
+PORTABLE_CLASS = "PreTrainedTokenizerFast"
+
+
+def portable_tokenizer(src_dir: str, dst_dir: str) -> None:
+    """Copy a saved tokenizer's files into ``dst_dir`` (which may be ``src_dir``), naming a
+    class both transformers 4.x and 5.x load."""
+    import json
+    import shutil
+
+    os.makedirs(dst_dir, exist_ok=True)
+    for name in sorted(os.listdir(src_dir)):
+        src, dst = os.path.join(src_dir, name), os.path.join(dst_dir, name)
+        if name == "tokenizer_config.json":
+            with open(src) as f:
+                config = json.load(f)
+            config["tokenizer_class"] = PORTABLE_CLASS
+            with open(dst + ".tmp", "w") as f:
+                json.dump(config, f, indent=2, sort_keys=True)
+            os.replace(dst + ".tmp", dst)
+        elif os.path.isfile(src) and src != dst:
+            shutil.copyfile(src, dst)
 
 
 def tokenizer_hash(tokenizer_dir: str) -> str:

@@ -87,6 +87,7 @@ def recipe(
     data_info: dict,
     tied_with: list[str] | None = None,
     signal: dict | None = None,
+    run_uri: str | None = None,
 ) -> dict:
     t = space.training_for(record["config"])
     return {
@@ -134,10 +135,21 @@ def recipe(
             "data": data_info,
             "trial_seed": (record.get("metrics") or {}).get("seed"),
             "checkpoint_uri": (record.get("metrics") or {}).get("checkpoint_uri"),
+            # The same, relative to the run folder: a run copied elsewhere keeps the link.
+            "checkpoint_in_run": _in_run(
+                (record.get("metrics") or {}).get("checkpoint_uri"), run_uri
+            ),
             "git_commit": git_commit(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     }
+
+
+def _in_run(uri: str | None, run_uri: str | None) -> str | None:
+    if not uri or not run_uri:
+        return None
+    root = run_uri.rstrip("/") + "/"
+    return uri[len(root) :] if uri.startswith(root) else None
 
 
 def git_commit() -> str | None:
@@ -201,7 +213,13 @@ def export_run(
     paths = paths or data_info.get("paths") or {}
     for r in front_of(rows_in, space):
         rec = recipe(
-            r, space, run_name, data_info, summary["ties"].get(r["trial_id"]), summary["signal"]
+            r,
+            space,
+            run_name,
+            data_info,
+            summary["ties"].get(r["trial_id"]),
+            summary["signal"],
+            run.uri,
         )
         uris.append(recipes.write_yaml(f"{r['trial_id']}.yaml", rec))
         for fmt, fn in EXPORTERS.items():

@@ -217,6 +217,30 @@ def pareto_html(rows: list[dict], space: SearchSpace) -> str:
     return fig.to_html(include_plotlyjs=True, full_html=True)
 
 
+# report.json's shape: 1 = the summary alone (before 2026-11); 2 = + schema_version and
+# trials_table (one row per trial: rank, front membership, objectives, relative change against
+# the baseline, win-rate, mixture, recipe path).
+REPORT_SCHEMA_VERSION = 2
+
+
+def _trial_row(r: dict, space: SearchSpace) -> dict:
+    vs = r.get("vs_baseline") or {}
+    win = {k: v.get("win_rate") for k, v in (vs.get("win_rate") or {}).items()}
+    return {
+        "trial_id": r["trial_id"],
+        "status": r["status"],
+        "rank": r.get("rank"),
+        "pareto": bool(r.get("pareto")),
+        "objectives": {n: (r.get("objectives") or {}).get(n) for n in space.metric_names},
+        "vs_baseline": vs.get("objectives") or vs.get("relative") or {},
+        "win_rate": win,
+        "mixture_id": r.get("mixture_id"),
+        "mixture": r.get("mixture"),
+        # Relative to the run folder: a copied run keeps its links.
+        "recipe": f"recipes/{r['trial_id']}.yaml" if r.get("pareto") else None,
+    }
+
+
 def write_report(rows: list[dict], space: SearchSpace, run: Folder) -> dict:
     summary = summarise(rows, space)
     summary["signal"] = signal.signal_table(rows, space, run)
@@ -231,6 +255,8 @@ def write_report(rows: list[dict], space: SearchSpace, run: Folder) -> dict:
         + "\n"
     )
     folder.write_text("report.md", body)
+    summary["schema_version"] = REPORT_SCHEMA_VERSION
+    summary["trials_table"] = [_trial_row(r, space) for r in rows]
     folder.write_text("report.json", json.dumps(summary, indent=1, sort_keys=True))
     if summary["by_status"]["finished"]:
         folder.write_bytes("pareto.png", pareto_png(rows, space, summary["knee"]))

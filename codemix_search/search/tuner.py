@@ -48,9 +48,41 @@ class MixtureOptunaSearch(OptunaSearch):
     scheduler-stopped trials are PRUNED and errored or diverged ones FAIL.
     """
 
+    def _setup_study(self, mode):
+        super()._setup_study(mode)
+        # The dashboard and study.trials_dataframe() then name the objectives, not "values_0".
+        if isinstance(self._metric, list):
+            self._ot_study.set_metric_names(list(self._metric))
+
+    def suggest(self, trial_id: str):
+        params = super().suggest(trial_id)
+        if params is not None:  # link the Optuna trial to the run's trial folder
+            self._ot_trials[trial_id].set_user_attr("trial_id", trial_id)
+        return params
+
+    def _note(self, trial_id: str, result: dict | None) -> None:
+        # Multi-objective studies take no intermediate values (Trial.report); the rung metric
+        # ASHA compares, its iteration and the run's ids are kept as user attributes instead.
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or not result or trial_id in self._completed_trials:
+            return
+        for key in ("rung_metric", "val_loss"):
+            if isinstance(result.get(key), (int, float)):
+                ot_trial.set_user_attr(key, float(result[key]))
+        if "training_iteration" in result:
+            ot_trial.set_user_attr("training_iteration", int(result["training_iteration"]))
+        for key in ("mixture_id", "seed", "status"):
+            if result.get(key) is not None:
+                ot_trial.set_user_attr(key, result[key])
+
+    def on_trial_result(self, trial_id: str, result: dict):
+        self._note(trial_id, result)  # (Tune calls this only for results ASHA did not stop)
+        return super().on_trial_result(trial_id, result)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         if trial_id in self._completed_trials:
             return
+        self._note(trial_id, result)
         if result and result.get("evaluated") == 1 and not error:
             return super().on_trial_complete(trial_id, result, error)
         state = optuna.trial.TrialState.FAIL

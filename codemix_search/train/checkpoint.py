@@ -19,11 +19,17 @@ def _unwrap(model):
     return getattr(model, "module", model)  # DDP
 
 
-def save_checkpoint(d: str, model, opt, state: dict) -> None:
-    """Model (safetensors, loadable by transformers), optimizer and loop state."""
+def save_checkpoint(d: str, model, opt, state: dict, tokenizer_dir: str | None = None) -> None:
+    """Model (safetensors, loadable by transformers), optimizer and loop state; with
+    ``tokenizer_dir``, the tokenizer too: the folder is a self-contained HF model that
+    ``AutoTokenizer`` / ``AutoModelForCausalLM`` and lm-eval's ``pretrained=`` load as it is."""
     import torch
 
+    from codemix_search.data.pack import portable_tokenizer
+
     _unwrap(model).save_pretrained(d, safe_serialization=True)
+    if tokenizer_dir:
+        portable_tokenizer(tokenizer_dir, d)
     torch.save(opt.state_dict(), os.path.join(d, "optimizer.pt"))
     with open(os.path.join(d, "state.json"), "w") as f:
         json.dump(state, f)

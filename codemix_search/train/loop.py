@@ -68,6 +68,7 @@ class _Run:
     amp_dtype: Any
     start: int
     model_ready_time: float
+    tokenizer_dir: str  # copied into every checkpoint (a self-contained HF folder)
 
 
 def train(
@@ -166,6 +167,7 @@ def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
         amp_dtype,
         start,
         model_ready_time,
+        os.path.join(local, "tokenizer"),
     )
 
 
@@ -249,7 +251,9 @@ def _steps(cfg: LoopConfig, run: _Run, rank: int, report) -> dict:
             if step in checkpoint_at:
                 with tempfile.TemporaryDirectory() as d:
                     if rank == 0:
-                        save_checkpoint(d, model, opt, {"step": step, "phase": phase})
+                        save_checkpoint(
+                            d, model, opt, {"step": step, "phase": phase}, run.tokenizer_dir
+                        )
                     report(metrics, d)
             else:
                 report(metrics)
@@ -344,7 +348,9 @@ def train_loop_per_worker(config: dict) -> None:
 
     def report(metrics: dict, checkpoint_dir: str | None = None) -> None:
         if ctx.get_world_rank() == 0:
-            record_report(trial_name, metrics)  # Prometheus gauges (codemix_search/observability/prometheus.py)
+            record_report(
+                trial_name, metrics
+            )  # Prometheus gauges (codemix_search/observability/prometheus.py)
             if curve is not None:
                 record_curve(curve, metrics)
         ckpt = None
@@ -371,4 +377,3 @@ def train_loop_per_worker(config: dict) -> None:
     else:
         with checkpoint.as_directory() as d:
             run(d)
-

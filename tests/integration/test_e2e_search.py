@@ -104,6 +104,16 @@ def test_optuna_study_marks_pruned_trials_pruned(tiny_run):
     front = {tuple(t.values) for t in study.best_trials}
     recipes = [yaml.safe_load(open(p)) for p in glob.glob(str(run / "recipes" / "*.yaml"))]
     assert front == {tuple(r["objectives"].values()) for r in recipes}
+    # What optuna-dashboard shows: the objectives by name, each trial linked to its folder.
+    space = yaml.safe_load((run / "space.yaml").read_text())
+    assert study.metric_names == [o["name"] for o in space["objectives"]]
+    by_id = {r["trial_id"]: r for r in records}
+    for t in study.trials:
+        record = by_id[t.user_attrs["trial_id"]]
+        assert t.user_attrs["rung_metric"] > 0 and t.user_attrs["training_iteration"] >= 1
+        if t.state.name == "COMPLETE":
+            assert t.user_attrs["mixture_id"] == record["mixture_id"]
+            assert list(t.values) == [record["objectives"][n] for n in study.metric_names]
 
 
 def test_leaderboard_and_printed_table(tiny_run):
@@ -230,3 +240,19 @@ def test_the_plan_counts_what_the_tiny_run_spent(tiny_run):
     same = costs.plan(4, t.tokens, t.model, 2048, t.seq_len, 1, 2, (share, finished), row)
     assert same.tokens == ledger["tokens"]
     assert 0.5 < same.device_seconds / ledger["device_seconds"] < 2.0, (same, ledger)
+
+
+def test_a_recipes_checkpoint_is_a_self_contained_hf_folder_linked_from_the_run(tiny_run):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run, _ = tiny_run
+    for path in glob.glob(str(run / "recipes" / "*.yaml")):
+        rec = yaml.safe_load(open(path))
+        ckpt = run / rec["provenance"]["checkpoint_in_run"]
+        assert str(ckpt) == rec["provenance"]["checkpoint_uri"]
+        config = json.loads((ckpt / "tokenizer_config.json").read_text())
+        assert config["tokenizer_class"] == "PreTrainedTokenizerFast"  # transformers 4.x too
+        tok = AutoTokenizer.from_pretrained(str(ckpt))
+        model = AutoModelForCausalLM.from_pretrained(str(ckpt))
+        ids = tok("def add(a, b):", return_tensors="pt").input_ids
+        assert model(input_ids=ids).logits.shape[-1] >= len(tok)

@@ -77,6 +77,16 @@ def test_report_recipes_and_trainer_exports(tmp_path):
     assert summary["by_status"] == {"finished": 4, "pruned": 1, "diverged": 1, "error": 0}
     assert summary["hypervolume"] > 0 and summary["baseline"] == "t0" and summary["knee"]
     assert "hypervolume" in md and "(knee)" in md and "+" in md and "%" in md
+    # Per trial, for programs: one row each, front rows linked to their recipe in the run.
+    table = {row["trial_id"]: row for row in summary["trials_table"]}
+    assert summary["schema_version"] == 2 and set(table) == {f"t{i}" for i in range(6)}
+    for row in table.values():
+        assert row["pareto"] == (row["recipe"] is not None)
+        if row["pareto"]:
+            assert (tmp_path / "run" / row["recipe"]).exists()
+    assert [table[f"t{i}"]["rank"] for i in (4, 5)] == [None, None]
+    assert table["t1"]["win_rate"]["demo_generative_samples"] == 1.0
+    assert table["t1"]["objectives"]["nl_reasoning"] == pytest.approx(0.35)
     assert (tmp_path / "run" / "report" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     html = (tmp_path / "run" / "report" / "pareto.html").read_text()
     assert "plotly" in html and all(f"t{i}" in html for i in range(4))
