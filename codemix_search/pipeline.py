@@ -8,6 +8,7 @@ flags and calls both; tests and ``ray job submit`` go through the same two funct
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -120,6 +121,7 @@ def execute(req: Request, address: str | None) -> int:
             "paths": default_paths(data.manifest),
         }
         run.write_json(RunLayout.RUN, {"name": req.name, "layout": LAYOUT_VERSION, "data": data_info})
+        _keep_tasks(space, data, run)
         plan = plan_for(space)
         inits = ensure_bases(space, data, req.storage, plan)  # trained once, then cached
         print(
@@ -130,6 +132,20 @@ def execute(req: Request, address: str | None) -> int:
         if started:
             ray.shutdown()
     return finish(records, space, run, req.name, data_info, t0)
+
+
+def _keep_tasks(space: SearchSpace, data, run: Folder) -> None:
+    """The lm-eval task files the trials score with, kept in the run (evaluate/tasks.py)."""
+    from codemix_search.data.dataset import materialize
+    from codemix_search.evaluate.registry import suite_for
+    from codemix_search.evaluate.tasks import keep_tasks
+
+    tasks = RunLayout(run).tasks
+    if tasks.is_complete():  # a resumed run keeps what its trials scored with
+        return
+    suite = suite_for(space.evaluation)
+    eval_dir = os.path.join(materialize(data.uri, data.manifest), "eval") if suite.local else None
+    keep_tasks(suite, eval_dir, tasks, space.evaluation.generative_prompts)
 
 
 def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict, t0: float) -> int:

@@ -187,7 +187,10 @@ def write_items(
 
 
 def data_file(eval_dir: str, task: str) -> str:
-    return os.path.abspath(os.path.join(eval_dir, f"{DATA_FILE.get(task, task)}.jsonl"))
+    name = f"{DATA_FILE.get(task, task)}.jsonl"
+    if "://" in eval_dir:  # a run's task folder on object storage (datasets reads it via fsspec)
+        return f"{eval_dir.rstrip('/')}/{name}"
+    return os.path.abspath(os.path.join(eval_dir, name))
 
 
 def _data_files(eval_dir: str, task: str) -> dict:

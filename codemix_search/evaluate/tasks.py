@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 
 from codemix_search.evaluate.registry import UPSTREAM, Suite
+from codemix_search.storage.folder import Folder
 
 
-def _generative_yaml(prompts_uri: str, out_dir: str) -> None:
+def _generative_yaml(prompts_uri: str, out_dir: str, located_at: str | None = None) -> None:
     """The paper's generative category on the user's prompts (e.g. Dolly-200: ``prompt`` and a
     ``reference`` answer per line): greedy answers, chrF against the reference in the search,
     win-rate against the baseline judged afterwards."""
@@ -22,7 +23,7 @@ def _generative_yaml(prompts_uri: str, out_dir: str) -> None:
     spec = {
         "task": "codemix_generative",
         "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": os.path.abspath(local)}},
+        "dataset_kwargs": {"data_files": {"test": _located(local, out_dir, located_at)}},
         "test_split": "test",
         "output_type": "generate_until",
         "doc_to_text": "{{prompt}}",
@@ -101,11 +102,26 @@ def _code_variant_yamls(out_dir: str) -> None:
             f.write(text)
 
 
+def _located(path: str, out_dir: str, located_at: str | None) -> str:
+    """``path`` (inside ``out_dir``) as it will be read: from ``located_at`` when the folder is
+    built elsewhere first (a temporary folder published into a run)."""
+    if not located_at:
+        return os.path.abspath(path)
+    rel = os.path.relpath(path, out_dir)
+    if "://" in located_at:
+        return f"{located_at.rstrip('/')}/{rel}"
+    return os.path.join(os.path.abspath(located_at), rel)
+
+
 def write_task_yamls(
-    suite: Suite, eval_dir: str | None, out_dir: str, generative_prompts: str | None = None
+    suite: Suite,
+    eval_dir: str | None,
+    out_dir: str,
+    generative_prompts: str | None = None,
+    located_at: str | None = None,
 ) -> list[str]:
     """Task YAMLs (and the metrics shim) for ``suite`` into ``out_dir``; returns the task names
-    to pass to lm-eval."""
+    to pass to lm-eval. ``located_at``: where ``out_dir`` will be read from, if elsewhere."""
     from codemix_search.demo import eval_items as demo_suite
     from codemix_search.evaluate import scorers as metrics
 
@@ -118,7 +134,7 @@ def write_task_yamls(
     else:
         _code_variant_yamls(out_dir)
         if "codemix_generative" in suite.names:
-            _generative_yaml(generative_prompts, out_dir)
+            _generative_yaml(generative_prompts, out_dir, located_at)
         _bpb_variant_yamls(suite, out_dir)
     return suite.names
 
@@ -137,3 +153,43 @@ def _bpb_variant_yamls(suite: Suite, out_dir: str) -> None:
             f.write(yamls[name])
     with open(os.path.join(out_dir, "codemix_metrics.py"), "a") as f:
         f.write(paper.shim_lines())
+
+
+def keep_tasks(
+    suite: Suite, eval_dir: str | None, tasks: Folder, generative_prompts: str | None = None
+) -> list[str]:
+    """The task files a run scores with, kept in the run (``<run>/tasks``): the metrics shim, a
+    YAML per task and (demo suite) the items they read, whose paths name the folder where it
+    lives, so ``lm_eval --model hf --model_args pretrained=<checkpoint> --include_path
+    <run>/tasks --tasks <name>`` scores a checkpoint as the search did. All or nothing."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="codemix-keep-tasks-") as tmp:
+        if eval_dir:
+            for name in sorted(os.listdir(eval_dir)):
+                if name.endswith(".jsonl"):
+                    shutil.copyfile(os.path.join(eval_dir, name), os.path.join(tmp, name))
+        where = tasks.local_path() if tasks.is_local else tasks.uri
+        names = write_task_yamls(
+            suite, where if eval_dir else None, tmp, generative_prompts, located_at=where
+        )
+        tasks.publish_from(tmp, {"located_at": where, "tasks": names})
+    return names
+
+
+def relocate_tasks(tasks: Folder) -> bool:
+    """After a run folder was copied or moved: point its task YAMLs at where they are now.
+    Returns whether anything changed."""
+    if not tasks.is_complete():
+        return False
+    info = tasks.read_json("_SUCCESS")
+    old, new = info.get("located_at"), tasks.local_path() if tasks.is_local else tasks.uri
+    if not old or old == new:
+        return False
+    for name in tasks.listdir():
+        if name.endswith(".yaml"):
+            text = tasks.read_text(name).replace(old.rstrip("/") + "/", new.rstrip("/") + "/")
+            tasks.write_text(name, text)
+    tasks.mark_success({**info, "located_at": new})
+    return True

@@ -137,7 +137,7 @@ def recipe(
             "checkpoint_uri": (record.get("metrics") or {}).get("checkpoint_uri"),
             # The same, relative to the run folder: a run copied elsewhere keeps the link.
             "checkpoint_in_run": _in_run(
-                (record.get("metrics") or {}).get("checkpoint_uri"), run_uri
+                (record.get("metrics") or {}).get("checkpoint_uri"), run_uri, run_name
             ),
             "git_commit": git_commit(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -145,11 +145,18 @@ def recipe(
     }
 
 
-def _in_run(uri: str | None, run_uri: str | None) -> str | None:
+def _in_run(uri: str | None, run_uri: str | None, run_name: str) -> str | None:
+    """A checkpoint's path inside the run folder (``train/...``), also when the records were
+    written at another location of the same run (a copied or moved run folder)."""
     if not uri or not run_uri:
         return None
     root = run_uri.rstrip("/") + "/"
-    return uri[len(root) :] if uri.startswith(root) else None
+    if uri.startswith(root):
+        return uri[len(root) :]
+    marker = f"/{run_name}/train/"
+    if marker in uri:
+        return "train/" + uri.rsplit(marker, 1)[1]
+    return None
 
 
 def git_commit() -> str | None:
@@ -298,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(paths, dict) or not all(isinstance(v, str) for v in paths.values()):
             raise ConfigError(args.paths, "", "a mapping of source name -> path or URI")
     uris = export_run(records, space, run, info["name"], info["data"], paths)
+    from codemix_search.evaluate.tasks import relocate_tasks
+
+    if relocate_tasks(RunLayout(run).tasks):  # the run folder was copied or moved
+        print(f"task files now point at {RunLayout(run).tasks.uri}")
     records = load_run(run)  # as exported: with the cost ledger and the baseline comparison
     print(table(ranked([r.to_dict() for r in records], space), space))
     print(

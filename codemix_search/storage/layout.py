@@ -9,6 +9,7 @@
       optuna.db         the Optuna study (local runs)
       recipes/          <trial>.yaml per Pareto-optimal trial, trainer exports, _SUCCESS
       report/           report.md/.json, Pareto plot, _SUCCESS
+      tasks/            the lm-eval task files (YAMLs, metrics shim, items) trials scored with
       exports/<format>/ `codemix_search export RUN --format F`: trainer data + per-trial configs
       trials/<id>/      trial.json, curve.jsonl, result.json, generations.json, items.json,
                         noise.json
@@ -56,6 +57,11 @@ class RunLayout:
     @property
     def report(self) -> Folder:
         return self.folder.child("report")
+
+    @property
+    def tasks(self) -> Folder:
+        """lm-eval's ``--include_path`` for scoring a checkpoint as the search did."""
+        return self.folder.child("tasks")
 
     def exports(self, fmt: str) -> Folder:
         return self.folder.child("exports", fmt)

@@ -5,6 +5,8 @@ import glob
 import json
 import math
 import os
+import subprocess
+import sys
 
 import optuna
 import pytest
@@ -256,3 +258,43 @@ def test_a_recipes_checkpoint_is_a_self_contained_hf_folder_linked_from_the_run(
         model = AutoModelForCausalLM.from_pretrained(str(ckpt))
         ids = tok("def add(a, b):", return_tensors="pt").input_ids
         assert model(input_ids=ids).logits.shape[-1] >= len(tok)
+
+
+def test_lm_eval_cli_rescores_a_trial_from_the_task_files_kept_in_a_copied_run(
+    tiny_run, tmp_path
+):
+    """The run keeps the lm-eval task files its trials scored with; after the run folder is
+    copied, `codemix_search export COPY` points them at the copy, and lm-eval's own CLI on a
+    recipe's checkpoint gives the trial's recorded scores."""
+    import shutil
+
+    run, _ = tiny_run
+    copy = tmp_path / "copied-run"
+    shutil.copytree(run, copy)
+    out = subprocess.run(
+        [sys.executable, "-m", "codemix_search.cli", "export", str(copy)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"task files now point at {copy / 'tasks'}" in out.stdout
+    assert str(run) not in "".join(p.read_text() for p in (copy / "tasks").glob("*.yaml"))
+    rec = yaml.safe_load(open(sorted(glob.glob(str(copy / "recipes" / "*.yaml")))[0]))
+    result = json.loads((copy / "trials" / rec["trial_id"] / "result.json").read_text())
+    ckpt = copy / rec["provenance"]["checkpoint_in_run"]
+    lm = subprocess.run(
+        [
+            sys.executable, "-m", "lm_eval", "run", "--model", "hf",
+            "--model_args", f"pretrained={ckpt}", "--include_path", str(copy / "tasks"),
+            "--tasks", "demo_nl_reasoning", "--limit", "48", "--batch_size", "16",
+            "--output_path", str(tmp_path / "lm-eval"),
+        ],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
+    )  # fmt: skip
+    assert lm.returncode == 0, lm.stderr[-3000:]
+    written = glob.glob(str(tmp_path / "lm-eval" / "**" / "results_*.json"), recursive=True)
+    scores = json.loads(open(written[0]).read())["results"]["demo_nl_reasoning"]
+    for metric in ("acc", "acc_norm", "gold_bpb"):
+        assert scores[f"{metric},none"] == pytest.approx(
+            result[f"demo_nl_reasoning/{metric}"], abs=1e-6
+        ), metric

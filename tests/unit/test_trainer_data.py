@@ -67,3 +67,15 @@ def test_olmo_config_repeats_a_small_source_just_enough():
     assert by_name["text"]["max_repetition_ratio"] == 1.0
     assert sum(s["target_ratio"] for s in by_name.values()) == pytest.approx(1.0)
     assert mix["global_batch_size"] == 4 * 64 and mix["requested_tokens"] == 8000
+
+
+def test_a_checkpoint_link_is_relative_to_the_run_also_from_a_copied_run():
+    from codemix_search.export.recipes import _in_run
+
+    ckpt = "/data/runs/r1/train/train-t1/checkpoint_000003"
+    assert _in_run(ckpt, "/data/runs/r1", "r1") == "train/train-t1/checkpoint_000003"
+    # Records written at /data/runs/r1, exported again from a copy at /home/u/r1-copy.
+    assert _in_run(ckpt, "/home/u/r1-copy", "r1") == "train/train-t1/checkpoint_000003"
+    assert _in_run("s3://b/x/r1/train/c", "s3://b/x/r1/", "r1") == "train/c"
+    assert _in_run("/elsewhere/model", "/data/runs/r1", "r1") is None
+    assert _in_run(None, "/data/runs/r1", "r1") is None
