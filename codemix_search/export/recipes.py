@@ -263,7 +263,7 @@ def load_run(
 def main(argv: list[str] | None = None) -> int:
     """``codemix_search export RUN_URI [--paths paths.yaml]``: rewrite a finished (or
     interrupted) run's leaderboard, report, recipes and trainer exports from its records.
-    ``--format megatron|olmo_core [--out DIR] [--seq-len N]``: write the data and per-trial
+    ``--format megatron|olmo_core|mosaic [--out DIR] [--seq-len N]``: write the data and per-trial
     configs that trainer reads (export/trainer_data.py)."""
 
     import yaml
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paths", help="YAML mapping source -> the trainer's copy of it")
     ap.add_argument(
         "--format",
-        choices=("megatron", "olmo_core"),
+        choices=("megatron", "olmo_core", "mosaic"),
         help="write the recipes' data and configs for this trainer (into --out)",
     )
     ap.add_argument("--out", help="where --format writes (default <run>/exports/<format>)")

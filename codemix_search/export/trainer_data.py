@@ -35,7 +35,8 @@ from codemix_search.storage.layout import RunLayout
 
 MEGATRON_TARGET = "megatron-core 0.16 (IndexedDataset MMIDIDX v1, GPTDataset)"
 OLMO_TARGET = "ai2-olmo-core 3.0 (NumpyFSLDatasetConfig.from_dict)"
-FORMATS = ("megatron", "olmo_core")
+MOSAIC_TARGET = "mosaicml-streaming 0.13 MDS + llm-foundry train_loader (name: text)"
+FORMATS = ("megatron", "olmo_core", "mosaic")
 _MEGATRON_HEADER = b"MMIDIDX\x00\x00"
 # Megatron's DType codes (megatron/core/datasets/indexed_dataset.py); the only two we write.
 _MEGATRON_DTYPE_CODE = {np.dtype(np.uint16): 8, np.dtype(np.int32): 4}
@@ -99,6 +100,85 @@ def write_olmo(tokens: np.ndarray, path: str, dtype: np.dtype) -> int:
     arr = np.asarray(tokens, dtype=dtype)
     arr.tofile(path)
     return int(arr.size)
+
+
+def streaming_mds_writer():
+    """mosaicml-streaming's own MDSWriter. ``import streaming`` also imports its vision
+    datasets (torchvision); where torchvision cannot import (a CPU-only machine whose only
+    torchvision wheel is a CUDA build), the writer is loaded from ``streaming.base`` alone."""
+    import importlib.machinery
+    import sys
+    import types
+
+    try:
+        from streaming import MDSWriter
+
+        return MDSWriter
+    except ImportError as e:
+        # What the failed import left behind goes; the package is found on sys.path afresh.
+        for name in [m for m in sys.modules if m == "streaming" or m.startswith("streaming.")]:
+            del sys.modules[name]
+        spec = importlib.machinery.PathFinder.find_spec("streaming")
+        if spec is None:
+            raise ConfigError(
+                "--format", "", "mosaic needs mosaicml-streaming: pip install mosaicml-streaming"
+            ) from None
+        if "torchvision" not in str(e):
+            raise
+    package = types.ModuleType("streaming")
+    package.__path__ = list(spec.submodule_search_locations)
+    sys.modules["streaming"] = package
+    from streaming.base import MDSWriter
+
+    package.MDSWriter = MDSWriter  # what `from streaming import MDSWriter` finds from now on
+    return MDSWriter
+
+
+def write_mds(tokens: np.ndarray, out_dir: str, seq_len: int) -> int:
+    """One MDS folder of ``seq_len``-token samples (documents concatenated with their
+    end-of-text tokens, as llm-foundry's ``convert_dataset_hf --concat_tokens``), column
+    ``tokens: ndarray:int32``; the last partial sample is dropped. Returns the sample count."""
+    writer_cls = streaming_mds_writer()
+    n = len(tokens) // seq_len
+    arr = np.asarray(tokens[: n * seq_len], dtype=np.int32).reshape(n, seq_len)
+    with writer_cls(out=out_dir, columns={"tokens": "ndarray:int32"}, compression=None) as out:
+        for row in arr:
+            out.write({"tokens": row})
+    return n
+
+
+def mosaic_recipe(recipe: Mapping, streams: Mapping[str, dict], seq_len: int) -> dict:
+    """Per phase, an llm-foundry ``train_loader`` (``name: text``) over one stream per source
+    with the recipe's ``proportion``; ``epoch_size`` is the phase's samples, so one epoch is
+    the phase, and ``max_duration`` its tokens."""
+    batch = int(recipe["training"]["batch_size"])
+    phases = {}
+    for phase in PHASES:
+        weights = recipe_weights(recipe, phase)
+        samples = train_samples(phase_tokens(recipe, phase), seq_len)
+        phases[phase] = {
+            "weights": weights,
+            "tokens": phase_tokens(recipe, phase),
+            "train_samples": samples,
+            "llm_foundry": {
+                "max_seq_len": seq_len,
+                "global_train_batch_size": batch,
+                "max_duration": f"{samples * seq_len}tok",
+                "train_loader": {
+                    "name": "text",
+                    "dataset": {
+                        "streams": {s: {**streams[s], "proportion": w} for s, w in weights.items()},
+                        "max_seq_len": seq_len,
+                        "epoch_size": samples,
+                        "shuffle": True,
+                        "shuffle_seed": int(recipe.get("seed") or 0),
+                    },
+                    "drop_last": True,
+                    "num_workers": 0,
+                },
+            },
+        }
+    return _header(recipe, MOSAIC_TARGET, seq_len) | {"phases": phases}
 
 
 def train_samples(tokens: int, seq_len: int) -> int:
@@ -237,6 +317,18 @@ def export_for_trainer(
                 )
             prefixes = {s: at(f"data/{s}_text_document") for s in sources}
             configs = [megatron_recipe(r, prefixes, at("tokenizer"), seq) for r in recipes]
+        elif fmt == "mosaic":
+            streams = {}
+            for s in sources:
+                write_mds(tokens[s], os.path.join(tmp, "data", s), seq)
+                # A remote export is read through a local cache named by the export and source:
+                # another dataset with a same-named source never reuses a stale index.
+                streams[s] = (
+                    {"local": at(f"data/{s}")}
+                    if final
+                    else {"remote": at(f"data/{s}"), "local": _stream_cache(out.uri, s)}
+                )
+            configs = [mosaic_recipe(r, streams, seq) for r in recipes]
         else:
             dtype = np.dtype(np.uint16 if manifest["vocab_size"] <= 65535 else np.uint32)
             available = {
@@ -260,6 +352,13 @@ def export_for_trainer(
         "sources": sources,
         "seq_len": seq,
     }
+
+
+def _stream_cache(uri: str, source: str) -> str:
+    import hashlib
+
+    key = hashlib.sha256(uri.encode()).hexdigest()[:12]
+    return os.path.join(tempfile.gettempdir(), "codemix-streams", key, source)
 
 
 def _recipes(layout: RunLayout) -> list[dict]:

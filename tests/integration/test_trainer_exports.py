@@ -1,11 +1,14 @@
-"""`codemix_search export RUN --format megatron|olmo_core`, read by the trainers' own libraries.
+"""`codemix_search export RUN --format megatron|olmo_core|mosaic`, read by the trainers' own
+libraries.
 
-megatron-core 0.16.1 and ai2-olmo-core 3.0.0 pin a huggingface_hub other than ours, so they live
-in a consumer venv of their own (built once, cached under CODEMIX_CACHE) that sees this project's
-packages after its own. There, Megatron's BlendedMegatronDatasetBuilder builds the blended GPT
-dataset from an exported recipe's arguments, and OLMo-core's NumpyFSLDatasetConfig.from_dict
-builds and prepares the source mixture from its config; each reports the share of samples each
-source supplied, compared here with the recipe's weights."""
+megatron-core 0.16.1 and ai2-olmo-core 3.0.0 pin a huggingface_hub other than ours, and
+mosaicml-streaming 0.13.0 pins numpy<2.2, transformers<5 and torchvision (installed without its
+pins: its MDS reader and writer run on ours), so they live in a consumer venv of their own
+(built once, cached under CODEMIX_CACHE) that sees this project's packages after its own. There,
+Megatron's BlendedMegatronDatasetBuilder builds the blended GPT dataset from an exported recipe's
+arguments, OLMo-core's NumpyFSLDatasetConfig.from_dict builds and prepares the source mixture
+from its config, and Streaming's StreamingDataset iterates an epoch of the llm-foundry loader's
+streams; each reports the share of samples each source supplied, compared with the recipe."""
 
 from __future__ import annotations
 
@@ -26,6 +29,9 @@ from tests.helpers import REPO, TINY
 from tests.integration.test_export import make_records
 
 CONSUMERS = ["megatron-core==0.16.1", "ai2-olmo-core==3.0.0"]
+STREAMING = "mosaicml-streaming==0.13.0"
+# What Streaming's text path imports beyond ours (its full pin list drags torchvision in).
+STREAMING_DEPS = ["xxhash", "zstd", "python-snappy", "brotli", "catalogue"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
 
@@ -34,7 +40,8 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
 def consumer_python():
     """A venv with the consumers' libraries, seeing our venv's packages (and this checkout)
     after its own."""
-    venv = os.path.join(cache_root(), "consumer-venv-" + "-".join(CONSUMERS).replace("=", ""))
+    key = "-".join([*CONSUMERS, STREAMING]).replace("=", "")
+    venv = os.path.join(cache_root(), "consumer-venv-" + key)
     python = os.path.join(venv, "bin", "python")
     if is_complete_dir(venv):
         return python
@@ -48,13 +55,12 @@ def consumer_python():
     ours = [p for p in sys.path if p.endswith("site-packages")][0]
     with open(os.path.join(site, "zz_codemix_main.pth"), "w") as f:
         f.write(f"{ours}\n{REPO}\n")
-    pip = subprocess.run(
-        [python, "-m", "pip", "install", "-q", *CONSUMERS],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert pip.returncode == 0, pip.stderr[-2000:]
+    for args in (CONSUMERS, ["--no-deps", STREAMING], STREAMING_DEPS):
+        pip = subprocess.run(
+            [python, "-m", "pip", "install", "-q", *args],
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert pip.returncode == 0, pip.stderr[-2000:]
     with open(os.path.join(venv, "_SUCCESS"), "w") as f:
         f.write("{}")
     return python
@@ -72,9 +78,9 @@ def run(tiny_data, tmp_path_factory):
     return folder
 
 
-def export(run: Folder, fmt: str, *extra: str) -> Folder:
+def export(run: Folder, fmt: str, *extra: str, python: str = sys.executable) -> Folder:
     out = subprocess.run(
-        [sys.executable, "-m", "codemix_search.cli", "export", run.uri, "--format", fmt, *extra],
+        [python, "-m", "codemix_search.cli", "export", run.uri, "--format", fmt, *extra],
         capture_output=True,
         text=True,
         timeout=300,
@@ -176,6 +182,39 @@ def test_olmo_core_builds_the_recipes_mixture_in_its_proportions(run, consumer_p
             shard = np.asarray(load_split(local, tiny_data.manifest, source, "train"))
             assert np.asarray(first, dtype=shard.dtype).tobytes() in shard.tobytes()
     print(f"olmo-core: largest share deviation {worst:.4f}")
+
+
+def test_streaming_iterates_the_llm_foundry_loaders_streams_in_the_recipes_proportions(
+    run, consumer_python
+):
+    # Exported where mosaicml-streaming is installed (its own MDSWriter writes the shards).
+    out = export(run, "mosaic", python=consumer_python)
+    worst = 0.0
+    for name in sorted(n for n in out.listdir() if n.endswith(".json")):
+        exported = out.read_json(name)
+        read = consume(consumer_python, "read_mosaic.py", out.file(name))
+        for phase, spec in exported["phases"].items():
+            got = read[phase]
+            assert got["samples"] == spec["train_samples"] and got["lengths"] == [got["seq_len"]]
+            assert set(got["shares"]) == set(spec["weights"])
+            for source, w in spec["weights"].items():
+                err = abs(got["shares"][source] - w)  # whole samples per stream and epoch
+                assert err <= 1 / got["samples"] + 1e-9, (name, phase, source, err)
+                worst = max(worst, err)
+        loader = exported["phases"]["pretrain"]["llm_foundry"]
+        assert loader["train_loader"]["name"] == "text"
+        assert loader["max_duration"].endswith("tok")
+    print(f"mosaic: largest share deviation {worst:.4f}")
+
+
+def test_mosaic_without_streaming_installed_is_one_line(run):
+    out = subprocess.run(
+        [sys.executable, "-m", "codemix_search.cli", "export", run.uri, "--format", "mosaic",
+         "--out", run.file("elsewhere")],
+        capture_output=True, text=True, timeout=120, env=ENV,
+    )  # fmt: skip
+    assert out.returncode == 2 and "pip install mosaicml-streaming" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not run.exists("elsewhere")
 
 
 def test_export_refuses_a_run_without_recipes_in_one_line(tmp_path):
