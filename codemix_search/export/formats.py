@@ -13,6 +13,11 @@ source was declared with):
 
 Weights below ``min_weight`` (default 1e-6) are dropped and the rest renormalised, because every
 one of these trainers rejects or mis-handles zero-weight sources.
+
+These are blends over paths the team already prepared in the trainer's format. To get that data
+too (the run's tokenized sources as .bin/.idx, MDS or raw token arrays) with configs the trainer
+runs as they are, use ``codemix_search export RUN --format megatron|mosaic|olmo_core``
+(export/trainer_data.py); each file here says so in ``prepare_with``.
 """
 
 from __future__ import annotations
@@ -92,7 +97,20 @@ def to_olmo_core(recipe: Mapping, paths: Mapping[str, str], max_repetition: floa
     return out
 
 
-EXPORTERS = {"megatron": to_megatron, "mosaic": to_mosaic_streams, "olmo_core": to_olmo_core}
+def _with_note(fn, fmt: str):
+    def exporter(recipe: Mapping, paths: Mapping[str, str]) -> dict:
+        out = fn(recipe, paths)
+        out["prepare_with"] = f"codemix_search export <run> --format {fmt}"
+        return out
+
+    return exporter
+
+
+EXPORTERS = {
+    "megatron": _with_note(to_megatron, "megatron"),
+    "mosaic": _with_note(to_mosaic_streams, "mosaic"),
+    "olmo_core": _with_note(to_olmo_core, "olmo_core"),
+}
 
 
 def default_paths(manifest: Mapping) -> dict[str, str]:

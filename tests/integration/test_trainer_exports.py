@@ -240,3 +240,77 @@ def test_export_refuses_a_run_without_recipes_in_one_line(tmp_path):
     assert out.returncode == 2, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
     assert "recipes" in out.stderr and not (tmp_path / "exports").exists()
+
+
+TRANSFORMERS_4 = "transformers==4.57.*"  # what llm-foundry and Streaming pin (<5)
+
+
+@pytest.fixture(scope="module")
+def transformers4_python():
+    """A venv with transformers 4.x (and its tokenizers / huggingface_hub), seeing ours after."""
+    venv = os.path.join(
+        cache_root(), "consumer-venv-" + TRANSFORMERS_4.replace("=", "").strip("*.")
+    )
+    python = os.path.join(venv, "bin", "python")
+    if is_complete_dir(venv):
+        return python
+    subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True, timeout=300)
+    site = subprocess.run(
+        [python, "-c", "import site; print(site.getsitepackages()[0])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    ours = [p for p in sys.path if p.endswith("site-packages")][0]
+    with open(os.path.join(site, "zz_codemix_main.pth"), "w") as f:
+        f.write(f"{ours}\n")
+    pip = subprocess.run(
+        [python, "-m", "pip", "install", "-q", TRANSFORMERS_4],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    with open(os.path.join(venv, "_SUCCESS"), "w") as f:
+        f.write("{}")
+    return python
+
+
+def test_a_checkpoint_loads_and_computes_the_same_in_transformers_4_and_5(
+    tiny_data, transformers4_python, tmp_path
+):
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from codemix_search.train.checkpoint import save_checkpoint
+    from codemix_search.train.model import build_model
+
+    local = materialize(tiny_data.uri, tiny_data.manifest)
+    model = build_model("tiny", tiny_data.manifest["vocab_size"], 64, seed=0)
+    opt = torch.optim.AdamW(model.parameters())
+    save_checkpoint(str(tmp_path), model, opt, {"step": 1}, os.path.join(local, "tokenizer"))
+    text = "def add(a, b):\n    return a + b"
+    tok = AutoTokenizer.from_pretrained(str(tmp_path))
+    with torch.no_grad():
+        ours = AutoModelForCausalLM.from_pretrained(str(tmp_path))(
+            input_ids=tok(text, return_tensors="pt").input_ids
+        ).logits[0]
+    script = (
+        "import json, sys, torch, transformers\n"
+        "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        "tok = AutoTokenizer.from_pretrained(sys.argv[1])\n"
+        "model = AutoModelForCausalLM.from_pretrained(sys.argv[1]).eval()\n"
+        "ids = tok(sys.argv[2], return_tensors='pt').input_ids\n"
+        "with torch.no_grad():\n"
+        "    logits = model(input_ids=ids).logits[0]\n"
+        "print(json.dumps({'version': transformers.__version__, 'class': type(tok).__name__,\n"
+        "                  'ids': ids[0].tolist(), 'logits': logits.tolist()}))\n"
+    )
+    out = subprocess.run(
+        [transformers4_python, "-c", script, str(tmp_path), text],
+        capture_output=True, text=True, timeout=300, env=ENV, cwd=str(tmp_path),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    theirs = json.loads(out.stdout.strip().splitlines()[-1])
+    assert theirs["version"].startswith("4.") and transformers.__version__.startswith("5.")
+    assert theirs["class"] == "PreTrainedTokenizerFast"
+    assert theirs["ids"] == tok(text).input_ids
+    diff = (torch.tensor(theirs["logits"]) - ours).abs().max().item()
+    assert diff < 1e-4, diff
