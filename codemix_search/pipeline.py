@@ -19,6 +19,7 @@ from codemix_search.core.records import TrialStatus
 from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import Folder, check_uri
 from codemix_search.storage.layout import LAYOUT_VERSION, RunLayout
+from codemix_search.storage.lock import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +94,29 @@ def check_name(name: str) -> None:
 
 
 def execute(req: Request, address: str | None) -> int:
+    from codemix_search.cluster import start_ray
+
+    space, run = req.space, req.run
+    t0 = time.time()
+    with RunLock(run) as lock:  # one live driver per run folder
+        if lock.took_over:
+            print(
+                f"codemix_search: taking over {run.uri} (its last driver, pid "
+                f"{lock.took_over.get('pid')} on {lock.took_over.get('host')}, is gone)"
+            )
+        started = start_ray(address, space.budget.concurrency)
+        return _execute(req, space, run, started, t0)
+
+
+def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: float) -> int:
     import ray
 
-    from codemix_search.cluster import plan_for, start_ray
+    from codemix_search.cluster import plan_for
     from codemix_search.demo.build import prepare_space_data
     from codemix_search.export.formats import default_paths
     from codemix_search.search.tuner import search
     from codemix_search.train.bases import ensure_bases
 
-    space, run = req.space, req.run
-    t0 = time.time()
-    started = start_ray(address, space.budget.concurrency)
     try:
         # With Ray up, the data build (a no-op when the dataset exists) runs on Ray Data.
         data = prepare_space_data(space, req.storage)
@@ -120,7 +133,9 @@ def execute(req: Request, address: str | None) -> int:
             "key": data.manifest["key"],
             "paths": default_paths(data.manifest),
         }
-        run.write_json(RunLayout.RUN, {"name": req.name, "layout": LAYOUT_VERSION, "data": data_info})
+        run.write_json(
+            RunLayout.RUN, {"name": req.name, "layout": LAYOUT_VERSION, "data": data_info}
+        )
         _keep_tasks(space, data, run)
         plan = plan_for(space)
         inits = ensure_bases(space, data, req.storage, plan)  # trained once, then cached
@@ -156,6 +171,15 @@ def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict,
 
     uris = export.export_run(records, space, run, name, data_info)
     counts = {s.value: sum(r.status is s for r in records) for s in TrialStatus}
+    if counts["interrupted"]:
+        # What finished is exported (records, report, recipes so far); the run is not marked
+        # finished, so `--resume` continues the interrupted trials and the rest of the budget.
+        print(
+            f"\ninterrupted: {counts['interrupted']} trials did not finish, {counts['finished']} "
+            f"did (recipes so far in {RunLayout(run).recipes.uri}); continue with "
+            f"`--resume --name {name}`"
+        )
+        return 130
     run.mark_success(
         {
             "records": len(records),

@@ -51,6 +51,45 @@ def rank_correlations(a: list[float], b: list[float]) -> dict:
         "spearman_p": float(rho.pvalue),
         "kendall": float(tau.statistic),
         "kendall_p": float(tau.pvalue),
+        "decision_accuracy": decision_accuracy(a, b),
+        "ci95": bootstrap_intervals(a, b),
+    }
+
+
+def decision_accuracy(a: list[float], b: list[float]) -> float:
+    """Share of mixture pairs ordered the same way at both scales (DataDecide's pairwise
+    decision accuracy); pairs tied at either scale are left out."""
+    agree = total = 0
+    for i in range(len(a)):
+        for j in range(i + 1, len(a)):
+            da, db = a[i] - a[j], b[i] - b[j]
+            if da == 0 or db == 0:
+                continue
+            total += 1
+            agree += (da > 0) == (db > 0)
+    return agree / total if total else float("nan")
+
+
+def bootstrap_intervals(a: list[float], b: list[float], resamples: int = 1000, seed: int = 0):
+    """95% percentile intervals of Spearman, Kendall and decision accuracy, resampling the
+    mixtures with replacement (what another draw of mixtures would have shown)."""
+    import numpy as np
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    draws: dict[str, list[float]] = {"spearman": [], "kendall": [], "decision_accuracy": []}
+    for _ in range(resamples):
+        idx = rng.integers(0, len(x), len(x))
+        xs, ys = x[idx], y[idx]
+        if len(set(xs)) < 3 or len(set(ys)) < 3:
+            continue
+        draws["spearman"].append(stats.spearmanr(xs, ys).statistic)
+        draws["kendall"].append(stats.kendalltau(xs, ys).statistic)
+        draws["decision_accuracy"].append(decision_accuracy(list(xs), list(ys)))
+    return {
+        k: [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))] if v else None
+        for k, v in draws.items()
     }
 
 
@@ -136,9 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     out = compare(small, large, objectives)
     print(f"{out['matched']} mixtures finished at both scales")
     for name, c in out["objectives"].items():
+        ci = c.get("ci95") or {}
+
+        def interval(key, ci=ci):
+            return "" if not ci.get(key) else f" [{ci[key][0]:+.2f}, {ci[key][1]:+.2f}]"
+
         print(
-            f"  {name:18s} spearman {c['spearman']:+.3f} (p {c['spearman_p']:.3g})  "
-            f"kendall {c['kendall']:+.3f} (p {c['kendall_p']:.3g})"
+            f"  {name:18s} spearman {c['spearman']:+.3f}{interval('spearman')} "
+            f"(p {c['spearman_p']:.3g})  kendall {c['kendall']:+.3f}{interval('kendall')}  "
+            f"decision accuracy {c.get('decision_accuracy', float('nan')):.2f}"
+            f"{interval('decision_accuracy')}"
         )
     if out["front"]:
         print(f"  small Pareto set on the large front: {out['front']['survived']:.0%}")

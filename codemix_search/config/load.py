@@ -33,6 +33,7 @@ from codemix_search.core.mixture import (
     SourceInfo,
     dirichlet_param_names,
 )
+from codemix_search.core.yaml_bounds import load_bounded
 from codemix_search.errors import ConfigError
 
 
@@ -295,7 +296,7 @@ def load_space(path: str, overrides: list[str] | None = None) -> SearchSpace:
     if not text.strip():
         raise ConfigError(shown, "", "empty file; start from search_spaces/tiny.yaml")
     try:
-        raw = yaml.safe_load(text)
+        raw = load_bounded(text, shown)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "yaml"

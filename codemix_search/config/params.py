@@ -55,6 +55,16 @@ class Param:
             )
         if self.type == "fixed" and self.value is None:
             raise ConfigError(file, f"{where}.value", "fixed needs a value")
+        # A parameter's values are scalars (a number, a name or a model URI): a nested value
+        # would be carried into every trial's config, records and Optuna unchecked.
+        for i, v in enumerate(self.values_range() if self.type != "categorical" else self.choices):
+            if not isinstance(v, (int, float, str, bool)) or (isinstance(v, str) and len(v) > 1024):
+                field = "value" if self.type == "fixed" else f"choices[{i}]"
+                if self.type in ("float", "int"):
+                    continue  # low/high checked above
+                raise ConfigError(
+                    file, f"{where}.{field}", f"must be a number, a name or a URI, got {v!r:.60}"
+                )
 
     def values_range(self) -> list:
         """Every value the parameter can take at the ends: for range checks across parameters."""

@@ -26,6 +26,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, fields
 
+from codemix_search.core.yaml_bounds import load_bounded
 from codemix_search.errors import ConfigError
 
 FORMATS = {
@@ -211,7 +212,7 @@ def load_sources(uri: str) -> SourcesConfig:
 
     try:
         with fsspec.open(uri, "r", encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
+            raw = load_bounded(f.read(), uri)
     except FileNotFoundError:
         raise ConfigError(uri, "", "file not found; check the path") from None
     except yaml.YAMLError as e:

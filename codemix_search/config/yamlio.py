@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from codemix_search.core.yaml_bounds import load_bounded
 from codemix_search.errors import ConfigError
 
 
@@ -89,7 +90,7 @@ def apply_overrides(raw: dict, overrides: list[str], file: str) -> dict:
         if not parts:
             raise ConfigError(file, item, "override needs a field name before '='")
         try:
-            value = yaml.safe_load(text)
+            value = load_bounded(text, f"{file} (override {key})")
         except yaml.YAMLError:
             raise ConfigError(file, key, f"cannot parse override value {text!r}") from None
         node = raw

@@ -27,6 +27,9 @@ class TrialStatus(str, enum.Enum):
     """Its loss became NaN/inf; never ranked."""
     ERROR = "error"
     """Raised; ``error`` holds the cause."""
+    INTERRUPTED = "interrupted"
+    """Still running or waiting when the search was stopped (Ctrl-C, SIGTERM): not early
+    stopping's doing; ``--resume`` continues it."""
 
     def __str__(self) -> str:
         return self.value

@@ -57,7 +57,7 @@ def summarise(rows: list[dict], space: SearchSpace) -> dict:
         "trials": len(rows),
         "by_status": {
             s: sum(r["status"] == s for r in rows)
-            for s in ("finished", "pruned", "diverged", "error")
+            for s in ("finished", "pruned", "diverged", "error", "interrupted")
         },
         "objectives": dict(zip(names, modes, strict=True)),
         "hypervolume": hypervolume(values, modes, ref) if values else 0.0,
@@ -96,7 +96,13 @@ def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
     st = summary["by_status"]
     out.write(
         f"{summary['trials']} trials: {st['finished']} finished, {st['pruned']} pruned (early "
-        f"stopped), {st['diverged']} diverged, {st['error']} errors.\n\n{line(summary['cost'])}.\n\n"
+        f"stopped), {st['diverged']} diverged, {st['error']} errors"
+        + (
+            f", {st['interrupted']} interrupted (the search was stopped; --resume)"
+            if st["interrupted"]
+            else ""
+        )
+        + f".\n\n{line(summary['cost'])}.\n\n"
     )
     out.write(
         f"- objectives: {', '.join(f'{n} ({m})' for n, m in summary['objectives'].items())}\n"

@@ -147,3 +147,50 @@ class TokenBudgetStopper(tune.Stopper):
 
     def stop_all(self) -> bool:
         return self.max_tokens is not None and sum(self.tokens.values()) >= self.max_tokens
+
+
+class UnfinishedTrials(tune.Callback):
+    """Whether the search was stopped by a signal, and which trials were still running or
+    waiting then: those are interrupted, neither finished nor stopped by the scheduler.
+
+    Tune installs its own SIGINT handler when the experiment starts (it stops the loop, saves
+    the experiment state for a restore, and leaves unfinished trials unfinished); ``setup``
+    runs after that and chains a handler that first notes the signal."""
+
+    current: UnfinishedTrials | None = None
+    """The instance of the experiment running now (a restored experiment brings its own copy
+    of the callback from Tune's saved state)."""
+
+    def __init__(self):
+        self.interrupted = False
+        self.ids: set[str] = set()
+
+    def setup(self, **info):
+        import signal
+
+        UnfinishedTrials.current = self
+        tune_handler = signal.getsignal(signal.SIGINT)
+
+        def noted(signum, frame):
+            self.interrupted = True
+            if callable(tune_handler):
+                tune_handler(signum, frame)
+            else:
+                raise KeyboardInterrupt
+
+        try:
+            signal.signal(signal.SIGINT, noted)
+        except ValueError:
+            pass  # not the main thread (Tune inside a thread): Tune's own handling stays
+
+    def on_step_end(self, iteration, trials, **info):
+        # Tune's cleanup marks every trial TERMINATED before on_experiment_end: what was still
+        # running or waiting is read at each step (the loop stops at the step the signal ends).
+        if not self.interrupted:
+            self._open = {t.trial_id for t in trials if t.status not in ("TERMINATED", "ERROR")}
+
+    def on_experiment_end(self, trials, **info):
+        self.ids = set(getattr(self, "_open", ())) if self.interrupted else set()
+
+    def __getstate__(self):  # Tune saves callbacks with its experiment state
+        return {"interrupted": False, "ids": set()}

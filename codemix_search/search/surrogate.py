@@ -208,5 +208,3 @@ class SurrogateSampler(_sampler_base()):
 
 
 # --- predict a finished run -------------------------------------------------------------------
-
-

@@ -81,7 +81,12 @@ def run_trial(
     )
     t0 = time.time()
     result = _train(
-        cfg.replace(curve_folder=trial.folder.uri), run, trial_id, space, plan, training.max_failures
+        cfg.replace(curve_folder=trial.folder.uri),
+        run,
+        trial_id,
+        space,
+        plan,
+        training.max_failures,
     )
     train_seconds = time.time() - t0
     last = dict(result.metrics or {})

@@ -29,6 +29,7 @@ from codemix_search.search.callbacks import (
     MetricsCallback,
     PlacementGroupReaper,
     TokenBudgetStopper,
+    UnfinishedTrials,
 )
 from codemix_search.search.params import suggest
 from codemix_search.search.trial import run_trial
@@ -190,6 +191,7 @@ def search(
         optuna_storage = optuna.storages.RDBStorage(
             f"sqlite:///{os.path.join(local_run, RunLayout.OPTUNA_DB)}"
         )
+    unfinished = UnfinishedTrials()
     searcher = MixtureOptunaSearch(
         space=functools.partial(suggest, space),
         metric=space.metric_names,
@@ -227,7 +229,7 @@ def search(
             resume_errored=False,
             restart_errored=False,
         )
-        return _records(tuner.fit(), space)
+        return _fit(tuner, space, unfinished)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -244,26 +246,55 @@ def search(
             verbose=1,
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             stop=TokenBudgetStopper(space.budget.max_tokens),
-            callbacks=[MetricsCallback(space), PlacementGroupReaper()],
+            callbacks=[MetricsCallback(space), PlacementGroupReaper(), unfinished],
         ),
     )
-    return _records(tuner.fit(), space)
+    return _fit(tuner, space, unfinished)
 
 
-def _records(results, space: SearchSpace) -> list[TrialRecord]:
+def _fit(tuner, space: SearchSpace, unfinished: UnfinishedTrials) -> list[TrialRecord]:
+    """Tune's fit, with SIGTERM stopping it as Ctrl-C does (Tune saves its state and returns;
+    otherwise SIGTERM kills the driver mid-write with a C++ stack dump)."""
+    import signal
+
+    def as_interrupt(signum, frame):
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, as_interrupt)
+    UnfinishedTrials.current = None
+    try:
+        results = tuner.fit()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return _records(results, space, (UnfinishedTrials.current or unfinished).ids)
+
+
+def _trial_id_of(path: str | None, known: set[str]) -> str:
+    """A trial that never reported has no ``trial_id`` metric: Tune's trial folder is named
+    ``<trainable>_<trial id>_<index>_<params>``."""
+    base = os.path.basename(path or "")
+    return next((t for t in known if t in base.split("_")), base)
+
+
+def _records(results, space: SearchSpace, unfinished: set[str] = frozenset()) -> list[TrialRecord]:
     records = []
     for r in results:
         metrics = dict(r.metrics or {})
         status = metrics.get("status")
+        trial_id = metrics.get("trial_id") or _trial_id_of(r.path, unfinished)
         if r.error is not None:
             status = TrialStatus.ERROR
-        elif status not in (TrialStatus.FINISHED, TrialStatus.DIVERGED):
+        elif status in (TrialStatus.FINISHED, TrialStatus.DIVERGED):
+            pass
+        elif trial_id in unfinished:
+            status = TrialStatus.INTERRUPTED  # the search was stopped, not this trial
+        else:
             status = TrialStatus.PRUNED  # stopped by the scheduler before it could be evaluated
         config = dict(r.config or {})
         mixture = space.mixture(config) if config else None
         records.append(
             TrialRecord(
-                trial_id=metrics.get("trial_id") or os.path.basename(r.path or ""),
+                trial_id=trial_id,
                 status=TrialStatus(status),
                 config=config,
                 mixture=mixture.to_dict() if mixture else None,

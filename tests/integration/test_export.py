@@ -74,7 +74,9 @@ def test_report_recipes_and_trainer_exports(tmp_path):
     uris = export_run(records, space, run, "r1", DATA_INFO)
     md = (tmp_path / "run" / "report" / "report.md").read_text()
     summary = json.loads((tmp_path / "run" / "report" / "report.json").read_text())
-    assert summary["by_status"] == {"finished": 4, "pruned": 1, "diverged": 1, "error": 0}
+    assert summary["by_status"] == {
+        "finished": 4, "pruned": 1, "diverged": 1, "error": 0, "interrupted": 0
+    }  # fmt: skip
     assert summary["hypervolume"] > 0 and summary["baseline"] == "t0" and summary["knee"]
     assert "hypervolume" in md and "(knee)" in md and "+" in md and "%" in md
     # Per trial, for programs: one row each, front rows linked to their recipe in the run.

@@ -76,3 +76,18 @@ def test_replaying_the_whole_grid_finds_its_hypervolume_and_asha_saves_tokens():
     assert spent_asha < 0.5 * full
     best = {k for k in keys if k[1] == 0.0 and k[2] == "balanced"}
     assert best <= set(kept)
+
+
+def test_decision_accuracy_counts_pairs_ordered_alike_and_skips_ties():
+    from codemix_search.analysis.transfer import bootstrap_intervals, decision_accuracy
+
+    assert decision_accuracy([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert decision_accuracy([1, 2, 3, 4], [40, 30, 20, 10]) == 0.0
+    # one swapped neighbour pair of 6 pairs
+    assert decision_accuracy([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(5 / 6)
+    assert decision_accuracy([1, 1, 2], [5, 6, 7]) == 1.0  # the tied pair is left out
+    rng = np.random.default_rng(0)
+    x = list(rng.normal(size=30))
+    ci = bootstrap_intervals(x, [v + 0.1 * rng.normal() for v in x])
+    assert 0.8 < ci["spearman"][0] <= ci["spearman"][1] <= 1.0
+    assert ci["decision_accuracy"][0] > 0.75

@@ -48,6 +48,13 @@ def closed_port() -> int:
 GOOD_DOC = json.dumps({"text": "def f():\n    return 1\n" * 5}) + "\n"
 
 
+BOMB = "name: tiny\nparameters:\n  code_fraction: {type: fixed, value: &a [x, x, x, x, x, x, x, x, x]}\n"
+BOMB += "".join(
+    f"  p{c}: {{type: fixed, value: &{c} [{', '.join([f'*{p}'] * 9)}]}}\n"
+    for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
 def sources(*entries: dict) -> str:
     return yaml.safe_dump({"sources": list(entries)}, sort_keys=False)
 
@@ -70,6 +77,33 @@ CASES = [
         "s.yaml",
     ),
     ("space-not-a-mapping", {"s.yaml": "- a\n- b\n"}, ["run", "--space", "{d}/s.yaml"], "s.yaml"),
+    # Bounded YAML (core/yaml_bounds.py): an alias bomb (9^9 values once expanded) inside a
+    # parameter's value, nesting deep enough to overflow a recursive reader, a nested value
+    # where a parameter takes a scalar, and a deeply nested override.
+    ("space-alias-bomb", {"s.yaml": BOMB}, ["run", "--space", "{d}/s.yaml"], "aliases"),
+    (
+        "space-deep-nesting",
+        {"s.yaml": "name: " + "[" * 5000 + "]" * 5000 + "\n"},
+        ["run", "--space", "{d}/s.yaml"],
+        "nested deeper",
+    ),  # fmt: skip
+    (
+        "space-nested-fixed-value",
+        {"s.yaml": space(**{"parameters.commit_share": {"type": "fixed", "value": {"a": [1]}}})},
+        ["run", "--space", "{d}/s.yaml"],
+        "parameters.commit_share.value",
+    ),
+    (
+        "override-deep-nesting",
+        {},
+        [
+            "run",
+            "--space",
+            f"{REPO}/search_spaces/tiny.yaml",
+            "training.lr=" + "[" * 100 + "]" * 100,
+        ],
+        "nested deeper",
+    ),
     (
         "space-python-tag",
         {"s.yaml": "name: !!python/object/apply:os.system ['touch {d}/PWNED']\n"},

@@ -1,0 +1,74 @@
+"""Bounded YAML: ``yaml.safe_load`` within size, depth and expanded-size limits (pure: text in,
+plain data out), so a hostile or broken file is one line, never a RecursionError or gigabytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from codemix_search.errors import ConfigError
+
+# Bounds on a YAML document: a space or sources file is a few KB; these stop a hostile or broken
+# file (deep nesting -> RecursionError; an alias "bomb" whose expansion is gigabytes) before it
+# is built, with one line.
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 100_000  # counted with aliases expanded
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        if self.depth > MAX_YAML_DEPTH:
+            mark = self.peek_event().start_mark
+            raise _Bound(f"nested deeper than {MAX_YAML_DEPTH} levels", mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Bound(Exception):
+    def __init__(self, why: str, mark=None):
+        super().__init__(why)
+        self.why, self.mark = why, mark
+
+
+def _expanded_nodes(node, memo: dict) -> int:
+    """Nodes of the document with every alias expanded (memoised: cheap even for a bomb)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a self-referencing alias counts once (and is refused by the builders)
+    if isinstance(node, yaml.MappingNode):
+        n = 1 + sum(_expanded_nodes(k, memo) + _expanded_nodes(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        n = 1 + sum(_expanded_nodes(v, memo) for v in node.value)
+    else:
+        n = 1
+    memo[key] = min(n, 1 << 62)
+    return memo[key]
+
+
+def load_bounded(text: str, file: str) -> Any:
+    """``yaml.safe_load`` within size, depth and expanded-size bounds; one-line errors."""
+    if len(text.encode("utf-8", "ignore")) > MAX_YAML_BYTES:
+        raise ConfigError(
+            file, "", f"larger than {MAX_YAML_BYTES >> 20} MiB; is this a space file?"
+        )
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_nodes(node, {}) > MAX_YAML_NODES:
+            raise _Bound(f"expands to more than {MAX_YAML_NODES:,} values (aliases)")
+        return loader.construct_document(node)
+    except _Bound as e:
+        where = f"line {e.mark.line + 1}" if e.mark else ""
+        raise ConfigError(file, where, f"{e.why}; write the values out plainly") from None
+    finally:
+        loader.dispose()
