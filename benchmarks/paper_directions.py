@@ -42,17 +42,18 @@ PAPER = {
         "world_knowledge": (1, "75-100% code hurts world knowledge"),
     },
     "lots_of_code": {
-        "world_knowledge": (1, "75-100% code hurts world knowledge"),
+        "world_knowledge": (1, "75-100% code hurts world knowledge (-31%, -86%)"),
+        "nl_reasoning": (1, "100% code: -18% NL reasoning (peak near 25% code)"),
         "code": (-1, "more code, better code"),
     },
     "cooldown_20pct": {
-        "nl_reasoning": (-1, "~20% code in the cooldown: +8.2% NL reasoning"),
-        "world_knowledge": (-1, "cooldown with code: +4.2% world knowledge"),
-        "code": (-1, "code in the cooldown helps code"),
+        "nl_reasoning": (-1, "cooldown with code +3.6% NL; without code no NL gain"),
+        "world_knowledge": (-1, "cooldown with code: +10.1% world knowledge"),
+        "code": (-1, "cooldown with code: +20% code"),
     },
     "balanced_init": {
-        "nl_reasoning": (-1, "balanced init beats text init on NL reasoning"),
-        "code": (-1, "balanced init beats text init on code"),
+        "nl_reasoning": (-1, "Balanced -> Text: +8.2% NL (best recipe; init matters)"),
+        "code": (-1, "code in the init lifts code (12x vs text-only)"),
     },
 }
 
