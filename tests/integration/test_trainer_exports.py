@@ -36,34 +36,39 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
 
 
-@pytest.fixture(scope="module")
-def consumer_python():
-    """A venv with the consumers' libraries, seeing our venv's packages (and this checkout)
-    after its own."""
-    key = "-".join([*CONSUMERS, STREAMING]).replace("=", "")
-    venv = os.path.join(cache_root(), "consumer-venv-" + key)
+def consumer_venv(name: str, *installs: list[str], see_checkout: bool = True) -> str:
+    """A venv (built once, cached under CODEMIX_CACHE) holding ``installs`` and seeing our
+    venv's packages, and this checkout, after its own; returns its python."""
+    venv = os.path.join(cache_root(), "consumer-venv-" + name)
     python = os.path.join(venv, "bin", "python")
     if is_complete_dir(venv):
         return python
     subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True, timeout=300)
     site = subprocess.run(
         [python, "-c", "import site; print(site.getsitepackages()[0])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
     ours = [p for p in sys.path if p.endswith("site-packages")][0]
     with open(os.path.join(site, "zz_codemix_main.pth"), "w") as f:
-        f.write(f"{ours}\n{REPO}\n")
-    for args in (CONSUMERS, ["--no-deps", STREAMING], STREAMING_DEPS):
-        pip = subprocess.run(
-            [python, "-m", "pip", "install", "-q", *args],
-            capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
+        f.write(f"{ours}\n" + (f"{REPO}\n" if see_checkout else ""))
+    for args in installs:
+        pip = run_in(python, ["-m", "pip", "install", "-q", *args], timeout=900)
         assert pip.returncode == 0, pip.stderr[-2000:]
     with open(os.path.join(venv, "_SUCCESS"), "w") as f:
         f.write("{}")
     return python
+
+
+def run_in(python: str, args: list[str], timeout: int = 300, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [python, *args], capture_output=True, text=True, timeout=timeout, env=ENV, **kw
+    )
+
+
+@pytest.fixture(scope="module")
+def consumer_python():
+    key = "-".join([*CONSUMERS, STREAMING]).replace("=", "")
+    return consumer_venv(key, CONSUMERS, ["--no-deps", STREAMING], STREAMING_DEPS)
 
 
 @pytest.fixture(scope="module")
@@ -94,16 +99,23 @@ def export(run: Folder, fmt: str, *extra: str, python: str = sys.executable) -> 
 
 
 def consume(python: str, script: str, *args: str) -> dict:
-    out = subprocess.run(
-        [python, os.path.join(HERE, "consumers", script), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=ENV,
-        cwd=REPO,
-    )
+    out = run_in(python, [os.path.join(HERE, "consumers", script), *args], timeout=600, cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def check_shares(name: str, exported: dict, read: dict, count: str) -> float:
+    """Each phase read with exactly the recipe's sources, each within one sample (the
+    trainers deal whole samples) of its weight; returns the largest deviation."""
+    worst = 0.0
+    for phase, spec in exported["phases"].items():
+        got = read[phase]
+        assert set(got["shares"]) == set(spec["weights"])
+        for source, w in spec["weights"].items():
+            err = abs(got["shares"][source] - w)
+            assert err <= 1 / got[count] + 1e-9, (name, phase, source, err)
+            worst = max(worst, err)
+    return worst
 
 
 def first_document(tiny_data, source: str) -> list[int]:
@@ -121,15 +133,9 @@ def test_megatron_builds_the_recipes_blend_in_its_proportions(
     for name in sorted(n for n in out.listdir() if n.endswith(".json")):
         exported = out.read_json(name)
         read = consume(consumer_python, "read_megatron.py", out.file(name), str(tmp_path / name))
+        worst = max(worst, check_shares(name, exported, read, "samples"))
         for phase, spec in exported["phases"].items():
-            got = read[phase]
-            assert got["samples"] == spec["train_samples"]
-            assert set(got["shares"]) == set(spec["weights"])
-            for source, w in spec["weights"].items():
-                # Megatron deals whole samples: a share is within one sample of its weight.
-                err = abs(got["shares"][source] - w)
-                assert err <= 1 / got["samples"] + 1e-9, (name, phase, source, err)
-                worst = max(worst, err)
+            assert read[phase]["samples"] == spec["train_samples"]
         first_source = next(iter(exported["phases"]["pretrain"]["weights"]))
         assert read["first_document"] == first_document(tiny_data, first_source)
     print(f"megatron: largest share deviation {worst:.4f}")
@@ -145,14 +151,7 @@ def test_megatrons_own_writer_and_ours_write_the_same_bytes(consumer_python, tmp
         "t._write_megatron_numpy(tokens, t.document_lengths(tokens, 0), sys.argv[1] + '/ours')\n"
         "import megatron.core.datasets.indexed_dataset as m; print(m.__file__)\n"
     )
-    out = subprocess.run(
-        [consumer_python, "-c", script, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=ENV,
-        cwd=REPO,
-    )
+    out = run_in(consumer_python, ["-c", script, str(tmp_path)], cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     for ext in (".bin", ".idx"):
         theirs = (tmp_path / f"theirs{ext}").read_bytes()
@@ -166,13 +165,8 @@ def test_olmo_core_builds_the_recipes_mixture_in_its_proportions(run, consumer_p
     for name in sorted(n for n in out.listdir() if n.endswith(".json")):
         exported = out.read_json(name)
         read = consume(consumer_python, "read_olmo.py", out.file(name))
-        for phase, spec in exported["phases"].items():
-            got = read[phase]
-            assert set(got["shares"]) == set(spec["weights"])
-            for source, w in spec["weights"].items():
-                err = abs(got["shares"][source] - w)  # whole instances, as Megatron's samples
-                assert err <= 1 / got["instances"] + 1e-9, (name, phase, source, err)
-                worst = max(worst, err)
+        worst = max(worst, check_shares(name, exported, read, "instances"))
+        for got in (read[phase] for phase in exported["phases"]):
             # Real tokens, not a .npy header read as 64 ids: every id in the vocabulary and the
             # instance a run of the source's own shard.
             first = got["first_tokens"]
@@ -193,14 +187,10 @@ def test_streaming_iterates_the_llm_foundry_loaders_streams_in_the_recipes_propo
     for name in sorted(n for n in out.listdir() if n.endswith(".json")):
         exported = out.read_json(name)
         read = consume(consumer_python, "read_mosaic.py", out.file(name))
+        worst = max(worst, check_shares(name, exported, read, "samples"))
         for phase, spec in exported["phases"].items():
             got = read[phase]
             assert got["samples"] == spec["train_samples"] and got["lengths"] == [got["seq_len"]]
-            assert set(got["shares"]) == set(spec["weights"])
-            for source, w in spec["weights"].items():
-                err = abs(got["shares"][source] - w)  # whole samples per stream and epoch
-                assert err <= 1 / got["samples"] + 1e-9, (name, phase, source, err)
-                worst = max(worst, err)
         loader = exported["phases"]["pretrain"]["llm_foundry"]
         assert loader["train_loader"]["name"] == "text"
         assert loader["max_duration"].endswith("tok")
@@ -208,11 +198,8 @@ def test_streaming_iterates_the_llm_foundry_loaders_streams_in_the_recipes_propo
 
 
 def test_mosaic_without_streaming_installed_is_one_line(run):
-    out = subprocess.run(
-        [sys.executable, "-m", "codemix_search.cli", "export", run.uri, "--format", "mosaic",
-         "--out", run.file("elsewhere")],
-        capture_output=True, text=True, timeout=120, env=ENV,
-    )  # fmt: skip
+    args = ["export", run.uri, "--format", "mosaic", "--out", run.file("elsewhere")]
+    out = run_in(sys.executable, ["-m", "codemix_search.cli", *args], timeout=120)
     assert out.returncode == 2 and "pip install mosaicml-streaming" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not run.exists("elsewhere")
 
@@ -247,29 +234,9 @@ TRANSFORMERS_4 = "transformers==4.57.*"  # what llm-foundry and Streaming pin (<
 
 @pytest.fixture(scope="module")
 def transformers4_python():
-    """A venv with transformers 4.x (and its tokenizers / huggingface_hub), seeing ours after."""
-    venv = os.path.join(
-        cache_root(), "consumer-venv-" + TRANSFORMERS_4.replace("=", "").strip("*.")
-    )
-    python = os.path.join(venv, "bin", "python")
-    if is_complete_dir(venv):
-        return python
-    subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True, timeout=300)
-    site = subprocess.run(
-        [python, "-c", "import site; print(site.getsitepackages()[0])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    ours = [p for p in sys.path if p.endswith("site-packages")][0]
-    with open(os.path.join(site, "zz_codemix_main.pth"), "w") as f:
-        f.write(f"{ours}\n")
-    pip = subprocess.run(
-        [python, "-m", "pip", "install", "-q", TRANSFORMERS_4],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert pip.returncode == 0, pip.stderr[-2000:]
-    with open(os.path.join(venv, "_SUCCESS"), "w") as f:
-        f.write("{}")
-    return python
+    """transformers 4.x (with its tokenizers and huggingface_hub) before ours."""
+    name = TRANSFORMERS_4.replace("=", "").strip("*.")
+    return consumer_venv(name, [TRANSFORMERS_4], see_checkout=False)
 
 
 def test_a_checkpoint_loads_and_computes_the_same_in_transformers_4_and_5(
