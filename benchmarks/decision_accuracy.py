@@ -53,10 +53,10 @@ def table(small: list[dict], large: list[dict]) -> list[dict]:
     return rows
 
 
-def fmt(value, ci) -> str:
+def fmt(value, ci, sign: str = "+") -> str:
     if value != value:  # NaN: constant values at one scale (e.g. pass@1 all 0)
         return "n/a (constant)"
-    return f"{value:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+    return f"{value:{sign}.2f}" + (f" [{ci[0]:{sign}.2f}, {ci[1]:{sign}.2f}]" if ci else "")
 
 
 def main(argv=None) -> int:
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         ci = r.get("ci95") or {}
         lines.append(
             f"| {r['category']} | {r['family']} | "
-            f"{fmt(r.get('decision_accuracy', float('nan')), ci.get('decision_accuracy'))} | "
+            f"{fmt(r.get('decision_accuracy', float('nan')), ci.get('decision_accuracy'), '')} | "
             f"{fmt(r['spearman'], ci.get('spearman'))} | {fmt(r['kendall'], ci.get('kendall'))} |"
         )
     text = "\n".join(lines) + "\n"
