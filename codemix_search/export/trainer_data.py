@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import struct
 import tempfile
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from codemix_search.data.dataset import load_split, materialize
+from codemix_search.data.pack import portable_tokenizer
 from codemix_search.errors import ConfigError
 from codemix_search.export.formats import PHASES, phase_tokens, recipe_weights
 from codemix_search.storage.folder import Folder, publish_dir
@@ -299,7 +299,7 @@ def export_for_trainer(
     sources = sorted({s for r in recipes for p in PHASES for s in recipe_weights(r, p)})
     seq = seq_len or int(recipes[0]["training"]["seq_len"])
     with publish_dir(final) if final else tempfile.TemporaryDirectory() as tmp:
-        shutil.copytree(os.path.join(local, "tokenizer"), os.path.join(tmp, "tokenizer"))
+        portable_tokenizer(os.path.join(local, "tokenizer"), os.path.join(tmp, "tokenizer"))
         where = final or out.uri  # configs name the data where it will be read from
 
         def at(rel: str) -> str:

@@ -67,14 +67,20 @@ class MixtureOptunaSearch(OptunaSearch):
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is None or not result or trial_id in self._completed_trials:
             return
-        for key in ("rung_metric", "val_loss"):
-            if isinstance(result.get(key), (int, float)):
-                ot_trial.set_user_attr(key, float(result[key]))
+        attrs = {k: float(result[k]) for k in ("rung_metric", "val_loss")
+                 if isinstance(result.get(k), (int, float))}  # fmt: skip
         if "training_iteration" in result:
-            ot_trial.set_user_attr("training_iteration", int(result["training_iteration"]))
-        for key in ("mixture_id", "seed", "status"):
-            if result.get(key) is not None:
-                ot_trial.set_user_attr(key, result[key])
+            attrs["training_iteration"] = int(result["training_iteration"])
+        attrs |= {
+            k: result[k] for k in ("mixture_id", "seed", "status") if result.get(k) is not None
+        }
+        try:
+            for key, value in attrs.items():
+                ot_trial.set_user_attr(key, value)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # A resumed search replays results of trials the study already closed before the
+            # driver died (its saved searcher state predates that): their attributes are set.
+            pass
 
     def on_trial_result(self, trial_id: str, result: dict):
         self._note(trial_id, result)  # (Tune calls this only for results ASHA did not stop)
