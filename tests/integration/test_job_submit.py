@@ -34,32 +34,38 @@ def head():
 def test_job_submit_runs_the_tiny_search(head, tmp_path):
     url, env = head
     storage = tmp_path / "storage"
-    submit = subprocess.run(
-        [
-            RAY_BIN,
-            "job",
-            "submit",
-            "--address",
-            url,
-            "--working-dir",
-            ".",
-            "--no-wait",
-            "--",
-            "python",
-            "codemix_search/run.py",
-            "--space",
-            "search_spaces/tiny.yaml",
-            "--storage",
-            str(storage),
-            "--name",
-            "job",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    cmd = [
+        RAY_BIN,
+        "job",
+        "submit",
+        "--address",
+        url,
+        "--working-dir",
+        ".",
+        "--no-wait",
+        "--",
+        "python",
+        "codemix_search/run.py",
+        "--space",
+        "search_spaces/tiny.yaml",
+        "--storage",
+        str(storage),
+        "--name",
+        "job",
+    ]
+    submit = None
+
+    def submitted() -> bool:
+        # The head's job agent registers a little after the dashboard answers (seconds; longer
+        # on a loaded machine); until then Ray answers "No available agent to submit job,
+        # please try again later", and nothing was submitted.
+        nonlocal submit
+        submit = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )  # fmt: skip
+        return submit.returncode == 0 or "No available agent" not in submit.stderr
+
+    wait_until(submitted, timeout=180, interval=2)
     assert submit.returncode == 0, submit.stdout + submit.stderr
     job_id = re.search(r"raysubmit_[A-Za-z0-9]+", submit.stdout).group(0)
     from ray.job_submission import JobStatus, JobSubmissionClient
