@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from codemix_search.data.dataset import load_split, materialize
-from codemix_search.data.pack import portable_tokenizer
+from codemix_search.data.pack import dtype_for, portable_tokenizer
 from codemix_search.errors import ConfigError
 from codemix_search.export.formats import PHASES, phase_tokens, recipe_weights
 from codemix_search.storage.folder import Folder, publish_dir
@@ -330,7 +330,7 @@ def export_for_trainer(
                 )
             configs = [mosaic_recipe(r, streams, seq) for r in recipes]
         else:
-            dtype = np.dtype(np.uint16 if manifest["vocab_size"] <= 65535 else np.uint32)
+            dtype = np.dtype(dtype_for(manifest["vocab_size"]))  # the run's own shard dtype
             available = {
                 s: write_olmo(tokens[s], os.path.join(tmp, "data", s, "part-00000.npy"), dtype)
                 for s in sources
