@@ -45,8 +45,12 @@ def check_request(
 ) -> Request:
     """The space of a new run (``space``, or read from ``space_file``), or of the run to resume
     (its own space.yaml, not --space)."""
+    if not storage_uri or not storage_uri.strip():
+        raise ConfigError("--storage", "", "empty: give a folder or a URI (s3://bucket/prefix)")
     check_uri(storage_uri, "--storage")
-    storage = Folder(storage_uri)
+    # Resolved here, on the driver: Ray workers run in their own working folder, where a
+    # relative path names another place (the data "missing" on every worker).
+    storage = Folder(absolute_storage(storage_uri))
     if name is not None:
         check_name(name)
     if resume:
@@ -73,6 +77,12 @@ def check_request(
             "--name", "", f"run {run.uri} exists; add --resume to continue it, or pick another"
         )
     return Request(space, storage, run, name, resume)
+
+
+def absolute_storage(uri: str) -> str:
+    if uri.startswith("file://"):
+        return "file://" + os.path.abspath(uri[len("file://") :])
+    return uri if "://" in uri else os.path.abspath(os.path.expanduser(uri))
 
 
 def _check_layout(run: Folder) -> None:
@@ -180,6 +190,15 @@ def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict,
             f"`--resume --name {name}`"
         )
         return 130
+    if not (counts["finished"] or counts["pruned"]):
+        # Nothing trained to the end (every trial errored or diverged): not a finished run.
+        cause = next((r.error for r in records if r.error), "see the trials' error files")
+        print(
+            f"\nno trial finished ({counts['error']} errors, {counts['diverged']} diverged); "
+            f"first cause: {cause}\nthe run is left unfinished (no _SUCCESS); fix the cause "
+            "and start a new --name"
+        )
+        return 1
     run.mark_success(
         {
             "records": len(records),
@@ -196,4 +215,4 @@ def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict,
         f"\n{counts['finished']} finished, {counts['pruned']} pruned, {counts['diverged']} diverged, {counts['error']} errors; "
         f"{len(uris)} recipes in {RunLayout(run).recipes.uri} ({time.time() - t0:.0f} s)"
     )
-    return 0 if counts["finished"] or counts["pruned"] else 1
+    return 0

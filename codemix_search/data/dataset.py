@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codemix_search.errors import DataError
-from codemix_search.storage.folder import Folder, is_complete_dir
+from codemix_search.storage.folder import Folder, cache_root, is_complete_dir  # noqa: F401 - cache_root re-exported
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,6 @@ class DataRef:
     @property
     def sources(self) -> list[str]:
         return sorted(self.manifest["sources"])
-
-
-def cache_root() -> str:
-    return os.environ.get("CODEMIX_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "codemix_search"
-    )
 
 
 # -- reading a built dataset -------------------------------------------------------------------

@@ -23,7 +23,7 @@ from codemix_search.core.seeds import derive_seed
 from codemix_search.errors import DataError
 from codemix_search.search.scoring import score_trial
 from codemix_search.storage.layout import RunLayout, TrialLayout
-from codemix_search.train.launch import make_trainer
+from codemix_search.train.launch import checkpoint_uri, make_trainer
 from codemix_search.train.loop_config import loop_config
 
 
@@ -112,7 +112,7 @@ def run_trial(
         "mixture_id": mixture.id,
         "train_seconds": train_seconds,
         "eval_seconds": scores.eval_seconds,
-        "checkpoint_uri": result.checkpoint.path,
+        "checkpoint_uri": checkpoint_uri(result.checkpoint, run.train.uri),
     }
     # Per-item scores (paired differences between trials) and the objectives at the last k
     # checkpoints (checkpoint noise): what the report's signal-to-noise table is made of.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 
 import optuna
 from ray import tune
@@ -18,7 +19,6 @@ from ray.tune.schedulers import (
     HyperBandScheduler,
     TrialScheduler,
 )
-from ray.tune.search.optuna import OptunaSearch
 
 from codemix_search.cluster import keep_credentials_out_of_runtime_envs
 from codemix_search.config.space import SearchSpace
@@ -32,71 +32,19 @@ from codemix_search.search.callbacks import (
     UnfinishedTrials,
 )
 from codemix_search.search.params import suggest
+from codemix_search.search.study import (
+    MixtureOptunaSearch,
+    finished_on_storage,
+    reconcile,
+    recover_records,
+    study_storage,
+)
 from codemix_search.search.trial import run_trial
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout
 from codemix_search.train.loop_config import max_reports
 
 log = logging.getLogger(__name__)
-
-
-class MixtureOptunaSearch(OptunaSearch):
-    """OptunaSearch that never records an unfinished trial as COMPLETE.
-
-    Upstream, a trial stopped by the scheduler reaches ``on_trial_complete`` with its last partial
-    result; with a list of metrics the values become ``[None, None]`` and the trial is told
-    COMPLETE (or fails to be told at all). Here only results with ``evaluated=1`` complete;
-    scheduler-stopped trials are PRUNED and errored or diverged ones FAIL.
-    """
-
-    def _setup_study(self, mode):
-        super()._setup_study(mode)
-        # The dashboard and study.trials_dataframe() then name the objectives, not "values_0".
-        if isinstance(self._metric, list):
-            self._ot_study.set_metric_names(list(self._metric))
-
-    def suggest(self, trial_id: str):
-        params = super().suggest(trial_id)
-        if params is not None:  # link the Optuna trial to the run's trial folder
-            self._ot_trials[trial_id].set_user_attr("trial_id", trial_id)
-        return params
-
-    def _note(self, trial_id: str, result: dict | None) -> None:
-        # Multi-objective studies take no intermediate values (Trial.report); the rung metric
-        # ASHA compares, its iteration and the run's ids are kept as user attributes instead.
-        ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is None or not result or trial_id in self._completed_trials:
-            return
-        attrs = {k: float(result[k]) for k in ("rung_metric", "val_loss")
-                 if isinstance(result.get(k), (int, float))}  # fmt: skip
-        if "training_iteration" in result:
-            attrs["training_iteration"] = int(result["training_iteration"])
-        attrs |= {
-            k: result[k] for k in ("mixture_id", "seed", "status") if result.get(k) is not None
-        }
-        try:
-            for key, value in attrs.items():
-                ot_trial.set_user_attr(key, value)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            # A resumed search replays results of trials the study already closed before the
-            # driver died (its saved searcher state predates that): their attributes are set.
-            pass
-
-    def on_trial_result(self, trial_id: str, result: dict):
-        self._note(trial_id, result)  # (Tune calls this only for results ASHA did not stop)
-        return super().on_trial_result(trial_id, result)
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-        if trial_id in self._completed_trials:
-            return
-        self._note(trial_id, result)
-        if result and result.get("evaluated") == 1 and not error:
-            return super().on_trial_complete(trial_id, result, error)
-        state = optuna.trial.TrialState.FAIL
-        if not error and not (result or {}).get("diverged"):
-            state = optuna.trial.TrialState.PRUNED
-        self._ot_study.tell(self._ot_trials[trial_id], state=state)
-        self._completed_trials.add(trial_id)
 
 
 def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
@@ -166,17 +114,6 @@ def make_scheduler(space: SearchSpace):
     return BaselineKeepingASHA(space.is_baseline, **common, grace_period=es.grace_period)
 
 
-def tune_state_dir(run_uri: str) -> str:
-    import hashlib
-
-    from codemix_search.data.dataset import cache_root
-
-    key = hashlib.sha256(run_uri.encode()).hexdigest()[:16]
-    path = os.path.join(cache_root(), "tune", key)
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
 def search(
     space: SearchSpace,
     data: DataRef,
@@ -190,23 +127,8 @@ def search(
     # searcher's metrics are absent from the training results: relax Tune's strict check.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     keep_credentials_out_of_runtime_envs()
-    local_run = run.local_path() if run.is_local else None
-    optuna_storage = None
-    if local_run:
-        os.makedirs(local_run, exist_ok=True)
-        optuna_storage = optuna.storages.RDBStorage(
-            f"sqlite:///{os.path.join(local_run, RunLayout.OPTUNA_DB)}"
-        )
-    unfinished = UnfinishedTrials()
-    searcher = MixtureOptunaSearch(
-        space=functools.partial(suggest, space),
-        metric=space.metric_names,
-        mode=space.modes,
-        sampler=make_sampler(space),
-        study_name=space.name,
-        storage=optuna_storage,
-        points_to_evaluate=space.initial_points or None,
-    )
+    layout = RunLayout(run)
+    optuna_storage = study_storage(run, fresh=not resume)
     trainable = tune.with_resources(
         tune.with_parameters(
             run_trial,
@@ -219,10 +141,13 @@ def search(
         ),
         plan.driver,
     )
-    # A remote run (s3://...) keeps Tune's experiment state in a local folder named after the
-    # run, so `--resume --name RUN` on the same machine (the head, under `ray job submit`) finds it.
-    tune_storage = local_run or tune_state_dir(run.uri)
-    experiment = os.path.join(tune_storage, "tune")
+    # Tune's experiment state lives in the run folder, on S3 for a remote run: `--resume --name
+    # RUN` restores it on any machine, a new head with an empty disk included.
+    tune_storage = run.local_path() if run.is_local else run.uri
+    experiment = (
+        os.path.join(tune_storage, RunLayout.TUNE) if run.is_local else run.file(RunLayout.TUNE)
+    )
+    unfinished = UnfinishedTrials()
     if resume and tune.Tuner.can_restore(experiment):
         # The driver died: Tune restores the experiment (finished trials stay finished, their
         # results kept; unfinished ones restart) and the searcher's saved state, so Optuna
@@ -235,27 +160,71 @@ def search(
             resume_errored=False,
             restart_errored=False,
         )
-        return _fit(tuner, space, unfinished)
+        return _end(_fit(tuner, space, unfinished), space, layout, optuna_storage)
+    # Without Tune's state (lost, or never saved), a resumed search keeps what finished on
+    # storage and runs only the rest of the budget; the study keeps its history.
+    done = len(finished_on_storage(layout)) if resume else 0
+    if done:
+        log.info("no Tune state in %s: %d finished trials kept from storage", experiment, done)
+    tuner = _new_tuner(
+        space,
+        trainable,
+        plan,
+        optuna_storage,
+        tune_storage,
+        unfinished,
+        space.budget.samples - done,
+    )
+    records = _fit(tuner, space, unfinished) if space.budget.samples > done else []
+    return _end(records, space, layout, optuna_storage)
+
+
+def _new_tuner(space, trainable, plan, optuna_storage, tune_storage, unfinished, samples: int):
+    """A Tuner for ``samples`` trials (the budget less what finished before Tune's state was
+    lost; the initial points then were tried already)."""
+    searcher = MixtureOptunaSearch(
+        space=functools.partial(suggest, space),
+        metric=space.metric_names,
+        mode=space.modes,
+        sampler=make_sampler(space),
+        study_name=space.name,
+        storage=optuna_storage,
+        points_to_evaluate=(space.initial_points or None)
+        if samples == space.budget.samples
+        else None,
+    )
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=make_scheduler(space),
-            num_samples=space.budget.samples,
+            num_samples=max(1, samples),
             max_concurrent_trials=plan.concurrency,
             reuse_actors=False,
             time_budget_s=space.budget.time_budget_s,
         ),
         run_config=tune.RunConfig(
-            name="tune",
+            name=RunLayout.TUNE,
             storage_path=tune_storage,
             verbose=1,
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            # Tune's default copies its state to cloud storage every 300 s: a head lost in
+            # between loses that much of it (finished results survive on storage regardless).
+            sync_config=tune.SyncConfig(sync_period=30),
             stop=TokenBudgetStopper(space.budget.max_tokens),
             callbacks=[MetricsCallback(space), PlacementGroupReaper(), unfinished],
         ),
     )
-    return _fit(tuner, space, unfinished)
+    return tuner
+
+
+def _end(records, space: SearchSpace, layout: RunLayout, optuna_storage) -> list[TrialRecord]:
+    """The records completed from storage, and the study made to agree with them."""
+    records = recover_records(records, layout, space)
+    told = reconcile(optuna_storage, space.name, records, space)
+    if told:
+        log.info("%d Optuna trials left RUNNING were told what became of them", told)
+    return records
 
 
 def _fit(tuner, space: SearchSpace, unfinished: UnfinishedTrials) -> list[TrialRecord]:
@@ -313,8 +282,23 @@ def _records(results, space: SearchSpace, unfinished: set[str] = frozenset()) ->
                     for k, v in metrics.items()
                     if isinstance(v, (int, float, str)) and k not in ("config", "placement_group")
                 },
-                error=str(r.error).splitlines()[0] if r.error is not None else None,
+                error=error_cause(r.error) if r.error is not None else None,
             )
         )
     records.sort(key=lambda rec: rec.trial_id)
     return records
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_RAISED = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)\b.*?):\s*(.+)$")
+
+
+def error_cause(error: BaseException) -> str:
+    """The line that says why a trial failed, as plain text: Ray wraps a worker's exception in
+    headers ("Training failed due to worker errors:", coloured actor names); the cause is the
+    last ``SomeError: message`` line of its traceback."""
+    text = _ANSI.sub("", str(error))
+    causes = [m.group(0) for m in map(_RAISED.match, text.splitlines()) if m]
+    line = causes[-1] if causes else next((x for x in text.splitlines() if x.strip()), "")
+    return (line or type(error).__name__).strip()[:500]
+

@@ -103,6 +103,13 @@ def check_uri(uri: str, what: str) -> None:
         ) from None
 
 
+def cache_root() -> str:
+    """This machine's cache (datasets, fetched models, a remote run's journal copy)."""
+    return os.environ.get("CODEMIX_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "codemix_search"
+    )
+
+
 def retry_s() -> float:
     return float(os.environ.get("CODEMIX_STORAGE_RETRY_S", "120"))
 

@@ -1,21 +1,24 @@
 """Every file name of a run folder, in one place (the run folder is the product's output).
 
-    <storage>/<run>/
-      space.yaml        the resolved space (what --resume and export read)
-      run.json          name, layout version, the dataset the run trained on
-      records.jsonl     one TrialRecord a line (core/records.py)
-      leaderboard.csv   ranked finished trials
-      ledger.json       cost per trial and in total
-      optuna.db         the Optuna study (local runs)
-      recipes/          <trial>.yaml per Pareto-optimal trial, trainer exports, _SUCCESS
-      report/           report.md/.json, Pareto plot, _SUCCESS
-      tasks/            the lm-eval task files (YAMLs, metrics shim, items) trials scored with
-      exports/<format>/ `codemix_search export RUN --format F`: trainer data + per-trial configs
-      trials/<id>/      trial.json, curve.jsonl, result.json, generations.json, items.json,
-                        noise.json
-      by_seed/<seed>.json   which trial trained a seed first (twins are reused, not retrained)
-      train/            Ray Train's own storage (checkpoints)
-      _SUCCESS          written last, when everything above is
+<storage>/<run>/
+  space.yaml        the resolved space (what --resume and export read)
+  run.json          name, layout version, the dataset the run trained on
+  records.jsonl     one TrialRecord a line (core/records.py)
+  leaderboard.csv   ranked finished trials
+  ledger.json       cost per trial and in total
+  optuna.db         the Optuna study (local runs: SQLite)
+  optuna.journal    the Optuna study (remote runs: Optuna's journal, storage/journal.py)
+  tune/             Tune's experiment state (searcher, trials): `--resume` restores it,
+                    from a new head too when the run is on S3
+  recipes/          <trial>.yaml per Pareto-optimal trial, trainer exports, _SUCCESS
+  report/           report.md/.json, Pareto plot, _SUCCESS
+  tasks/            the lm-eval task files (YAMLs, metrics shim, items) trials scored with
+  exports/<format>/ `codemix_search export RUN --format F`: trainer data + per-trial configs
+  trials/<id>/      trial.json, curve.jsonl, result.json, generations.json, items.json,
+                    noise.json
+  by_seed/<seed>.json   which trial trained a seed first (twins are reused, not retrained)
+  train/            Ray Train's own storage (checkpoints)
+  _SUCCESS          written last, when everything above is
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class RunLayout:
     LEADERBOARD = "leaderboard.csv"
     LEDGER = "ledger.json"
     OPTUNA_DB = "optuna.db"
+    OPTUNA_JOURNAL = "optuna.journal"
+    TUNE = "tune"
 
     @classmethod
     def at(cls, uri: str) -> RunLayout:

@@ -33,6 +33,10 @@ def _alive(info: dict, now: float) -> bool:
     return now - float(info.get("heartbeat", 0)) < STALE_S
 
 
+def _clock(t) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(float(t or 0)))
+
+
 class RunLock:
     def __init__(self, run: Folder):
         self.run = run
@@ -63,8 +67,9 @@ class RunLock:
                 "--name",
                 "",
                 f"run {self.run.uri} is being written by pid {held.get('pid')} on "
-                f"{held.get('host')} (since {time.strftime('%H:%M:%S', time.localtime(held.get('started', 0)))}); "
-                "wait for it to end, or pick another --name",
+                f"{held.get('host')} (since {_clock(held.get('started'))}); wait for it to end, "
+                "or pick another --name; if that machine is gone, its lock expires at "
+                f"{_clock(float(held.get('heartbeat', 0)) + STALE_S)} (no heartbeat for {STALE_S:.0f} s)",
             )
         self.took_over = held
         started = time.time()

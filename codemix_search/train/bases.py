@@ -21,9 +21,9 @@ import random
 
 from codemix_search.core.mixture import BASES, base_weights
 from codemix_search.core.seeds import derive_seed
-from codemix_search.errors import ConfigError
+from codemix_search.errors import ConfigError, DataError
 from codemix_search.storage.folder import Folder
-from codemix_search.train.launch import make_trainer
+from codemix_search.train.launch import checkpoint_uri, make_trainer
 from codemix_search.train.loop_config import LoopConfig, loop_config
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def train_base(cfg: LoopConfig, plan, storage_path: str, name: str) -> str:
         raise ConfigError(
             storage_path, "training.lr", f"base {name} did not train (diverged): lower lr"
         )
-    return result.checkpoint.path
+    return checkpoint_uri(result.checkpoint, storage_path)
 
 
 def ensure_bases(space, data, storage: Folder, plan) -> dict[str, str]:
@@ -101,7 +101,9 @@ def ensure_bases(space, data, storage: Folder, plan) -> dict[str, str]:
         cfg = base_loop_config(space, name, data.uri, data.manifest)
         key = base_key(name, cfg)
         target = storage.child("_inits", key)
-        if not target.is_complete():
+        # A base is there when its weights are (a marker beside no weights, as an older version
+        # left on remote storage, is trained again).
+        if not (target.is_complete() and target.exists("model.safetensors")):
             log.info("training base %s (%d steps, once; cached as %s)", name, cfg.steps, key)
             train_root = storage.child("_inits", "_train")
             path = train_base(
@@ -116,6 +118,8 @@ def ensure_bases(space, data, storage: Folder, plan) -> dict[str, str]:
                     target.upload(os.path.join(ckpt.local_path(), f), f)
                 elif ckpt.exists(f):
                     target.write_bytes(f, ckpt.read_bytes(f))
+            if not target.exists("model.safetensors"):
+                raise DataError(path, "model.safetensors", "the base's checkpoint has no weights")
             target.write_json(
                 "base.json",
                 {

@@ -69,7 +69,7 @@ def fetch_model(uri: str) -> str:
         return folder.local_path()
     key = hashlib.sha256(uri.encode()).hexdigest()[:16]
     local = os.path.join(cache_root(), "models", key)
-    if not is_complete_dir(local):
+    if not (is_complete_dir(local) and os.path.exists(os.path.join(local, "model.safetensors"))):
         folder.fetch_to(local, [n for n in folder.listdir() if n != "_SUCCESS"])
     return local
 

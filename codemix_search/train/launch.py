@@ -43,6 +43,16 @@ def make_trainer(
     )
 
 
+def checkpoint_uri(checkpoint, storage_path: str) -> str:
+    """Where a Ray Train checkpoint is, as a URI fsspec opens: Ray gives the path inside its
+    filesystem (``bucket/run/train/...`` for S3), which read as a local path is a folder that
+    does not exist; a remote storage's scheme goes back in front."""
+    if "://" in storage_path and not storage_path.startswith("file://"):
+        scheme = storage_path.split("://", 1)[0]
+        return f"{scheme}://{checkpoint.path.lstrip('/')}"
+    return checkpoint.path
+
+
 def main() -> None:
     """Train one mixture outside Tune (single worker) and print the reports."""
     import argparse

@@ -37,12 +37,3 @@ def test_a_cluster_too_small_for_one_trial_is_one_clear_error():
 
 def test_embedded_cluster_declares_one_driver_slot_per_trial():
     assert embedded_cluster_resources(2, 3) == {"num_cpus": 2, "resources": {DRIVER_RESOURCE: 3}}
-
-
-def test_remote_runs_keep_tune_state_in_a_folder_named_after_the_run(monkeypatch, tmp_path):
-    from codemix_search.search.tuner import tune_state_dir
-
-    monkeypatch.setenv("CODEMIX_CACHE", str(tmp_path))
-    a = tune_state_dir("s3://bucket/runs/a")
-    assert a == tune_state_dir("s3://bucket/runs/a") != tune_state_dir("s3://bucket/runs/b")
-    assert a.startswith(str(tmp_path)) and __import__("os").path.isdir(a)

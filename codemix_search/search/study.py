@@ -1,0 +1,209 @@
+"""The Optuna side of a search: the searcher Tune drives, where its study lives, and the study
+made to agree with the run's records when the search ends (however it ended).
+
+- Local runs keep the study in ``<run>/optuna.db`` (SQLite); remote runs in
+  ``<run>/optuna.journal`` (Optuna's journal, storage/journal.py), so a new head continues it.
+- Trials the search lost track of (interrupted, or started by a head that died) are never left
+  RUNNING: they are told FAIL with their reason in the ``status`` attribute (Optuna's own
+  convention for an optimize() stopped by Ctrl-C); a trial that finished on storage is told
+  COMPLETE with its objectives.
+- Finished results on storage that Tune's state does not know (its state lost or older than
+  the last trial) are put back into the records: a trained trial is never dropped.
+"""
+
+from __future__ import annotations
+
+import os
+
+import optuna
+from ray.tune.search.optuna import OptunaSearch
+
+from codemix_search.config.space import SearchSpace
+from codemix_search.core.records import TrialRecord, TrialStatus
+from codemix_search.errors import ConfigError
+from codemix_search.storage.folder import Folder
+from codemix_search.storage.journal import RunJournal
+from codemix_search.storage.layout import RunLayout, TrialLayout
+
+_SQLITE_UNSAFE = set("?#%")  # would change meaning inside the sqlite:/// URL Optuna is given
+
+
+def study_storage(run: Folder, fresh: bool) -> optuna.storages.BaseStorage:
+    """Where the run's study lives (``fresh``: a new run, nothing of an older one reused)."""
+    if not run.is_local:
+        return optuna.storages.JournalStorage(
+            RunJournal(run.file(RunLayout.OPTUNA_JOURNAL), fresh=fresh)
+        )
+    local_run = run.local_path()
+    if _SQLITE_UNSAFE & set(local_run):
+        raise ConfigError(
+            "--storage",
+            "",
+            f"{local_run!r} holds one of '?', '#', '%': SQLite reads them as URL syntax and "
+            "would put the study elsewhere; use a path without them",
+        )
+    os.makedirs(local_run, exist_ok=True)
+    return optuna.storages.RDBStorage(f"sqlite:///{os.path.join(local_run, RunLayout.OPTUNA_DB)}")
+
+
+def flush(storage) -> None:
+    backend = getattr(storage, "_backend", None)
+    if isinstance(backend, RunJournal):
+        backend.flush()
+
+
+class MixtureOptunaSearch(OptunaSearch):
+    """OptunaSearch that never records an unfinished trial as COMPLETE.
+
+    Upstream, a trial stopped by the scheduler reaches ``on_trial_complete`` with its last partial
+    result; with a list of metrics the values become ``[None, None]`` and the trial is told
+    COMPLETE (or fails to be told at all). Here only results with ``evaluated=1`` complete;
+    scheduler-stopped trials are PRUNED and errored or diverged ones FAIL.
+    """
+
+    def _setup_study(self, mode):
+        super()._setup_study(mode)
+        # The dashboard and study.trials_dataframe() then name the objectives, not "values_0".
+        if isinstance(self._metric, list):
+            self._ot_study.set_metric_names(list(self._metric))
+
+    def suggest(self, trial_id: str):
+        params = super().suggest(trial_id)
+        if params is not None:  # link the Optuna trial to the run's trial folder
+            self._ot_trials[trial_id].set_user_attr("trial_id", trial_id)
+        return params
+
+    def _note(self, trial_id: str, result: dict | None) -> None:
+        # Multi-objective studies take no intermediate values (Trial.report); the rung metric
+        # ASHA compares, its iteration and the run's ids are kept as user attributes instead.
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or not result or trial_id in self._completed_trials:
+            return
+        attrs = {k: float(result[k]) for k in ("rung_metric", "val_loss")
+                 if isinstance(result.get(k), (int, float))}  # fmt: skip
+        if "training_iteration" in result:
+            attrs["training_iteration"] = int(result["training_iteration"])
+        attrs |= {
+            k: result[k] for k in ("mixture_id", "seed", "status") if result.get(k) is not None
+        }
+        try:
+            for key, value in attrs.items():
+                ot_trial.set_user_attr(key, value)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # A resumed search replays results of trials the study already closed before the
+            # driver died (its saved searcher state predates that): their attributes are set.
+            pass
+
+    def on_trial_result(self, trial_id: str, result: dict):
+        self._note(trial_id, result)  # (Tune calls this only for results ASHA did not stop)
+        return super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if trial_id in self._completed_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        state = self._ot_study._storage.get_trial(ot_trial._trial_id).state
+        if state.is_finished():
+            # Told before Tune's restored state knew it: COMPLETE/PRUNED (a head died after the
+            # study heard of it) stays as told; FAIL (interrupted, then resumed and rerun): the
+            # rerun's outcome joins the study as a trial of its own (Optuna reopens no trial).
+            if state == optuna.trial.TrialState.FAIL:
+                self._add_again(ot_trial, trial_id, result, error)
+            self._completed_trials.add(trial_id)
+            return
+        self._note(trial_id, result)
+        if result and result.get("evaluated") == 1 and not error:
+            return super().on_trial_complete(trial_id, result, error)
+        state = optuna.trial.TrialState.FAIL
+        if not error and not (result or {}).get("diverged"):
+            state = optuna.trial.TrialState.PRUNED
+        self._ot_study.tell(self._ot_trials[trial_id], state=state)
+        self._completed_trials.add(trial_id)
+
+    def _add_again(self, ot_trial, trial_id: str, result: dict | None, error: bool) -> None:
+        result = result or {}
+        evaluated = result.get("evaluated") == 1 and not error
+        state = optuna.trial.TrialState.COMPLETE if evaluated else optuna.trial.TrialState.FAIL
+        if not evaluated and not error and not result.get("diverged"):
+            state = optuna.trial.TrialState.PRUNED
+        attrs = {"trial_id": trial_id, "resumed": True}
+        attrs |= {k: result[k] for k in ("mixture_id", "seed", "status") if result.get(k)}
+        self._ot_study.add_trial(
+            optuna.trial.create_trial(
+                state=state,
+                values=[float(result[m]) for m in self._metric] if evaluated else None,
+                params=ot_trial.params,
+                distributions=ot_trial.distributions,
+                user_attrs=attrs,
+            )
+        )
+        self._completed_trials.add(trial_id)
+
+
+def reconcile(storage, study_name: str, records: list[TrialRecord], space: SearchSpace) -> int:
+    """Tell every trial still RUNNING in the study what the records say became of it; return
+    how many were told. Called when the search ends, however it ended."""
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    by_id = {r.trial_id: r for r in records}
+    told = 0
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        record = by_id.get(t.user_attrs.get("trial_id"))
+        if record is not None and record.status is TrialStatus.FINISHED and record.objectives:
+            values = [record.objectives[o.name] for o in space.objectives]
+            study.tell(t.number, values)
+        elif record is not None and record.status is TrialStatus.PRUNED:
+            study.tell(t.number, state=optuna.trial.TrialState.PRUNED)
+        else:
+            reason = record.status.value if record is not None else "lost"
+            study._storage.set_trial_user_attr(t._trial_id, "status", reason)
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        told += 1
+    flush(storage)
+    return told
+
+
+def finished_on_storage(run: RunLayout) -> dict[str, dict]:
+    """{trial id: result.json} of every trial whose finished result is on storage."""
+    out = {}
+    trials = run.folder.child("trials")
+    for trial_id in trials.listdir():
+        folder = run.trial(trial_id).folder
+        if not folder.exists(TrialLayout.RESULT):
+            continue
+        try:
+            result = folder.read_json(TrialLayout.RESULT)
+        except ValueError:
+            continue  # a damaged result is not a finished one (written atomically: rare)
+        if result.get("status") == TrialStatus.FINISHED and result.get("mixture_id"):
+            out[trial_id] = result
+    return out
+
+
+def recover_records(
+    records: list[TrialRecord], run: RunLayout, space: SearchSpace
+) -> list[TrialRecord]:
+    """``records`` plus a record for every finished result on storage they lack (Tune's state
+    was lost or older than the result)."""
+    known = {r.trial_id for r in records}
+    extra = []
+    for trial_id, result in finished_on_storage(run).items():
+        if trial_id in known:
+            continue
+        folder = run.trial(trial_id).folder
+        described = folder.read_json(TrialLayout.TRIAL) if folder.exists(TrialLayout.TRIAL) else {}
+        config = described.get("config") or {}
+        mixture = space.mixture(config) if config else None
+        extra.append(
+            TrialRecord(
+                trial_id=trial_id,
+                status=TrialStatus.FINISHED,
+                config=config,
+                mixture=mixture.to_dict() if mixture else None,
+                mixture_id=result.get("mixture_id"),
+                objectives={o.name: result.get(o.name) for o in space.objectives},
+                metrics={k: v for k, v in result.items() if isinstance(v, (int, float, str))}
+                | {"from_storage": 1},
+                error=None,
+            )
+        )
+    return sorted([*records, *extra], key=lambda r: r.trial_id)
