@@ -25,7 +25,14 @@ def run_cli(
     """`python codemix_search/run.py ARGS` from the repo root, exactly as the README says."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, os.path.join("codemix_search", "run.py"), *args],
+        # From the repo root as README says; from elsewhere (a user's project folder), by path.
+        [
+            sys.executable,
+            os.path.join("codemix_search", "run.py")
+            if cwd == REPO
+            else os.path.join(REPO, "codemix_search", "run.py"),
+            *args,
+        ],  # fmt: skip
         cwd=cwd,
         env=full_env,
         capture_output=True,

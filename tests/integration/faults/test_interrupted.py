@@ -1,7 +1,9 @@
 """A search stopped by a signal (SIGTERM from a scheduler, or Ctrl-C: SIGTERM is turned into
 Tune's own SIGINT handling) ends cleanly: unfinished trials are recorded as interrupted (not as
 pruned, and not counted as compute early stopping saved), what finished is exported, the run is
-not marked finished (exit 130), and --resume finishes it without retraining what finished."""
+not marked finished (exit 130), and --resume finishes it without retraining what finished.
+Both run from another working folder with a relative --storage, as a user in their own project
+folder would: every path a Ray worker receives is resolved on the driver."""
 
 import glob
 import json
@@ -23,11 +25,11 @@ def test_sigterm_interrupts_cleanly_and_resume_finishes(tmp_path):
     storage = tmp_path / "runs"
     run = storage / "r"
     env = {**os.environ, "CODEMIX_RAY_TEMP_DIR": tempfile.mkdtemp(prefix="cm-ray-", dir="/tmp")}
-    args = ["--space", TINY, "--storage", str(storage), "--name", "r",
+    args = ["--space", TINY, "--storage", "runs", "--name", "r",
             "early_stopping.scheduler=none", "budget.samples=3"]  # fmt: skip
     proc = subprocess.Popen(
-        [sys.executable, os.path.join("codemix_search", "run.py"), *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, os.path.join(REPO, "codemix_search", "run.py"), *args],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )  # fmt: skip
     try:
@@ -59,9 +61,17 @@ def test_sigterm_interrupts_cleanly_and_resume_finishes(tmp_path):
     ledger = json.loads((run / "ledger.json").read_text())
     assert ledger["totals"]["saved_tokens"] == 0  # nothing was early-stopped
     first = {p: os.stat(p).st_mtime_ns for p in done}
+    # The study agrees: nothing RUNNING; the interrupted trials FAIL with their reason.
+    study = _study(run)
+    states = {
+        t.user_attrs["trial_id"]: (t.state.name, t.user_attrs.get("status")) for t in study.trials
+    }
+    interrupted = {r["trial_id"] for r in records if r["status"] == "interrupted"}
+    assert "RUNNING" not in {s for s, _ in states.values()}, states
+    assert all(states[t] == ("FAIL", "interrupted") for t in interrupted), states
 
     resumed = run_cli(
-        "--resume", "--name", "r", "--storage", str(storage), timeout=900,
+        "--resume", "--name", "r", "--storage", "runs", timeout=900, cwd=str(tmp_path),
         env={"CODEMIX_RAY_TEMP_DIR": tempfile.mkdtemp(prefix="cm-ray-", dir="/tmp")},
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
@@ -70,3 +80,14 @@ def test_sigterm_interrupts_cleanly_and_resume_finishes(tmp_path):
     assert len(records) == 3 and all(r["status"] == "finished" for r in records)
     for path, mtime in first.items():
         assert os.stat(path).st_mtime_ns == mtime, "a finished trial was run again"
+    complete = [t for t in _study(run).trials if t.state.name == "COMPLETE"]
+    assert sorted(t.user_attrs["trial_id"] for t in complete) == sorted(
+        r["trial_id"] for r in records
+    )
+    assert "RUNNING" not in {t.state.name for t in _study(run).trials}
+
+
+def _study(run):
+    import optuna
+
+    return optuna.load_study(study_name="tiny", storage=f"sqlite:///{run / 'optuna.db'}")
