@@ -91,3 +91,68 @@ def test_ray_derives_a_valid_autoscaling_config_from_the_manifests(manifest):
     assert head["resources"].get("CPU", 0) == 0 and head["resources"]["trial_driver"] >= 1
     spec = doc["spec"] if doc["kind"] == "RayCluster" else doc["spec"]["rayClusterSpec"]
     assert spec["headGroupSpec"]["serviceType"] == "ClusterIP"  # dashboards stay internal
+
+
+MONITORING_VARS = ("RAY_GRAFANA_HOST", "RAY_PROMETHEUS_HOST", "RAY_GRAFANA_IFRAME_HOST")
+
+
+@pytest.mark.parametrize("name", ["aws-gpu.yaml", "gcp-gpu.yaml"])
+def test_launcher_heads_run_prometheus_and_grafana_for_the_ray_dashboard(name):
+    cfg = load(name)
+    start = next(c for c in cfg["head_start_ray_commands"] if "ray start --head" in c)
+    env = dict(w.split("=", 1) for w in start.split() if w.startswith("RAY_"))
+    # Both services on the head's loopback; the browser comes through the SSH tunnel.
+    assert env == {
+        "RAY_PROMETHEUS_HOST": "http://127.0.0.1:9090",
+        "RAY_GRAFANA_HOST": "http://127.0.0.1:3000",
+        "RAY_GRAFANA_IFRAME_HOST": "http://127.0.0.1:3000",
+    }
+    after = cfg["head_start_ray_commands"][cfg["head_start_ray_commands"].index(start) + 1 :]
+    assert "ray metrics launch-prometheus" in after
+    grafana = next(c for c in after if "grafana-server" in c)
+    assert "/tmp/ray/session_latest/metrics/grafana/grafana.ini" in grafana
+    assert any("http_addr = 127.0.0.1" in c for c in after)  # Grafana not on the network
+    assert cfg["file_mounts"]["~/codemix_dashboards"] == "./dashboards"
+    assert os.path.exists(os.path.join(REPO, "dashboards", "codemix_search.json"))
+    assert any("apt-get install" in c and "grafana" in c for c in cfg["head_setup_commands"])
+
+
+def _head_env(doc):
+    spec = doc["spec"] if doc["kind"] == "RayCluster" else doc["spec"]["rayClusterSpec"]
+    head = spec["headGroupSpec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e["value"] for e in head.get("env", [])}, spec
+
+
+@pytest.mark.parametrize("manifest", ["kuberay-raycluster.yaml", "kuberay-rayjob.yaml"])
+def test_kuberay_heads_point_the_ray_dashboard_at_the_monitoring_stack(manifest):
+    env, spec = _head_env(load(manifest))
+    values = load("kube-prometheus-stack-values.yaml")
+    # Service names of kube-prometheus-stack release "prometheus" in prometheus-system.
+    assert env["RAY_GRAFANA_HOST"] == "http://prometheus-grafana.prometheus-system.svc:80"
+    assert env["RAY_PROMETHEUS_HOST"].startswith(
+        "http://prometheus-kube-prometheus-prometheus.prometheus-system.svc:"
+    )
+    assert env["RAY_GRAFANA_IFRAME_HOST"] == "http://127.0.0.1:3000"  # via port-forward
+    ini = values["grafana"]["grafana.ini"]
+    assert ini["security"]["allow_embedding"] is True and ini["auth.anonymous"]["enabled"]
+    assert values["grafana"]["service"]["type"] == "ClusterIP"
+    # Every Ray pod exposes the port the PodMonitors scrape, under the name they use.
+    monitors = [d for d in _load_all("kuberay-monitoring.yaml") if d["kind"] == "PodMonitor"]
+    ports = {m["spec"]["selector"]["matchLabels"]["ray.io/node-type"]: m for m in monitors}
+    assert set(ports) == {"head", "worker"}
+    pods = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
+    for group, kind in zip(pods, ["head"] + ["worker"] * len(spec["workerGroupSpecs"])):
+        names = {p["name"]: p["containerPort"] for c in group["template"]["spec"]["containers"]
+                 for p in c.get("ports", [])}  # fmt: skip
+        wanted = ports[kind]["spec"]["podMetricsEndpoints"][0]["port"]
+        assert names.get(wanted) == int(group["rayStartParams"]["metrics-export-port"])
+        assert (
+            load(manifest)["metadata"]["namespace"]
+            in (ports[kind]["spec"]["namespaceSelector"]["matchNames"])
+        )
+        assert ports[kind]["metadata"]["labels"]["release"] == "prometheus"
+
+
+def _load_all(name):
+    with open(os.path.join(CLUSTER, name)) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
