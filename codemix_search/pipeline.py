@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from codemix_search import preflight
 from codemix_search.config.load import load_space
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.records import TrialStatus
@@ -51,6 +52,7 @@ def check_request(
     # Resolved here, on the driver: Ray workers run in their own working folder, where a
     # relative path names another place (the data "missing" on every worker).
     storage = Folder(absolute_storage(storage_uri))
+    preflight.check_storage(storage)
     if name is not None:
         check_name(name)
     if resume:
@@ -72,6 +74,7 @@ def check_request(
     run = storage.child(name)
     if run.is_complete():
         raise ConfigError("--name", "", f"run {run.uri} already finished; pick another --name")
+    preflight.check_inits(space)
     if run.exists(RunLayout.SPACE) and not resume:
         raise ConfigError(
             "--name", "", f"run {run.uri} exists; add --resume to continue it, or pick another"
@@ -100,7 +103,8 @@ def _check_layout(run: Folder) -> None:
 def check_name(name: str) -> None:
     """A run name is one folder: letters, digits, '-', '_', '.', never '..' or a path."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
-        raise ConfigError("--name", "", f"{name!r}: use letters, digits, '-', '_' or '.'")
+        raise ConfigError("--name", "", f"{name[:60]!r}: use letters, digits, '-', '_' or '.'")
+    preflight.check_name(name)
 
 
 def execute(req: Request, address: str | None) -> int:
@@ -130,6 +134,7 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
     try:
         # With Ray up, the data build (a no-op when the dataset exists) runs on Ray Data.
         data = prepare_space_data(space, req.storage)
+        preflight.check_validation_splits(space, data.manifest)
         if space.evaluation.suite == "demo" and not data.manifest.get("eval"):
             raise ConfigError(
                 space.source_file,
@@ -148,6 +153,7 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
         )
         _keep_tasks(space, data, run)
         plan = plan_for(space)
+        preflight.check_cluster(space, plan, started, ray.cluster_resources())
         inits = ensure_bases(space, data, req.storage, plan)  # trained once, then cached
         print(
             f"codemix_search: run {run.uri}: {space.budget.samples} trials, {plan.concurrency} at a time, driver {plan.driver}, {plan.workers} x worker {plan.worker}"

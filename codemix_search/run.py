@@ -94,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from codemix_search.pipeline import check_request, execute
 
     args = parse_args(argv)
-    req = check_request(
-        args.space, args.overrides, args.storage, args.name, args.resume
-    )
+    req = check_request(args.space, args.overrides, args.storage, args.name, args.resume)
     if args.dry_run:
         dry_run(req.space)
         return 0

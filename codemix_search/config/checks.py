@@ -9,6 +9,7 @@ from codemix_search.config.params import check_init
 from codemix_search.config.sections import Evaluation
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.mixture import BASES, SHARE_NAMES, base_weights, mixture_from_shares
+from codemix_search.core.schedule import max_reports
 from codemix_search.errors import ConfigError
 
 
@@ -83,6 +84,22 @@ def check_sources_and_stopping(space: SearchSpace) -> None:
                 "early_stopping.metric",
                 "objectives scores local eval items at each rung (suite demo); use val_loss",
             )
+
+
+def check_scheduler(space: SearchSpace) -> None:
+    """ASHA's first rung must come before a trial's last report (Tune refuses a grace period
+    past ``max_t`` only once the search has started)."""
+    es = space.early_stopping
+    if es.scheduler == "none":
+        return
+    max_t = max_reports(space.training.evals, space.evaluation.noise_checkpoints) + 1
+    if es.grace_period >= max_t:
+        raise ConfigError(
+            space.source_file,
+            "early_stopping.grace_period",
+            f"{es.grace_period} reports is past a trial's last rung (it reports at most "
+            f"{max_t - 1} times: training.evals + 1 + noise points); use 1..{max_t - 1}",
+        )
 
 
 def check_mixtures(space: SearchSpace) -> None:

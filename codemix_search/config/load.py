@@ -11,6 +11,7 @@ import yaml
 from codemix_search.config.checks import (
     check_mixtures,
     check_objectives,
+    check_scheduler,
     check_sources_and_stopping,
 )
 from codemix_search.config.params import PARAM_TYPES, Param
@@ -97,8 +98,9 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
     if sampler == "grid":
         _check_grid(params, budget, file)
     seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(file, "seed", f"must be a non-negative integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        # NumPy's RandomState (Optuna's samplers) takes seeds below 2**32.
+        raise ConfigError(file, "seed", f"must be an integer in 0..{2**32 - 1}, got {seed!r}")
     catalog = DEMO_CATALOG if data.sources is None else _catalog(data, file)
     if mixture_spec.dirichlet:
         params = _with_dirichlet_params(params, mixture_spec, catalog, file)
@@ -126,6 +128,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
     )
     check_mixtures(space)
     check_sources_and_stopping(space)
+    check_scheduler(space)
     return space
 
 

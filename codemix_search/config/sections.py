@@ -178,7 +178,6 @@ class Objective:
             raise ConfigError(file, f"{where}.metric", "a source objective is scored by bpb")
 
 
-
 @dataclass(frozen=True)
 class EarlyStopping:
     scheduler: str = "asha"
@@ -205,7 +204,6 @@ class EarlyStopping:
             )
 
 
-
 @dataclass(frozen=True)
 class Budget:
     samples: int = 4
@@ -222,7 +220,6 @@ class Budget:
             raise ConfigError(file, "budget.time_budget_s", "must be > 0 seconds (or left out)")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ConfigError(file, "budget.max_tokens", "must be >= 1 (or left out)")
-
 
 
 @dataclass(frozen=True)
@@ -252,7 +249,6 @@ class Data:
             )
         if self.max_epochs <= 0:
             raise ConfigError(file, "data.max_epochs", "must be > 0")
-
 
 
 @dataclass(frozen=True)
@@ -312,13 +308,14 @@ class Evaluation:
                 file, "evaluation.generative_prompts", "for the paper suite (demo has its own)"
             )
         _one_of(file, "evaluation.judge", self.judge, JUDGES)
-        if self.judge == "openai" and not (self.judge_url or "").startswith(("http://", "https://")):
+        if self.judge == "openai" and not (self.judge_url or "").startswith(
+            ("http://", "https://")
+        ):
             raise ConfigError(
                 file, "evaluation.judge_url", "the openai judge needs an http(s) base URL"
             )
         if self.judge_timeout_s <= 0:
             raise ConfigError(file, "evaluation.judge_timeout_s", "must be > 0")
-
 
 
 @dataclass(frozen=True)
@@ -345,7 +342,6 @@ class MixtureSpec:
         return self.parametrisation == "dirichlet"
 
 
-
 @dataclass(frozen=True)
 class Ranking:
     """How the report picks among Pareto-optimal trials (the front itself needs no choices)."""
@@ -368,4 +364,3 @@ class Ranking:
                     raise ConfigError(
                         file, f"ranking.{section}.{key}", "needs a (non-negative) number"
                     )
-

@@ -157,5 +157,3 @@ def sources_uri(data: Data, space_file: str) -> str:
     if "://" in uri or os.path.isabs(uri) or "<" in space_file:
         return uri
     return os.path.join(os.path.dirname(os.path.abspath(space_file)), uri)
-
-

@@ -33,7 +33,9 @@ def paired_se_mean(a: Sequence[float], b: Sequence[float]) -> float:
     return statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else math.inf
 
 
-def paired_se_bpb(bits_a: Sequence[float], bits_b: Sequence[float], n_bytes: Sequence[int]) -> float:
+def paired_se_bpb(
+    bits_a: Sequence[float], bits_b: Sequence[float], n_bytes: Sequence[int]
+) -> float:
     """SE of BPB(a) - BPB(b) on the same items, BPB = sum(bits) / sum(bytes): the difference is
     sum(bits_a - bits_b) / sum(bytes), a sum of n paired item differences."""
     d = [x - y for x, y in zip(bits_a, bits_b, strict=True)]
@@ -90,7 +92,9 @@ def ties(points: Sequence[Sequence[float]], mdds: Sequence[float | None]) -> lis
                 j
                 for j, q in enumerate(points)
                 if j != i
-                and all(m is not None and abs(a - b) < m for a, b, m in zip(p, q, mdds, strict=True))
+                and all(
+                    m is not None and abs(a - b) < m for a, b, m in zip(p, q, mdds, strict=True)
+                )
             ]
         )
     return out

@@ -14,6 +14,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from codemix_search.errors import ConfigError
+
 DRIVER_RESOURCE = "trial_driver"
 
 
@@ -75,9 +77,11 @@ def plan_resources(
     concurrency = min(caps)
     if concurrency < 1:
         need = f"{per_trial_cpu} CPU" + (f" and {workers} GPU" if gpu else "")
-        raise RuntimeError(
+        raise ConfigError(
+            "cluster",
+            "training.workers",
             f"the cluster ({dict(cluster)}) cannot run one trial, which needs {need}; "
-            "lower training.workers / training.cpus_per_worker or add nodes"
+            "lower training.workers / training.cpus_per_worker or add nodes",
         )
     return ResourcePlan(
         driver=driver,

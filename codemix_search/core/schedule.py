@@ -61,3 +61,8 @@ class Schedule:
         # Linear decay that reaches 0 on the last step: the model ends fully annealed.
         remaining = self.total_steps - 1 - step
         return self.peak_lr * remaining / max(1, self.cooldown_steps - 1) if remaining else 0.0
+
+
+def max_reports(evals: int, noise_points: int) -> int:
+    """An upper bound on a trial's training reports (evals, pre-cooldown, noise points)."""
+    return evals + 1 + max(0, noise_points - 1)

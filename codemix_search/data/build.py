@@ -238,5 +238,3 @@ def prepare_data(
         return DataRef(local.uri, local.read_json("manifest.json"))
     target.publish_from(local.uri, {"key": key})  # every file, the marker last
     return DataRef(target.uri, target.read_json("manifest.json"))
-
-

@@ -149,7 +149,9 @@ def build_demo(
         for name, docs in corpora.items():
             # Knowledge questions ask about facts the model can learn: its documents all train.
             train = docs if name == "knowledge" else [d for d in docs if demo_split(d) != "eval"]
-            pools[name] = [d for d in docs if demo_split(d) == "eval"] if name != "knowledge" else []
+            pools[name] = (
+                [d for d in docs if demo_split(d) == "eval"] if name != "knowledge" else []
+            )
             with open(os.path.join(tmp, f"{name}.jsonl"), "w", encoding="utf-8") as f:
                 for d in train:
                     f.write(json.dumps({"text": d}) + "\n")

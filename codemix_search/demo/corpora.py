@@ -286,5 +286,3 @@ def repo_heads(repos: tuple[str, ...]) -> list[str]:
         except (OSError, subprocess.SubprocessError):
             heads.append("none")
     return heads
-
-

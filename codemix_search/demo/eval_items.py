@@ -204,7 +204,11 @@ def write_task_yamls(eval_dir: str, out_dir: str) -> list[str]:
     from codemix_search.evaluate.bpb import metric_list
 
     os.makedirs(out_dir, exist_ok=True)
-    mc = {"doc_to_text": "{{context}}", "doc_to_choice": "{{choices}}", "doc_to_target": "{{label}}"}
+    mc = {
+        "doc_to_text": "{{context}}",
+        "doc_to_choice": "{{choices}}",
+        "doc_to_target": "{{label}}",
+    }
     for task in MC_TASKS:
         _task_yaml(
             eval_dir, out_dir, task, "multiple_choice", mc,

@@ -83,6 +83,4 @@ def metric_list(*names: str) -> list[dict]:
         "gold_bpb": ("bits_per_byte", False),
         "continuation_likelihood": ("mean", True),
     }
-    return [
-        {"metric": n, "aggregation": spec[n][0], "higher_is_better": spec[n][1]} for n in names
-    ]
+    return [{"metric": n, "aggregation": spec[n][0], "higher_is_better": spec[n][1]} for n in names]

@@ -301,4 +301,3 @@ def error_cause(error: BaseException) -> str:
     causes = [m.group(0) for m in map(_RAISED.match, text.splitlines()) if m]
     line = causes[-1] if causes else next((x for x in text.splitlines() if x.strip()), "")
     return (line or type(error).__name__).strip()[:500]
-

@@ -97,6 +97,8 @@ class RunLock:
         try:
             if (self._held_by() or {}).get("token") == self.token:
                 self.run.fs.rm(self.run.file(LOCK))
+            if self.run.is_local and not os.listdir(self.run.local_path()):
+                os.rmdir(self.run.local_path())  # refused before writing anything: leave nothing
         except OSError:
             pass
 

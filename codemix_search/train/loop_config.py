@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codemix_search.core.mixture import BASES
-from codemix_search.core.schedule import Schedule
+from codemix_search.core.schedule import (
+    Schedule,
+    max_reports,  # noqa: F401 - its home was here
+)
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,3 @@ def checkpoint_steps(schedule: Schedule, evals: int, every: int, noise_points: i
     picked = {s for i, s in enumerate(reports) if (i + 1) % every == 0}
     ends = {schedule.cooldown_start - 1, schedule.total_steps - 1}
     return picked | ends | set(noise_steps(schedule.total_steps, noise_points))
-
-
-def max_reports(evals: int, noise_points: int) -> int:
-    """An upper bound on a trial's training reports (evals, pre-cooldown, noise points)."""
-    return evals + 1 + max(0, noise_points - 1)

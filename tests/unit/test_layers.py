@@ -23,6 +23,7 @@ LAYERS = [
     ["search"],
     ["export"],
     ["analysis"],
+    ["preflight"],
     ["pipeline"],
     ["cli", "run", "__main__", "data.cli", "calibrate"],
 ]

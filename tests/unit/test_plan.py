@@ -3,6 +3,7 @@
 import pytest
 
 from codemix_search.core.plan import DRIVER_RESOURCE, embedded_cluster_resources, plan_resources
+from codemix_search.errors import ConfigError
 
 
 def test_laptop_two_cores_runs_two_one_worker_trials():
@@ -31,7 +32,7 @@ def test_true_on_an_autoscaling_cluster_is_capped_by_driver_slots_only():
 
 
 def test_a_cluster_too_small_for_one_trial_is_one_clear_error():
-    with pytest.raises(RuntimeError, match="cannot run one trial"):
+    with pytest.raises(ConfigError, match="cannot run one trial"):
         plan_resources({"CPU": 1, DRIVER_RESOURCE: 2}, 2, 1, "false", 2)
 
 

@@ -72,7 +72,11 @@ def test_shipped_configs_keep_dashboards_inside_the_cluster():
     for path in glob.glob(os.path.join(REPO, "cluster", "*.yaml")):
         text = open(path).read()
         docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
-        if any("kind" in d for d in docs):
+        if path.endswith("-values.yaml"):  # Helm values: its services stay ClusterIP
+            assert all(v == "ClusterIP" for v in _find(docs[0], "type")), path
+            for word in ("NodePort", "LoadBalancer", "0.0.0.0"):
+                assert word not in text, (path, word)
+        elif any("kind" in d for d in docs):
             # Kubernetes: the head pod listens on its pod IP (0.0.0.0 inside the pod) but is
             # only reachable through ClusterIP services; nothing exposes it outside.
             for d in docs:

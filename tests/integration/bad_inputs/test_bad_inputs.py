@@ -220,6 +220,61 @@ CASES = [
         ["run", "--space", "search_spaces/tiny.yaml", "--storage", "nosuch://bucket/runs"],
         "nosuch://",
     ),
+    # --- values plausible alone that used to fail after Ray started (or hang) ---
+    (
+        "space-seed-past-rng-range",
+        {"s.yaml": space(seed=2**64)},
+        ["run", "--space", "{d}/s.yaml"],
+        "seed",
+    ),
+    (
+        "space-grace-past-last-rung",
+        {"s.yaml": space(**{"early_stopping.grace_period": 50})},
+        ["run", "--space", "{d}/s.yaml"],
+        "early_stopping.grace_period",
+    ),
+    (
+        "space-init-folder-missing",
+        {"s.yaml": space(**{"training.init": "{d}/no-such-model"})},
+        ["run", "--space", "{d}/s.yaml"],
+        "training.init",
+    ),
+    (
+        "flag-name-too-long",
+        {},
+        ["run", "--space", "search_spaces/tiny.yaml", "--storage", "{d}/runs", "--name", "a" * 300],
+        "--name",
+    ),
+    (
+        "storage-empty",
+        {},
+        ["run", "--space", "search_spaces/tiny.yaml", "--storage", ""],
+        "--storage",
+    ),
+    (
+        "storage-is-a-file",
+        {"afile": "x"},
+        ["run", "--space", "search_spaces/tiny.yaml", "--storage", "{d}/afile"],
+        "is a file",
+    ),
+    (
+        "storage-ray-cannot-write",
+        {},
+        ["run", "--space", "search_spaces/tiny.yaml", "--storage", "memory://runs"],
+        "memory://",
+    ),
+    (
+        "storage-sqlite-url-characters",
+        {},
+        ["run", "--space", "search_spaces/tiny.yaml", "--storage", "{d}/runs#1"],
+        "'#'",
+    ),
+    (
+        "storage-not-writable",
+        {},
+        ["run", "--space", "search_spaces/tiny.yaml", "--storage", "/proc/codemix-runs"],
+        "not writable",
+    ),
     # --- source declarations (data build: checks every source before building anything) ---
     (
         "sources-missing-uri",

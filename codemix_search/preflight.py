@@ -1,0 +1,110 @@
+"""Checks of a run request that need the outside world (the filesystem, storage, the cluster),
+made before anything is written or Ray starts where they can be; each failure is one line.
+
+The space itself is checked where it is parsed (config/); these are what a valid space can still
+get wrong on this machine: a storage Ray cannot write to, a run folder that is a file, an init
+model that is not there, a cluster that can never run a trial.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from codemix_search.config.params import INIT_CHOICES
+from codemix_search.config.space import SearchSpace
+from codemix_search.errors import ConfigError
+from codemix_search.storage.folder import Folder
+
+# Ray Tune and Train write checkpoints and experiment state through pyarrow.fs, which knows
+# these schemes (fsspec knows more, e.g. memory://, which no Ray worker process can share).
+RAY_SCHEMES = {"file", "s3", "s3a", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs"}
+MAX_NAME = 100  # a run name is a folder and a prefix of Tune's trial folder names
+
+
+def check_storage(storage: Folder) -> None:
+    uri = storage.uri
+    scheme = uri.split("://", 1)[0] if "://" in uri else "file"
+    if scheme not in RAY_SCHEMES:
+        raise ConfigError(
+            "--storage",
+            "",
+            f"{scheme}:// is not a storage Ray Tune and Train can write to (pyarrow); use a local "
+            "path, s3://, gs:// or abfs://",
+        )
+    if not storage.is_local:
+        return
+    path = storage.local_path()
+    if set(path) & set("?#%"):
+        raise ConfigError(
+            "--storage",
+            "",
+            f"{path!r} holds one of '?', '#', '%': the run's SQLite study URL would read them as "
+            "URL syntax and put the study elsewhere; use a path without them",
+        )
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError("--storage", "", f"{path} is a file, not a folder; give a folder")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError("--storage", "", f"{existing} is a file, not a folder; give a folder")
+    try:  # access() says yes to root on a read-only mount: try it (and leave nothing)
+        os.rmdir(tempfile.mkdtemp(prefix=".codemix-probe-", dir=existing))
+    except OSError as e:
+        raise ConfigError(
+            "--storage",
+            "",
+            f"{existing} is not writable ({e.strerror}); give a folder you can write",
+        ) from None
+
+
+def check_name(name: str) -> None:
+    if len(name) > MAX_NAME:
+        raise ConfigError("--name", "", f"{len(name)} characters; use at most {MAX_NAME}")
+
+
+def check_inits(space: SearchSpace) -> None:
+    """An init given as a model folder must hold a saved model (else every trial errors)."""
+    field = (
+        "parameters.init" if any(p.name == "init" for p in space.parameters) else "training.init"
+    )
+    for init in space.inits:
+        if init in INIT_CHOICES:
+            continue
+        folder = Folder(init)
+        if not folder.exists("model.safetensors"):
+            raise ConfigError(
+                space.source_file,
+                field,
+                f"{init}: no model.safetensors there; give a saved model folder (a checkpoint "
+                f"of a trial, or a base in <storage>/_inits/) or one of {', '.join(INIT_CHOICES)}",
+            )
+
+
+def check_validation_splits(space: SearchSpace, manifest: dict) -> None:
+    """A trial's validation loss reads whole sequences of each source's validation split."""
+    seq_len = space.training.seq_len
+    for name, source in sorted(manifest.get("sources", {}).items()):
+        # (training samples seq_len + 1 tokens: inputs and their next-token labels)
+        for split, need in (("val", seq_len), ("train", seq_len + 1)):
+            tokens = (source.get("splits", {}).get(split) or {}).get("tokens")
+            if tokens is not None and tokens < need:
+                raise ConfigError(
+                    space.source_file,
+                    "training.seq_len",
+                    f"{seq_len} is longer than source {name}'s {split} split ({tokens} tokens); "
+                    "lower seq_len or give that source more data",
+                )
+
+
+def check_cluster(space: SearchSpace, plan, embedded: bool, resources: dict) -> None:
+    """GPU trials on a cluster that has none and cannot get any wait forever: refuse them.
+    (A cluster we joined may autoscale GPU nodes in; the one we started cannot.)"""
+    if plan.use_gpu and embedded and float(resources.get("GPU", 0)) < 1:
+        raise ConfigError(
+            space.source_file,
+            "training.use_gpu",
+            "true, but this machine has no GPU and the embedded cluster cannot add one; use "
+            "auto (GPUs when present) or submit to a cluster with GPU nodes",
+        )
