@@ -7,6 +7,9 @@ import os
 import socket
 
 from codemix_search.core.plan import ResourcePlan, embedded_cluster_resources, plan_resources
+from codemix_search.errors import ConfigError
+
+CONNECT_S = 5.0  # a cluster's head answers on its LAN in milliseconds
 
 
 def _free_port() -> int:
@@ -24,7 +27,11 @@ def start_ray(address: str | None, concurrency: int, temp_dir: str | None = None
         return False
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, log_to_driver=True)
+        check_address(address)
+        try:
+            ray.init(address=address, log_to_driver=True)
+        except (ConnectionError, ValueError, TimeoutError) as e:
+            raise ConfigError("--address", "", f"{address}: {str(e).splitlines()[0]}") from None
         return False
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -43,6 +50,47 @@ def start_ray(address: str | None, concurrency: int, temp_dir: str | None = None
         configure_logging=False,
     )
     return True
+
+
+def check_address(address: str) -> None:
+    """One line, within seconds, for an address no Ray cluster answers at (Ray itself waits
+    ~60 s printing GCS warnings, then raises; an HTTP address raises a multi-line ValueError)."""
+    if address == "auto":
+        return
+    if address.startswith(("http://", "https://")):
+        raise ConfigError(
+            "--address",
+            "",
+            f"{address} is an HTTP address (the dashboard / job API); give the cluster's GCS "
+            f"address host:6379, or submit with `ray job submit --address {address}`",
+        )
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("--address", "", f"{address!r}: give host:port (e.g. 10.0.0.5:6379)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_S) as s:
+            if address.startswith("ray://"):
+                return
+            # Ray's GCS speaks gRPC (HTTP/2): it answers with a binary SETTINGS frame. A web
+            # server answers HTTP/1 text, and Ray would wait on it for a minute.
+            s.settimeout(CONNECT_S)
+            s.sendall(b"GET / HTTP/1.0\r\nHost: codemix\r\n\r\n")
+            answer = s.recv(16)
+    except OSError as e:
+        raise ConfigError(
+            "--address",
+            "",
+            f"nothing answers at {hostport} ({e.strerror or type(e).__name__}); start the "
+            "cluster (`ray start --head`) or fix the address",
+        ) from None
+    if answer.startswith(b"HTTP/"):
+        raise ConfigError(
+            "--address",
+            "",
+            f"{hostport} is a web server, not a Ray cluster's GCS; give the GCS address "
+            "(host:6379 on the head)",
+        )
 
 
 # Ray Tune copies these from the driver's environment into each trainable's runtime_env, and

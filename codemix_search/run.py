@@ -95,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     req = check_request(args.space, args.overrides, args.storage, args.name, args.resume)
+    if args.address:  # before anything is written: one line, not a minute of GCS warnings
+        from codemix_search.cluster import check_address
+
+        check_address(args.address)
     if args.dry_run:
         dry_run(req.space)
         return 0

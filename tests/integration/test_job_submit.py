@@ -28,7 +28,22 @@ def head():
         '--resources={"trial_driver": 2}',
     ]
     with ray_head(args) as h:
+        HEAD.update(h)
         yield h["url"], h["env"]
+
+
+HEAD: dict = {}
+
+
+def test_address_check_knows_a_real_gcs_from_a_web_server(head):
+    """--address is probed before Ray waits a minute on it: the head's GCS passes, its
+    dashboard (an HTTP server on the same machine) is named as one."""
+    from codemix_search.cluster import check_address
+    from codemix_search.errors import ConfigError
+
+    check_address(HEAD["address"])  # gRPC answers with an HTTP/2 frame
+    with pytest.raises(ConfigError, match="web server"):
+        check_address(HEAD["url"].removeprefix("http://"))
 
 
 def test_job_submit_runs_the_tiny_search(head, tmp_path):

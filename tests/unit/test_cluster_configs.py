@@ -141,7 +141,8 @@ def test_kuberay_heads_point_the_ray_dashboard_at_the_monitoring_stack(manifest)
     ports = {m["spec"]["selector"]["matchLabels"]["ray.io/node-type"]: m for m in monitors}
     assert set(ports) == {"head", "worker"}
     pods = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
-    for group, kind in zip(pods, ["head"] + ["worker"] * len(spec["workerGroupSpecs"])):
+    kinds = ["head"] + ["worker"] * len(spec["workerGroupSpecs"])
+    for group, kind in zip(pods, kinds, strict=True):
         names = {p["name"]: p["containerPort"] for c in group["template"]["spec"]["containers"]
                  for p in c.get("ports", [])}  # fmt: skip
         wanted = ports[kind]["spec"]["podMetricsEndpoints"][0]["port"]

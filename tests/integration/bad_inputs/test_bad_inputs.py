@@ -275,6 +275,40 @@ CASES = [
         ["run", "--space", "search_spaces/tiny.yaml", "--storage", "/proc/codemix-runs"],
         "not writable",
     ),
+    (
+        "address-nothing-listens",
+        {},
+        [
+            "run",
+            "--space",
+            "search_spaces/tiny.yaml",
+            "--storage",
+            "{d}/runs",
+            "--address",
+            "127.0.0.1:{port}",
+        ],
+        "nothing answers",
+    ),
+    (
+        "address-http",
+        {},
+        [
+            "run",
+            "--space",
+            "search_spaces/tiny.yaml",
+            "--storage",
+            "{d}/runs",
+            "--address",
+            "http://127.0.0.1:8265",
+        ],
+        "HTTP address",
+    ),
+    (
+        "address-not-host-port",
+        {},
+        ["run", "--space", "search_spaces/tiny.yaml", "--storage", "{d}/runs", "--address", "x y"],
+        "host:port",
+    ),
     # --- source declarations (data build: checks every source before building anything) ---
     (
         "sources-missing-uri",
@@ -381,7 +415,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case, files, 
     }
     _materialise(d, files)
     before = _tree(d)
-    args = [a.replace("{d}", d) for a in argv]
+    args = [a.replace("{d}", d).replace("{port}", str(port)) for a in argv]
     if args[0] == "run" and not any(a in args for a in ("--resume",)):
         args.append("--dry-run")  # never start a search: the input must be refused first
     out = subprocess.run(
