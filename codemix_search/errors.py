@@ -42,7 +42,9 @@ class CodemixError(Exception):
 
     def one_line(self) -> str:
         where = f"{self.file}: {self.field}" if self.field else self.file
-        return f"{where}: {self.message}".replace("\n", " ")
+        # Every line break str.splitlines knows (\r, \x0b, \x1c, \u2028, ...), not only \n: a
+        # value echoed back must not split the one line (found by the property test).
+        return " ".join(f"{where}: {self.message}".splitlines())
 
 
 class ConfigError(CodemixError):
@@ -70,6 +72,7 @@ class OneLineParser(argparse.ArgumentParser):
     instead of a usage block: bad flags read like every other bad input."""
 
     def error(self, message: str):
+        message = " ".join(message.splitlines())  # an echoed argument may hold line breaks
         print(f"error: {self.prog}: {message}; see {self.prog} --help", file=sys.stderr)
         raise SystemExit(2)
 

@@ -18,7 +18,7 @@ from codemix_search.config.load import load_space
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.records import TrialStatus
 from codemix_search.errors import ConfigError
-from codemix_search.storage.folder import Folder, check_uri
+from codemix_search.storage.folder import DamagedFile, Folder, check_uri
 from codemix_search.storage.layout import LAYOUT_VERSION, RunLayout
 from codemix_search.storage.lock import RunLock
 
@@ -91,7 +91,15 @@ def absolute_storage(uri: str) -> str:
 def _check_layout(run: Folder) -> None:
     """Runs started before the stage layout pickled the searcher under module paths that no
     longer exist: Tune cannot restore them. Say so instead of failing inside Tune."""
-    if run.exists(RunLayout.RUN) and run.read_json(RunLayout.RUN).get("layout") != LAYOUT_VERSION:
+    if not run.exists(RunLayout.RUN):
+        return
+    try:
+        layout = run.read_json(RunLayout.RUN).get("layout")
+    except DamagedFile:
+        # run.json is derived (name, layout, data): the resume writes it again.
+        log.warning("%s is damaged; the resume writes it again", run.file(RunLayout.RUN))
+        return
+    if layout != LAYOUT_VERSION:
         raise ConfigError(
             run.file(RunLayout.RUN),
             "layout",

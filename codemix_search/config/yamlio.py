@@ -60,6 +60,16 @@ def build(cls, raw: Any, file: str, prefix: str, **extra):
             f"{prefix}.{unknown[0]}".lstrip("."),
             f"unknown field; allowed: {', '.join(names)}",
         )
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in extra
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    absent = [n for n in required if n not in raw]
+    if absent:
+        raise ConfigError(file, f"{prefix}.{absent[0]}".lstrip("."), "missing: a required field")
     kwargs = dict(extra)
     for name, value in raw.items():
         tp = hints[name]

@@ -13,6 +13,7 @@ made to agree with the run's records when the search ends (however it ended).
 
 from __future__ import annotations
 
+import logging
 import os
 
 import optuna
@@ -25,15 +26,23 @@ from codemix_search.storage.folder import Folder
 from codemix_search.storage.journal import RunJournal
 from codemix_search.storage.layout import RunLayout, TrialLayout
 
+log = logging.getLogger(__name__)
 _SQLITE_UNSAFE = set("?#%")  # would change meaning inside the sqlite:/// URL Optuna is given
 
 
 def study_storage(run: Folder, fresh: bool) -> optuna.storages.BaseStorage:
     """Where the run's study lives (``fresh``: a new run, nothing of an older one reused)."""
+    return open_study_storage(run, resume=not fresh)[0]
+
+
+def open_study_storage(run: Folder, resume: bool) -> tuple[optuna.storages.BaseStorage, bool]:
+    """The run's study storage, and whether it had to be started again because the one on disk
+    was damaged (it is moved aside to ``optuna.db.damaged``; the caller rebuilds the history
+    from the finished results on storage)."""
     if not run.is_local:
-        return optuna.storages.JournalStorage(
-            RunJournal(run.file(RunLayout.OPTUNA_JOURNAL), fresh=fresh)
-        )
+        # A journal truncated mid-line is read up to its last whole operation (Optuna's reader).
+        journal = RunJournal(run.file(RunLayout.OPTUNA_JOURNAL), fresh=not resume)
+        return optuna.storages.JournalStorage(journal), False
     local_run = run.local_path()
     if _SQLITE_UNSAFE & set(local_run):
         raise ConfigError(
@@ -43,7 +52,59 @@ def study_storage(run: Folder, fresh: bool) -> optuna.storages.BaseStorage:
             "would put the study elsewhere; use a path without them",
         )
     os.makedirs(local_run, exist_ok=True)
-    return optuna.storages.RDBStorage(f"sqlite:///{os.path.join(local_run, RunLayout.OPTUNA_DB)}")
+    db = os.path.join(local_run, RunLayout.OPTUNA_DB)
+    url = f"sqlite:///{db}"
+    if resume and os.path.exists(db):
+        try:
+            storage = optuna.storages.RDBStorage(url)
+            storage.get_all_studies()
+            return storage, False
+        except Exception as e:  # noqa: BLE001 - sqlalchemy's errors for a damaged file vary
+            os.replace(db, db + ".damaged")
+            log.warning(
+                "%s is damaged (%s); moved to optuna.db.damaged, the study is rebuilt from the "
+                "finished trials on storage",
+                db,
+                str(e).splitlines()[0][:200],
+            )
+            return optuna.storages.RDBStorage(url), True
+    return optuna.storages.RDBStorage(url), False
+
+
+def rebuild_history(storage, space: SearchSpace, run: RunLayout) -> int:
+    """Put every finished trial on storage that the study lacks into it (COMPLETE, with its
+    parameters and objectives), so the sampler keeps learning from them; return how many."""
+    from codemix_search.search.params import distributions
+
+    study = optuna.create_study(
+        study_name=space.name,
+        storage=storage,
+        directions=["minimize" if m == "min" else "maximize" for m in space.modes],
+        load_if_exists=True,
+    )
+    known = {t.user_attrs.get("trial_id") for t in study.get_trials(deepcopy=False)}
+    dists = distributions(space)
+    added = 0
+    for trial_id, result in sorted(finished_on_storage(run).items()):
+        folder = run.trial(trial_id).folder
+        if trial_id in known or not folder.exists(TrialLayout.TRIAL):
+            continue
+        config = folder.read_json(TrialLayout.TRIAL).get("config") or {}
+        params = {k: v for k, v in config.items() if k in dists}
+        values = [result.get(o.name) for o in space.objectives]
+        if len(params) != len(dists) or any(not isinstance(v, (int, float)) for v in values):
+            continue  # a trial of another space version: not history this sampler can use
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={k: dists[k] for k in params},
+                values=[float(v) for v in values],
+                user_attrs={"trial_id": trial_id, "rebuilt_from_storage": True},
+            )
+        )
+        added += 1
+    flush(storage)
+    return added
 
 
 def flush(storage) -> None:

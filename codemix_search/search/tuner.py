@@ -35,9 +35,10 @@ from codemix_search.search.params import suggest
 from codemix_search.search.study import (
     MixtureOptunaSearch,
     finished_on_storage,
+    open_study_storage,
+    rebuild_history,
     reconcile,
     recover_records,
-    study_storage,
 )
 from codemix_search.search.trial import run_trial
 from codemix_search.storage.folder import Folder
@@ -128,7 +129,7 @@ def search(
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     keep_credentials_out_of_runtime_envs()
     layout = RunLayout(run)
-    optuna_storage = study_storage(run, fresh=not resume)
+    optuna_storage, study_rebuilt = open_study_storage(run, resume)
     trainable = tune.with_resources(
         tune.with_parameters(
             run_trial,
@@ -148,7 +149,9 @@ def search(
         os.path.join(tune_storage, RunLayout.TUNE) if run.is_local else run.file(RunLayout.TUNE)
     )
     unfinished = UnfinishedTrials()
-    if resume and tune.Tuner.can_restore(experiment):
+    # (Tune's saved searcher points at the study: with the study started again, Tune's state
+    # cannot be restored either; what finished is kept from storage below.)
+    if resume and not study_rebuilt and tune.Tuner.can_restore(experiment):
         # The driver died: Tune restores the experiment (finished trials stay finished, their
         # results kept; unfinished ones restart) and the searcher's saved state, so Optuna
         # goes on from the trials it has seen instead of starting a new study.
@@ -165,7 +168,14 @@ def search(
     # storage and runs only the rest of the budget; the study keeps its history.
     done = len(finished_on_storage(layout)) if resume else 0
     if done:
-        log.info("no Tune state in %s: %d finished trials kept from storage", experiment, done)
+        rebuilt = rebuild_history(optuna_storage, space, layout)
+        log.info(
+            "Tune state not restored from %s: %d finished trials kept from storage (%d put back "
+            "into the study)",
+            experiment,
+            done,
+            rebuilt,
+        )
     tuner = _new_tuner(
         space,
         trainable,

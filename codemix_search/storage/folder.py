@@ -29,9 +29,17 @@ import fsspec
 import yaml
 from fsspec.core import url_to_fs
 
-from codemix_search.errors import ConfigError, StorageError
+from codemix_search.errors import ConfigError, DataError, StorageError
 
 SUCCESS = "_SUCCESS"
+DAMAGED_FIX = "restore it from a copy of the run (or of its bucket's versions)"
+
+
+class DamagedFile(DataError, ValueError):
+    """A file the product wrote is there but cannot be read (a truncated copy, an edit): one
+    line naming it. Also a ValueError, for callers that skip unreadable optional files."""
+
+
 log = logging.getLogger(__name__)
 
 _TRANSIENT_ERRNO = {
@@ -206,10 +214,21 @@ class Folder:
         return self.read_bytes(name).decode("utf-8")
 
     def read_json(self, name: str) -> Any:
-        return json.loads(self.read_text(name))
+        try:
+            return json.loads(self.read_text(name))
+        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+            raise DamagedFile(
+                self.file(name), "", f"damaged: not JSON ({e}); {DAMAGED_FIX}"
+            ) from None
 
     def read_yaml(self, name: str) -> Any:
-        return yaml.safe_load(self.read_text(name))
+        try:
+            return yaml.safe_load(self.read_text(name))
+        except (yaml.YAMLError, ValueError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DamagedFile(
+                self.file(name), "", f"damaged: not YAML ({first}); {DAMAGED_FIX}"
+            ) from None
 
     def write_bytes(self, name: str, data: bytes) -> str:
         """Atomic write: temp name in the same folder, then a rename (a copy+delete on S3, whose

@@ -156,3 +156,27 @@ def test_a_finished_result_on_storage_is_never_dropped_from_the_records(remote_r
     assert kept_record.status is TrialStatus.FINISHED and kept_record.config == config
     assert kept_record.objectives == {"nl_reasoning": 0.9, "code": 0.8}
     assert kept_record.mixture_id == "m1" and kept_record.metrics["from_storage"] == 1
+
+
+def test_a_damaged_study_is_moved_aside_and_rebuilt_from_the_finished_trials(tmp_path):
+    from codemix_search.search.study import open_study_storage, rebuild_history
+    from codemix_search.storage.layout import RunLayout
+
+    space = load_space(TINY)
+    run = RunLayout(Folder(str(tmp_path / "r")))
+    config = {"code_fraction": 0.5, "synthetic_share": 0.1, "commit_share": 0.1,
+              "cooldown_code_fraction": 0.2}  # fmt: skip
+    trial = run.trial("t1").folder
+    trial.write_json("trial.json", {"config": config})
+    trial.write_json("result.json", {"status": "finished", "mixture_id": "m",
+                                     "nl_reasoning": 0.9, "code": 0.8})  # fmt: skip
+    (tmp_path / "r" / "optuna.db").write_bytes(b"SQLite format 3\x00" + b"\x00" * 50)  # truncated
+    storage, rebuilt = open_study_storage(run.folder, resume=True)
+    assert rebuilt and (tmp_path / "r" / "optuna.db.damaged").exists()
+    assert rebuild_history(storage, space, run) == 1
+    assert rebuild_history(storage, space, run) == 0  # never twice
+    (t,) = optuna.load_study(study_name="tiny", storage=storage).trials
+    assert t.state == optuna.trial.TrialState.COMPLETE and t.values == [0.9, 0.8]
+    assert t.params == config and t.user_attrs["trial_id"] == "t1"
+    _, rebuilt = open_study_storage(run.folder, resume=True)
+    assert not rebuilt  # the new study opens as it is

@@ -387,6 +387,25 @@ CASES = [
         "t.yaml",
     ),
     ("export-not-a-run", {"empty/keep.txt": "x"}, ["export", "{d}/empty"], "space.yaml"),
+    # --- damaged state: named in one line (a truncated copy, an edit) ---
+    (
+        "export-damaged-space",
+        {"runs/r/space.yaml": "name: [tiny\n", "runs/r/records.jsonl": "", "runs/r/run.json": "{}"},
+        ["export", "{d}/runs/r"],
+        "space.yaml: damaged",
+    ),
+    (
+        "export-damaged-records",
+        {"runs/r/space.yaml": space(), "runs/r/records.jsonl": '{"trial', "runs/r/run.json": "{}"},
+        ["export", "{d}/runs/r"],
+        "records.jsonl",
+    ),
+    (
+        "resume-damaged-space",
+        {"runs/r/space.yaml": "name: [tiny\n"},
+        ["run", "--resume", "--name", "r", "--storage", "{d}/runs"],
+        "space.yaml",
+    ),
 ]
 
 
