@@ -22,10 +22,11 @@ RAY_SCHEMES = {"file", "s3", "s3a", "gs", "gcs", "abfs", "abfss", "hdfs", "viewf
 MAX_NAME = 100  # a run name is a folder and a prefix of Tune's trial folder names
 
 
-def check_storage(storage: Folder) -> None:
+def check_storage(storage: Folder, flag: str = "--storage", for_ray: bool = True) -> None:
+    """Storage a run (``for_ray``) or a command can write to; one line naming ``flag`` if not."""
     uri = storage.uri
     scheme = uri.split("://", 1)[0] if "://" in uri else "file"
-    if scheme not in RAY_SCHEMES:
+    if for_ray and scheme not in RAY_SCHEMES:
         raise ConfigError(
             "--storage",
             "",
@@ -35,25 +36,25 @@ def check_storage(storage: Folder) -> None:
     if not storage.is_local:
         return
     path = storage.local_path()
-    if set(path) & set("?#%"):
+    if for_ray and set(path) & set("?#%"):
         raise ConfigError(
-            "--storage",
+            flag,
             "",
             f"{path!r} holds one of '?', '#', '%': the run's SQLite study URL would read them as "
             "URL syntax and put the study elsewhere; use a path without them",
         )
     if os.path.exists(path) and not os.path.isdir(path):
-        raise ConfigError("--storage", "", f"{path} is a file, not a folder; give a folder")
+        raise ConfigError(flag, "", f"{path} is a file, not a folder; give a folder")
     existing = path
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        raise ConfigError("--storage", "", f"{existing} is a file, not a folder; give a folder")
+        raise ConfigError(flag, "", f"{existing} is a file, not a folder; give a folder")
     try:  # access() says yes to root on a read-only mount: try it (and leave nothing)
         os.rmdir(tempfile.mkdtemp(prefix=".codemix-probe-", dir=existing))
     except OSError as e:
         raise ConfigError(
-            "--storage",
+            flag,
             "",
             f"{existing} is not writable ({e.strerror}); give a folder you can write",
         ) from None

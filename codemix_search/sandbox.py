@@ -11,6 +11,14 @@ and deletions outside the work dir, reading the user's home (bar the Python inst
 process spawning (fork, exec, subprocess, ctypes) and signalling other processes.
 When this process is root, the program also runs as ``nobody`` (``setpriv``), so the operating
 system itself keeps it away from the user's files and ``RLIMIT_NPROC`` holds.
+
+Where the kernel allows namespaces (root, or unprivileged user namespaces) the program also gets
+its own PID and mount namespaces: every process it starts, by any call (``setsid`` and low-level
+``fork_exec`` included, which no audit hook sees), dies with it, and the world-writable folders
+(/tmp, /var/tmp, /dev/shm, /run/lock) are fresh, empty tmpfs mounts thrown away at its end, so a
+file created outside the work folder by any call (``mkfifo``, ``mknod``, which raise no audit
+event) never reaches the machine. Its output goes to files capped by ``RLIMIT_FSIZE``, and only
+their tails are read: an output flood costs the verifier nothing.
 """
 
 from __future__ import annotations
@@ -104,8 +112,11 @@ class SandboxLimits:
     file_size_mb: int = 16
 
     def __post_init__(self):
-        if self.timeout_s <= 0 or self.memory_mb < 32 or self.max_processes < 1:
-            raise ValueError("sandbox limits must be positive (memory_mb >= 32)")
+        # (nan compares false to everything: checked as "not inside the range")
+        if not 0 < self.timeout_s <= 86_400:
+            raise ValueError(f"timeout_s must be in (0, 86400] seconds, got {self.timeout_s}")
+        if not 32 <= self.memory_mb <= 1 << 20 or self.max_processes < 1:
+            raise ValueError(f"memory_mb must be in [32, 1048576], got {self.memory_mb}")
 
 
 @dataclass(frozen=True)
@@ -121,22 +132,62 @@ class SandboxResult:
         return self.status == "passed"
 
 
-def _unshare_prefix() -> list[str]:
-    """`unshare --net` (plus a user namespace when not root) if this kernel allows it."""
+# Run inside the new mount namespace as its root, before the program: fresh tmpfs over every
+# world-writable folder, the work folder bind-mounted at WORK (its host path is under /tmp, which
+# the fresh /tmp hides), then exec the program (as nobody, when setpriv is in "$@").
+WORK = "/var/tmp/work"
+MOUNT_SCRIPT = r"""set -e
+w="$1"; shift
+mount --make-rprivate /
+for d in /dev/shm /run/lock; do
+  if [ -d "$d" ]; then mount -t tmpfs -o size=8m,mode=1777 tmpfs "$d"; fi
+done
+mount -t tmpfs -o size=8m,mode=1777 tmpfs /var/tmp
+mkdir /var/tmp/work
+mount --bind "$w" /var/tmp/work
+mount -t tmpfs -o size=8m,mode=1777 tmpfs /tmp
+cd /var/tmp/work
+exec "$@"
+"""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    prefix: tuple[str, ...]
+    """What the program's command starts with (namespaces, the mount script)."""
+    private_mounts: bool
+    """The program sees fresh world-writable folders and its work folder at ``WORK``."""
+
+
+def _try(cmd: list[str]) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _isolation() -> Isolation:
+    """The strongest isolation this kernel allows: network + PID + mount namespaces with the
+    mount script; else a network namespace only; else none (the audit hook and limits remain)."""
     exe = shutil.which("unshare")
     if not exe:
-        return []
-    for prefix in ([exe, "--net"], [exe, "--net", "--map-root-user"]):
-        try:
-            ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=5).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        if ok:
-            return prefix
-    return []
+        return Isolation((), False)
+    probe = tempfile.mkdtemp(prefix="codemix-sandbox-probe-")
+    try:
+        for user in ([], ["--map-root-user"]):
+            full = [exe, "--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
+                    *user, "sh", "-c", MOUNT_SCRIPT, "sandbox"]  # fmt: skip
+            if os.path.isdir("/var/tmp") and _try([*full, probe, "true"]):
+                return Isolation(tuple(full), True)
+        for prefix in ([exe, "--net"], [exe, "--net", "--map-root-user"]):
+            if _try([*prefix, "true"]):
+                return Isolation(tuple(prefix), False)
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+    return Isolation((), False)
 
 
-_UNSHARE: list[str] | None = None
+_ISOLATION: Isolation | None = None
 
 
 def _drop_privileges_prefix() -> list[str]:
@@ -170,15 +221,18 @@ def _limits(limits: SandboxLimits):
 
 def run_python(source: str, limits: SandboxLimits = SandboxLimits()) -> SandboxResult:
     """Execute ``source`` as a Python program under the limits; never raises for its failures."""
-    global _UNSHARE
-    if _UNSHARE is None:
-        _UNSHARE = _unshare_prefix()
+    global _ISOLATION
+    if _ISOLATION is None:
+        _ISOLATION = _isolation()
+    iso = _ISOLATION
     workdir = tempfile.mkdtemp(prefix="codemix-sandbox-")
+    outdir = tempfile.mkdtemp(prefix="codemix-sandbox-out-")  # not the program's to touch
     try:
         prog = os.path.join(workdir, "prog.py")
         with open(prog, "w", encoding="utf-8") as f:
             f.write(PRELUDE + "\n" + source)
-        env = {"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        seen = WORK if iso.private_mounts else workdir  # the work folder as the program sees it
+        env = {"HOME": seen, "TMPDIR": seen, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         home = os.path.realpath(os.path.expanduser("~"))
         if home not in ("/", os.path.realpath(workdir)) and not workdir.startswith(home + os.sep):
             env["CODEMIX_SANDBOX_PRIVATE"] = home + os.sep
@@ -186,33 +240,45 @@ def run_python(source: str, limits: SandboxLimits = SandboxLimits()) -> SandboxR
         if drop:
             os.chown(workdir, 65534, 65534)
             os.chown(prog, 65534, 65534)
-        cmd = [*_UNSHARE, *drop, sys.executable, "-I", "-B", prog]
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_limits(limits),
+        mount_args = [workdir] if iso.private_mounts else []
+        cmd = [*iso.prefix, *mount_args, *drop, sys.executable, "-I", "-B", "prog.py"]
+        with (
+            open(os.path.join(outdir, "out"), "wb") as out,
+            open(os.path.join(outdir, "err"), "wb") as err,
+        ):
+            proc = subprocess.Popen(
+                cmd,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,  # files, not pipes: nothing the program starts can hold them open
+                stderr=err,  # for the verifier, and RLIMIT_FSIZE caps a flood
+                start_new_session=True,
+                preexec_fn=_limits(limits),
+            )
+            try:
+                proc.wait(timeout=limits.timeout_s)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            _kill_group(proc)  # leftovers die with the group (and with the PID namespace)
+            proc.wait()
+        stdout, stderr = (
+            _tail_of(os.path.join(outdir, "out")),
+            _tail_of(os.path.join(outdir, "err")),
         )
-        try:
-            out, err = proc.communicate(timeout=limits.timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            out, err = proc.communicate()
-            return SandboxResult("timeout", None, _tail(out), _tail(err))
-        _kill_group(proc)  # leftovers (forked children) die with the group
+        if timed_out:
+            return SandboxResult("timeout", None, stdout, stderr)
         if proc.returncode == 0:
             status = "passed"
-        elif proc.returncode < 0 or b"MemoryError" in err:
+        elif proc.returncode < 0 or "MemoryError" in stderr:
             status = "crashed"
         else:
             status = "failed"
-        return SandboxResult(status, proc.returncode, _tail(out), _tail(err))
+        return SandboxResult(status, proc.returncode, stdout, stderr)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(outdir, ignore_errors=True)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -222,5 +288,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _tail(b: bytes, n: int = 2000) -> str:
-    return b[-n:].decode("utf-8", "replace")
+def _tail_of(path: str, n: int = 2000) -> str:
+    """The last ``n`` bytes of a file, decoded (never the whole of a flood)."""
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - n))
+        return f.read().decode("utf-8", "replace")

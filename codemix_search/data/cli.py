@@ -99,6 +99,10 @@ def _verify(args) -> int:
         limits = SandboxLimits(timeout_s=args.timeout_s, memory_mb=args.memory_mb)
     except ValueError as e:
         raise ConfigError("--timeout-s/--memory-mb", "", str(e)) from None
+    from codemix_search.preflight import check_storage
+    from codemix_search.storage.folder import Folder
+
+    check_storage(Folder(args.out), flag="--out", for_ray=False)  # before hours of verifying
     report = verify_file(args.input, args.out, limits, args.workers)
     print(
         f"{report['records']} records: {report['passed']} passed, {report['failed']} failed, "

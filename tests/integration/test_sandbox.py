@@ -101,3 +101,70 @@ def test_escape_attempts_table(tmp_path):
     print("\n".join(f"{k:28s} {v}" for k, v in outcomes.items()))
     assert all(v in ("failed", "timeout", "crashed") for v in outcomes.values()), outcomes
     assert victim.read_text() == "intact"
+
+
+# Calls no audit hook sees. Where the kernel gives the sandbox its own PID and mount namespaces
+# (root here; unprivileged user namespaces elsewhere) they succeed inside and leave no trace.
+LOW_LEVEL_SPAWN = """
+import os, _posixsubprocess
+r, w = os.pipe()
+_posixsubprocess.fork_exec(
+    [b"/bin/sleep", b"{seconds}"], [b"/bin/sleep"], True, (), None, None,
+    -1, -1, -1, 1, -1, 2, r, w, True, True, -1, None, None, None, -1, None, False)
+"""
+
+
+def _namespaces() -> bool:
+    from codemix_search import sandbox
+
+    return sandbox._isolation().private_mounts
+
+
+needs_namespaces = pytest.mark.skipif(
+    not _namespaces(), reason="this kernel gives no PID/mount namespaces to the sandbox"
+)
+
+
+@needs_namespaces
+def test_files_created_outside_the_work_dir_by_any_call_never_reach_the_machine():
+    marker = f"codemix-escape-{os.getpid()}"
+    places = ["/tmp", "/var/tmp", "/dev/shm"]
+    src = "import os\n" + "".join(
+        f"os.mkfifo({f'{d}/{marker}-fifo'!r})\nos.mknod({f'{d}/{marker}-node'!r})\n"
+        for d in places
+    )
+    r = run_python(src, FAST)
+    assert r.status == "passed", r  # allowed inside: the folders are the sandbox's own tmpfs
+    left = [p for d in places for p in os.listdir(d) if p.startswith(marker)]
+    assert left == [], left
+
+
+@needs_namespaces
+def test_a_process_started_in_a_new_session_dies_with_the_program():
+    import subprocess
+    import time
+
+    t0 = time.time()
+    # The program spawns a sleeper in its own session, then runs past its 3 s timeout.
+    r = run_python(LOW_LEVEL_SPAWN.format(seconds=321) + "\nwhile True: pass\n", FAST)
+    took = time.time() - t0
+    assert r.status == "timeout" and took < 10, (r, took)  # not held open by the sleeper
+    r = run_python(LOW_LEVEL_SPAWN.format(seconds=322), FAST)
+    assert r.status == "passed"
+    survivors = subprocess.run(["pgrep", "-f", "sleep 32[12]"], capture_output=True, text=True)
+    assert survivors.stdout.strip() == "", survivors.stdout
+
+
+def test_an_output_flood_costs_the_verifier_nothing():
+    import resource
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    t0 = time.time()
+    r = run_python(
+        "import sys\nb = b'x' * (1 << 20)\nwhile True:\n    sys.stdout.buffer.write(b)", FAST
+    )
+    grew_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    # The output file's size limit (16 MiB) stops the flood; the verifier reads 2,000 bytes.
+    assert r.status in ("crashed", "failed", "timeout") and len(r.stdout) <= 2000
+    assert grew_mib < 64 and time.time() - t0 < 10, (grew_mib, r.status)

@@ -45,6 +45,7 @@ def closed_port() -> int:
         return s.getsockname()[1]  # nothing listens once the socket is closed
 
 
+GOOD_VERIFY = json.dumps({"prompt": "", "solution": "x = 1", "tests": "assert x == 1"}) + "\n"
 GOOD_DOC = json.dumps({"text": "def f():\n    return 1\n" * 5}) + "\n"
 
 
@@ -308,6 +309,24 @@ CASES = [
         {},
         ["run", "--space", "search_spaces/tiny.yaml", "--storage", "{d}/runs", "--address", "x y"],
         "host:port",
+    ),
+    (
+        "verify-timeout-nan",
+        {"g.jsonl": GOOD_VERIFY},
+        ["data", "verify", "{d}/g.jsonl", "--out", "{d}/o", "--timeout-s", "nan"],
+        "timeout_s",
+    ),
+    (
+        "verify-binary-input",
+        {"g.jsonl": bytes(range(256)) * 4},
+        ["data", "verify", "{d}/g.jsonl", "--out", "{d}/o"],
+        "not UTF-8",
+    ),
+    (
+        "verify-out-not-writable",
+        {"g.jsonl": GOOD_VERIFY, "afile": "x"},
+        ["data", "verify", "{d}/g.jsonl", "--out", "{d}/afile/o"],
+        "--out",
     ),
     # --- source declarations (data build: checks every source before building anything) ---
     (
