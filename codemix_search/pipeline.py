@@ -17,7 +17,7 @@ from codemix_search import preflight
 from codemix_search.config.load import load_space
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.records import TrialStatus
-from codemix_search.errors import ConfigError
+from codemix_search.errors import ConfigError, StorageError
 from codemix_search.storage.folder import DamagedFile, Folder, check_uri
 from codemix_search.storage.layout import LAYOUT_VERSION, RunLayout
 from codemix_search.storage.lock import RunLock
@@ -193,7 +193,14 @@ def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict,
     from codemix_search.export import recipes as export
     from codemix_search.export.tables import ranked, table
 
-    uris = export.export_run(records, space, run, name, data_info)
+    try:
+        uris = export.export_run(records, space, run, name, data_info)
+    except StorageError:
+        # Storage full or gone at the end: what finished is still shown (from memory), then the
+        # one-line error; the run stays unfinished, and `--resume` exports once space is back.
+        print("\n" + table(ranked([r.to_dict() for r in records], space), space))
+        print("(not saved: the run's storage refused the export; see the error below)")
+        raise
     counts = {s.value: sum(r.status is s for r in records) for s in TrialStatus}
     if counts["interrupted"]:
         # What finished is exported (records, report, recipes so far); the run is not marked

@@ -17,17 +17,23 @@ import logging
 import os
 
 import optuna
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.records import TrialRecord, TrialStatus
-from codemix_search.errors import ConfigError
+from codemix_search.errors import ConfigError, StorageError
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.journal import RunJournal
 from codemix_search.storage.layout import RunLayout, TrialLayout
 
 log = logging.getLogger(__name__)
-_SQLITE_UNSAFE = set("?#%")  # would change meaning inside the sqlite:/// URL Optuna is given
+_SQLITE_UNSAFE = set("?#%")
+STUDY_WRITE_ERRORS = (
+    optuna.exceptions.StorageInternalError,
+    StorageError,
+    OSError,
+)  # would change meaning inside the sqlite:/// URL Optuna is given
 
 
 def study_storage(run: Folder, fresh: bool) -> optuna.storages.BaseStorage:
@@ -128,7 +134,43 @@ class MixtureOptunaSearch(OptunaSearch):
         if isinstance(self._metric, list):
             self._ot_study.set_metric_names(list(self._metric))
 
+    # The study's storage can fail mid-search (a full disk under optuna.db, S3 gone past its
+    # retries): the searcher then stops suggesting, the running trials finish, and the driver
+    # reports what finished. Upstream, the failed commit raised through Tune and killed it.
     def suggest(self, trial_id: str):
+        if getattr(self, "_study_failed", None):
+            return Searcher.FINISHED
+        try:
+            return self._suggest(trial_id)
+        except STUDY_WRITE_ERRORS as e:
+            return self._failed("suggesting a trial", e)
+
+    def on_trial_result(self, trial_id: str, result: dict):
+        try:
+            return self._on_trial_result(trial_id, result)
+        except STUDY_WRITE_ERRORS as e:
+            self._failed("recording a result", e)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        try:
+            return self._on_trial_complete(trial_id, result, error)
+        except STUDY_WRITE_ERRORS as e:
+            self._completed_trials.add(trial_id)
+            self._failed("telling a trial's outcome", e)
+
+    def _failed(self, what: str, e: BaseException):
+        if not getattr(self, "_study_failed", None):
+            log.error(
+                "the Optuna study could not be written %s (%s: %s); no new trials start, the "
+                "running ones finish and are reported",
+                what,
+                type(e).__name__,
+                str(e).splitlines()[0][:200],
+            )
+        self._study_failed = True
+        return Searcher.FINISHED
+
+    def _suggest(self, trial_id: str):
         params = super().suggest(trial_id)
         if params is not None:  # link the Optuna trial to the run's trial folder
             self._ot_trials[trial_id].set_user_attr("trial_id", trial_id)
@@ -155,11 +197,11 @@ class MixtureOptunaSearch(OptunaSearch):
             # driver died (its saved searcher state predates that): their attributes are set.
             pass
 
-    def on_trial_result(self, trial_id: str, result: dict):
+    def _on_trial_result(self, trial_id: str, result: dict):
         self._note(trial_id, result)  # (Tune calls this only for results ASHA did not stop)
         return super().on_trial_result(trial_id, result)
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+    def _on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         if trial_id in self._completed_trials:
             return
         ot_trial = self._ot_trials[trial_id]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import pickle
 import re
 
 import optuna
@@ -33,6 +34,7 @@ from codemix_search.search.callbacks import (
 )
 from codemix_search.search.params import suggest
 from codemix_search.search.study import (
+    STUDY_WRITE_ERRORS,
     MixtureOptunaSearch,
     finished_on_storage,
     open_study_storage,
@@ -231,7 +233,11 @@ def _new_tuner(space, trainable, plan, optuna_storage, tune_storage, unfinished,
 def _end(records, space: SearchSpace, layout: RunLayout, optuna_storage) -> list[TrialRecord]:
     """The records completed from storage, and the study made to agree with them."""
     records = recover_records(records, layout, space)
-    told = reconcile(optuna_storage, space.name, records, space)
+    try:
+        told = reconcile(optuna_storage, space.name, records, space)
+    except STUDY_WRITE_ERRORS as e:  # a full disk or lost bucket: the records still stand
+        log.warning("the Optuna study could not be brought up to date (%s)", type(e).__name__)
+        return records
     if told:
         log.info("%d Optuna trials left RUNNING were told what became of them", told)
     return records
@@ -249,6 +255,13 @@ def _fit(tuner, space: SearchSpace, unfinished: UnfinishedTrials) -> list[TrialR
     UnfinishedTrials.current = None
     try:
         results = tuner.fit()
+    except (EOFError, OSError, pickle.UnpicklingError) as e:
+        # Tune builds its results from files in the experiment folder; on a disk that filled
+        # up they are empty (a trial's pickled error: "Ran out of input"). What finished is on
+        # storage: the records are rebuilt from it (_end).
+        log.error("Tune could not read its results back (%s: %s); records come from the "
+                  "finished results on storage", type(e).__name__, str(e)[:200])  # fmt: skip
+        return []
     finally:
         signal.signal(signal.SIGTERM, previous)
     return _records(results, space, (UnfinishedTrials.current or unfinished).ids)

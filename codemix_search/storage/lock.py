@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 
-from codemix_search.errors import ConfigError
+from codemix_search.errors import ConfigError, StorageError
 from codemix_search.storage.folder import Folder
 
 LOCK = "run.lock"
@@ -87,8 +87,8 @@ class RunLock:
             try:
                 if (self._held_by() or {}).get("token") == self.token:
                     self.run.write_json(LOCK, self._info(started))
-            except OSError:
-                pass  # storage hiccup: the next beat retries; STALE_S spans ten of them
+            except (OSError, StorageError, ValueError):
+                pass  # storage hiccup or full: the next beat retries; STALE_S spans ten of them
 
     def release(self) -> None:
         self._stop.set()
