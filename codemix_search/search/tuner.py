@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import pickle
 import re
 
 import optuna
@@ -255,7 +254,9 @@ def _fit(tuner, space: SearchSpace, unfinished: UnfinishedTrials) -> list[TrialR
     UnfinishedTrials.current = None
     try:
         results = tuner.fit()
-    except (EOFError, OSError, pickle.UnpicklingError) as e:
+    except Exception as e:  # noqa: BLE001 - only the unreadable-results case, re-raised otherwise
+        if not isinstance(e, (EOFError, OSError)) and type(e).__name__ != "UnpicklingError":
+            raise
         # Tune builds its results from files in the experiment folder; on a disk that filled
         # up they are empty (a trial's pickled error: "Ran out of input"). What finished is on
         # storage: the records are rebuilt from it (_end).
