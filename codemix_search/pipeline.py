@@ -17,7 +17,7 @@ from codemix_search import preflight
 from codemix_search.config.load import load_space
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.records import TrialStatus
-from codemix_search.errors import ConfigError, StorageError
+from codemix_search.errors import CodemixError, ConfigError, StorageError
 from codemix_search.storage.folder import DamagedFile, Folder, check_uri
 from codemix_search.storage.layout import LAYOUT_VERSION, RunLayout
 from codemix_search.storage.lock import RunLock
@@ -228,6 +228,7 @@ def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict,
             "wall_seconds": round(time.time() - t0, 1),
         }
     )
+    _learn_throughput(run, space)
     rows = export.load_run(run)  # as exported: with the cost ledger
     print()
     print(table(ranked([r.to_dict() for r in rows], space), space))
@@ -237,3 +238,18 @@ def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict,
         f"{len(uris)} recipes in {RunLayout(run).recipes.uri} ({time.time() - t0:.0f} s)"
     )
     return 0
+
+
+def _learn_throughput(run: Folder, space: SearchSpace) -> None:
+    """The run's measured throughput goes into this machine's table (analysis/budget.py), so
+    the next plan of this model on this device is measured, not estimated."""
+    from codemix_search.analysis.budget import learn_from_finished_run
+
+    try:
+        row = learn_from_finished_run(run.uri, space.training.model)
+    except (CodemixError, OSError, KeyError, ZeroDivisionError) as e:
+        log.warning("throughput not learnt from this run (%s)", e)
+        return
+    if row is not None:
+        log.info("throughput of %s on %s learnt: %.0f tokens/s", row.model, row.device,
+                 row.tokens_per_s)  # fmt: skip

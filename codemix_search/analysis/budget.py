@@ -45,6 +45,60 @@ def learn(run_uri: str, model: str, device: str) -> costs.Throughput:
     return costs.Throughput(model, device, tps, max(0.0, over), ev, f"learnt from {run_uri}")
 
 
+LEARNT = "throughput.json"
+"""This machine's learnt rows (``<cache>/throughput.json``): every finished run, and
+benchmarks/gpu_check.py with ``--record``, writes the row of its (model, device); ``plan`` and
+``--dry-run`` prefer it to the built-in table (core/costs.py) and say where it came from."""
+
+
+def learnt_rows() -> list[costs.Throughput]:
+    from codemix_search.storage.folder import DamagedFile, Folder, cache_root
+
+    folder = Folder(cache_root())
+    try:
+        rows = folder.read_json(LEARNT) if folder.exists(LEARNT) else []
+        return [costs.Throughput(**r) for r in rows]
+    except (DamagedFile, TypeError):
+        return []  # an unreadable cache is no table: the built-in rows stand
+
+
+def record_row(row: costs.Throughput) -> None:
+    """Put ``row`` into the learnt table, replacing the one of its (model, device)."""
+    from dataclasses import asdict
+
+    from codemix_search.storage.folder import Folder, cache_root
+
+    keep = [r for r in learnt_rows() if (r.model, r.device) != (row.model, row.device)]
+    Folder(cache_root()).write_json(LEARNT, [asdict(r) for r in [*keep, row]])
+
+
+def device_of(records) -> str | None:
+    """The device type a run's trials trained on, as a key of costs.DEVICES (None: unknown)."""
+    names = {r.metrics.get("device_name") or r.metrics.get("device") for r in records}
+    names.discard(None)
+    if names == {"cpu"}:
+        return "cpu"
+    if len(names) == 1:
+        name = next(iter(names))
+        return next((d for d in costs.DEVICES if d != "cpu" and d in str(name)), None)
+    return None
+
+
+def learn_from_finished_run(run_uri: str, model: str) -> costs.Throughput | None:
+    """After a run: its row, recorded for later plans (None when there is nothing to learn)."""
+    from codemix_search.export.recipes import load_run
+    from codemix_search.storage.folder import Folder
+
+    records = [r for r in load_run(Folder(run_uri)) if r.finished]
+    device = device_of(records)
+    if device is None or not any(r.metrics.get("tokens_per_s") for r in records):
+        return None
+    row = learn(run_uri, model, device)
+    row = costs.Throughput(**{**row.__dict__, "source": f"learnt from run {run_uri}"})
+    record_row(row)
+    return row
+
+
 def vocab_size(space) -> int:
     """The tokenizer's vocabulary: the sources file's (a team's data) or the demo's."""
     if space.data.sources is None:
@@ -79,7 +133,9 @@ def plan_for(space, gpus: int = 0, gpu_type: str | None = None, price=None, row=
         )
     if row is None:
         try:
-            row = costs.throughput(t.model, device, vocab, t.seq_len)
+            row = costs.throughput(
+                t.model, device, vocab, t.seq_len, table=[*learnt_rows(), *costs.TABLE]
+            )
         except KeyError:
             raise ConfigError(
                 "--gpu-type",

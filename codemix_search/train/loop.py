@@ -13,6 +13,7 @@ Run it without Tune (tiny CPU run, ~20 s):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -266,6 +267,13 @@ def _steps(cfg: LoopConfig, run: _Run, rank: int, report) -> dict:
     return metrics
 
 
+@functools.lru_cache(maxsize=4)
+def _device_name(device: str) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else device
+
+
 def _progress(cfg: LoopConfig, run: _Run, step: int, phase: str, train_loss: float, elapsed):
     """A report's training numbers: where it is, how fast, how big (not the validation)."""
     tokens = (step + 1) * cfg.tokens_per_step
@@ -284,6 +292,8 @@ def _progress(cfg: LoopConfig, run: _Run, step: int, phase: str, train_loss: flo
         "model_ready_time": run.model_ready_time,
         "worker_entry_time": cfg.worker_entry_time,
         "device": run.device.type,
+        # Which GPU (e.g. "NVIDIA H200"): the plan's learnt throughput is per device type.
+        "device_name": _device_name(str(run.device)),
         **{f"epochs/{s}": e for s, e in run.epochs.items()},
     }
 

@@ -242,6 +242,12 @@ def test_the_plan_counts_what_the_tiny_run_spent(tiny_run):
     same = costs.plan(4, t.tokens, t.model, 2048, t.seq_len, 1, 2, (share, finished), row)
     assert same.tokens == ledger["tokens"]
     assert 0.5 < same.device_seconds / ledger["device_seconds"] < 2.0, (same, ledger)
+    # The run taught this machine's table its throughput: later plans use the measured row.
+    from codemix_search.analysis.budget import learnt_rows
+
+    learnt = {(r.model, r.device): r for r in learnt_rows()}
+    assert learnt[("tiny", "cpu")].source.startswith("learnt from run")
+    assert plan_for(space).throughput["source"].startswith("learnt from run")
 
 
 def test_a_recipes_checkpoint_is_a_self_contained_hf_folder_linked_from_the_run(tiny_run):
