@@ -1,9 +1,14 @@
 """GPU check of the training loop (no Ray needed): CUDA + bf16 autocast + SDPA, tokens/s and MFU.
 
-    python benchmarks/gpu_check.py --data DATASET_DIR [--sizes tiny,proxy-60m] [--steps 40]
+    python benchmarks/gpu_check.py --data DATASET_DIR [--sizes tiny,proxy-60m] [--steps 40] \
+        [--compile false|true|both] [--record]
 
 DATASET_DIR is a built demo dataset (``<storage>/_data/<key>``). On a machine without CUDA it runs
-on CPU and says so. Prints one JSON line per model size.
+on CPU and says so. Prints one JSON line per (model size, setting), then a markdown table:
+tokens/s, MFU, the fixed per-trial cost (Ray Train start, measured 8.3 s on a warm cluster, plus
+this process's model build and compile: the warm-up run) and its share of a proxy trial at 1x
+Chinchilla tokens (20 per parameter). ``--record`` writes each size's best row into this
+machine's throughput table, which ``codemix_search plan`` then uses (analysis/budget.py).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 FLOP/s
+TRAIN_START_S = 8.3  # Ray Train V2 controller + worker group, warm cluster (issue 18's timing)
 
 
 def main() -> None:
@@ -32,13 +38,21 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--compile", choices=("false", "true", "both"), default=None,
+                    help="default: both on CUDA, false on the CPU")  # fmt: skip
+    ap.add_argument("--record", action="store_true", help="write rows to the plan's table")
     args = ap.parse_args()
     with open(os.path.join(args.data, "manifest.json")) as f:
         manifest = json.load(f)
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
-    for size in args.sizes.split(","):
+    modes = args.compile or ("both" if torch.cuda.is_available() else "false")
+    rows = []
+    for size, compiled in [
+        (z, c)
+        for z in args.sizes.split(",")
+        for c in (["false", "true"] if modes == "both" else [modes])
+    ]:
         cfg = LoopConfig(**{
             "model": size,
             "seq_len": args.seq_len,
@@ -52,7 +66,7 @@ def main() -> None:
             "val_sequences": 4,
             "grad_clip": 1.0,
             "threads": 8,
-            "compile": "true" if args.compile else "false",
+            "compile": compiled,
             "mixture": {
                 "pretrain": {"text": 0.25, "knowledge": 0.25, "code": 0.5},
                 "cooldown": {"text": 0.4, "knowledge": 0.4, "code": 0.2},
@@ -63,7 +77,9 @@ def main() -> None:
         })  # fmt: skip
         reports = []
         # Warm-up run (allocator, kernels), then the timed one.
+        w0 = time.time()
         train(cfg.replace(steps=10, evals=1))
+        warmup = time.time() - w0  # model build, allocator, kernels (compile, when on)
         t0 = time.time()
         last = train(cfg, report=lambda m, d=None, out=reports: out.append(m))
         if torch.cuda.is_available():
@@ -76,7 +92,7 @@ def main() -> None:
         out = {
             "device": name,
             "size": size,
-            "compile": "true" if args.compile else "false",
+            "compile": compiled,
             "params": last["params"],
             "tokens": tokens,
             "wall_s": round(wall, 2),
@@ -87,8 +103,48 @@ def main() -> None:
             "reported_device": last.get("device"),
             # MFU over the training loop proper (after model build, before the final save).
             "mfu": round(flops / tokens * last["tokens_per_s"] / peak, 4) if peak else None,
+            "warmup_s": round(warmup, 1),
         }
+        fixed = TRAIN_START_S + warmup
+        trial_tokens = 20 * last["params"]
+        out["fixed_share_of_chinchilla_trial"] = round(
+            fixed / (fixed + trial_tokens / last["tokens_per_s"]), 4
+        )
+        rows.append(out)
         print(json.dumps(out), flush=True)
+    print(markdown(rows))
+    if args.record:
+        record(rows, name)
+
+
+def markdown(rows: list[dict]) -> str:
+    head = "| model | params | compile | loop tokens/s | MFU | fixed s (start + warm-up) | fixed share of a 1x Chinchilla trial |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "-"
+        lines.append(
+            f"| {r['size']} | {r['params'] / 1e6:.1f}M | {r['compile']} | "
+            f"{r['loop_tokens_per_s']:,} | {mfu} | {TRAIN_START_S + r['warmup_s']:.1f} | "
+            f"{r['fixed_share_of_chinchilla_trial']:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def record(rows: list[dict], device_name: str) -> None:
+    """Each size's fastest setting into the plan's throughput table."""
+    from codemix_search.analysis.budget import device_of_name, record_row
+    from codemix_search.core.costs import Throughput
+
+    device = device_of_name(device_name)
+    if device is None:
+        print(f"not recorded: no plan device type for {device_name!r}")
+        return
+    for size in dict.fromkeys(r["size"] for r in rows):
+        best = max((r for r in rows if r["size"] == size), key=lambda r: r["loop_tokens_per_s"])
+        record_row(Throughput(size, device, float(best["loop_tokens_per_s"]),
+                              TRAIN_START_S + best["warmup_s"], 60.0,
+                              f"gpu_check on {device_name}, compile {best['compile']}"))  # fmt: skip
+        print(f"recorded: {size} on {device}: {best['loop_tokens_per_s']:,} tokens/s")
 
 
 if __name__ == "__main__":

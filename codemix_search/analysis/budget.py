@@ -76,12 +76,14 @@ def device_of(records) -> str | None:
     """The device type a run's trials trained on, as a key of costs.DEVICES (None: unknown)."""
     names = {r.metrics.get("device_name") or r.metrics.get("device") for r in records}
     names.discard(None)
-    if names == {"cpu"}:
+    return device_of_name(next(iter(names))) if len(names) == 1 else None
+
+
+def device_of_name(name: str) -> str | None:
+    """``NVIDIA H200`` -> ``H200``; ``cpu`` -> ``cpu``; None for a device without a plan row."""
+    if name == "cpu":
         return "cpu"
-    if len(names) == 1:
-        name = next(iter(names))
-        return next((d for d in costs.DEVICES if d != "cpu" and d in str(name)), None)
-    return None
+    return next((d for d in costs.DEVICES if d != "cpu" and d in str(name)), None)
 
 
 def learn_from_finished_run(run_uri: str, model: str) -> costs.Throughput | None:
