@@ -190,20 +190,24 @@ def search(
     return _end(records, space, layout, optuna_storage)
 
 
-def _new_tuner(space, trainable, plan, optuna_storage, tune_storage, unfinished, samples: int):
-    """A Tuner for ``samples`` trials (the budget less what finished before Tune's state was
-    lost; the initial points then were tried already)."""
-    searcher = MixtureOptunaSearch(
+def make_searcher(space: SearchSpace, storage, initial: bool = True) -> MixtureOptunaSearch:
+    """The searcher of a run: Optuna on the space's study (``initial``: with the space's
+    initial points, unless those were tried before Tune's state was lost)."""
+    return MixtureOptunaSearch(
         space=functools.partial(suggest, space),
         metric=space.metric_names,
         mode=space.modes,
         sampler=make_sampler(space),
         study_name=space.name,
-        storage=optuna_storage,
-        points_to_evaluate=(space.initial_points or None)
-        if samples == space.budget.samples
-        else None,
+        storage=storage,
+        points_to_evaluate=(space.initial_points or None) if initial else None,
     )
+
+
+def _new_tuner(space, trainable, plan, optuna_storage, tune_storage, unfinished, samples: int):
+    """A Tuner for ``samples`` trials (the budget less what finished before Tune's state was
+    lost; the initial points then were tried already)."""
+    searcher = make_searcher(space, optuna_storage, initial=samples == space.budget.samples)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(

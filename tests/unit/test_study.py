@@ -1,7 +1,6 @@
 """The study of a run: a remote run's journal survives its head, and the study ends agreeing
 with the records (nothing left RUNNING), however the search ended."""
 
-import functools
 import os
 import pickle
 import shutil
@@ -14,9 +13,8 @@ import pytest
 from codemix_search.config.load import load_space
 from codemix_search.core.records import TrialRecord, TrialStatus
 from codemix_search.errors import ConfigError
-from codemix_search.search.params import suggest
-from codemix_search.search.study import MixtureOptunaSearch, reconcile, study_storage
-from codemix_search.search.tuner import make_sampler
+from codemix_search.search.study import reconcile, study_storage
+from codemix_search.search.tuner import make_searcher
 from codemix_search.storage.folder import Folder
 from tests.helpers import TINY
 
@@ -30,14 +28,7 @@ def remote_run(tmp_path, monkeypatch):
 
 
 def _searcher(space, storage):
-    return MixtureOptunaSearch(
-        space=functools.partial(suggest, space),
-        metric=space.metric_names,
-        mode=space.modes,
-        sampler=make_sampler(space),
-        study_name=space.name,
-        storage=storage,
-    )
+    return make_searcher(space, storage)
 
 
 def test_a_remote_study_is_on_storage_and_a_new_head_reads_it_back(remote_run, tmp_path):
