@@ -29,7 +29,7 @@ def test_a_full_disk_fails_the_trials_it_hits_and_the_driver_still_reports(tmp_p
     script = f'mount --make-rprivate / && mount -t tmpfs -o size=96m tmpfs {mnt} && exec "$@"'
     args = [sys.executable, os.path.join(REPO, "codemix_search", "run.py"), "--space", TINY,
             "--storage", f"{mnt}/runs", "--name", "r", "early_stopping.scheduler=none",
-            "budget.samples=4", "budget.concurrency=1"]  # fmt: skip
+            "budget.samples=3", "budget.concurrency=1"]  # fmt: skip
     env = {**os.environ, "CODEMIX_RAY_TEMP_DIR": tempfile.mkdtemp(prefix="cm-ray-", dir="/tmp"),
            "CODEMIX_STORAGE_RETRY_S": "2"}  # fmt: skip
     proc = subprocess.Popen(
