@@ -15,9 +15,9 @@ system itself keeps it away from the user's files and ``RLIMIT_NPROC`` holds.
 Where the kernel allows namespaces (root, or unprivileged user namespaces) the program also gets
 its own PID and mount namespaces: every process it starts, by any call (``setsid`` and low-level
 ``fork_exec`` included, which no audit hook sees), dies with it, and the world-writable folders
-(/tmp, /var/tmp, /dev/shm, /run/lock) are fresh, empty tmpfs mounts thrown away at its end, so a
-file created outside the work folder by any call (``mkfifo``, ``mknod``, which raise no audit
-event) never reaches the machine. Its output goes to files capped by ``RLIMIT_FSIZE``, and only
+(/tmp, /var/tmp, /dev/shm, /run/lock) are read-only views of themselves but for the work folder,
+so no call creates a file outside it (``mkfifo``, ``mknod`` raise no audit event; as nobody, the
+rest of the filesystem was never writable). Its output goes to files capped by ``RLIMIT_FSIZE``, and only
 their tails are read: an output flood costs the verifier nothing.
 """
 
@@ -132,21 +132,19 @@ class SandboxResult:
         return self.status == "passed"
 
 
-# Run inside the new mount namespace as its root, before the program: fresh tmpfs over every
-# world-writable folder, the work folder bind-mounted at WORK (its host path is under /tmp, which
-# the fresh /tmp hides), then exec the program (as nobody, when setpriv is in "$@").
-WORK = "/var/tmp/work"
+# Run inside the new mount namespace as its root, before the program: every world-writable folder
+# becomes a read-only view of itself (what is there, a virtualenv under /tmp included, stays
+# readable; nothing can be created), then the work folder is bind-mounted over itself, writable,
+# and the program is exec'd (as nobody, when setpriv is in "$@").
 MOUNT_SCRIPT = r"""set -e
 w="$1"; shift
 mount --make-rprivate /
-for d in /dev/shm /run/lock; do
-  if [ -d "$d" ]; then mount -t tmpfs -o size=8m,mode=1777 tmpfs "$d"; fi
+for d in /tmp /var/tmp /dev/shm /run/lock; do
+  if [ -d "$d" ]; then mount --bind "$d" "$d"; mount -o remount,bind,ro "$d"; fi
 done
-mount -t tmpfs -o size=8m,mode=1777 tmpfs /var/tmp
-mkdir /var/tmp/work
-mount --bind "$w" /var/tmp/work
-mount -t tmpfs -o size=8m,mode=1777 tmpfs /tmp
-cd /var/tmp/work
+mount --bind "$w" "$w"
+mount -o remount,bind,rw "$w"
+cd "$w"
 exec "$@"
 """
 
@@ -156,7 +154,7 @@ class Isolation:
     prefix: tuple[str, ...]
     """What the program's command starts with (namespaces, the mount script)."""
     private_mounts: bool
-    """The program sees fresh world-writable folders and its work folder at ``WORK``."""
+    """The program can create files in its work folder only (world-writable folders read-only)."""
 
 
 def _try(cmd: list[str]) -> bool:
@@ -231,8 +229,7 @@ def run_python(source: str, limits: SandboxLimits = SandboxLimits()) -> SandboxR
         prog = os.path.join(workdir, "prog.py")
         with open(prog, "w", encoding="utf-8") as f:
             f.write(PRELUDE + "\n" + source)
-        seen = WORK if iso.private_mounts else workdir  # the work folder as the program sees it
-        env = {"HOME": seen, "TMPDIR": seen, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        env = {"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         home = os.path.realpath(os.path.expanduser("~"))
         if home not in ("/", os.path.realpath(workdir)) and not workdir.startswith(home + os.sep):
             env["CODEMIX_SANDBOX_PRIVATE"] = home + os.sep
