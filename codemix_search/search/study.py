@@ -36,11 +36,6 @@ STUDY_WRITE_ERRORS = (
 )  # would change meaning inside the sqlite:/// URL Optuna is given
 
 
-def study_storage(run: Folder, fresh: bool) -> optuna.storages.BaseStorage:
-    """Where the run's study lives (``fresh``: a new run, nothing of an older one reused)."""
-    return open_study_storage(run, resume=not fresh)[0]
-
-
 def open_study_storage(run: Folder, resume: bool) -> tuple[optuna.storages.BaseStorage, bool]:
     """The run's study storage, and whether it had to be started again because the one on disk
     was damaged (it is moved aside to ``optuna.db.damaged``; the caller rebuilds the history

@@ -13,7 +13,7 @@ import pytest
 from codemix_search.config.load import load_space
 from codemix_search.core.records import TrialRecord, TrialStatus
 from codemix_search.errors import ConfigError
-from codemix_search.search.study import reconcile, study_storage
+from codemix_search.search.study import open_study_storage, reconcile
 from codemix_search.search.tuner import make_searcher
 from codemix_search.storage.folder import Folder
 from tests.helpers import TINY
@@ -27,13 +27,17 @@ def remote_run(tmp_path, monkeypatch):
     return Folder(f"memory://runs-{uuid.uuid4().hex[:8]}/r")
 
 
+def new_study(run):
+    return open_study_storage(run, resume=False)[0]
+
+
 def _searcher(space, storage):
     return make_searcher(space, storage)
 
 
 def test_a_remote_study_is_on_storage_and_a_new_head_reads_it_back(remote_run, tmp_path):
     space = load_space(TINY)
-    storage = study_storage(remote_run, fresh=True)
+    storage = new_study(remote_run)
     s = _searcher(space, storage)
     for t in ("a", "b"):
         assert s.suggest(t) is not None
@@ -53,11 +57,11 @@ def test_a_remote_study_is_on_storage_and_a_new_head_reads_it_back(remote_run, t
 
 def test_a_new_run_under_an_old_name_does_not_inherit_its_study(remote_run):
     space = load_space(TINY)
-    s = _searcher(space, study_storage(remote_run, fresh=True))
+    s = _searcher(space, new_study(remote_run))
     s.suggest("a")
     fsspec.filesystem("memory").rm(remote_run.path, recursive=True)  # the old run deleted
     study = optuna.create_study(
-        study_name="tiny", storage=study_storage(remote_run, fresh=True), directions=["minimize"]
+        study_name="tiny", storage=new_study(remote_run), directions=["minimize"]
     )
     assert study.trials == []
 
@@ -68,7 +72,7 @@ def _record(trial_id, status, objectives=None):
 
 def test_reconcile_leaves_no_trial_running(remote_run):
     space = load_space(TINY)
-    storage = study_storage(remote_run, fresh=True)
+    storage = new_study(remote_run)
     s = _searcher(space, storage)
     ids = ["fin", "pru", "int", "err", "lost"]
     for t in ids:
@@ -96,7 +100,7 @@ def test_reconcile_leaves_no_trial_running(remote_run):
 
 def test_a_trial_rerun_after_an_interruption_joins_the_study_again(remote_run):
     space = load_space(TINY)
-    storage = study_storage(remote_run, fresh=True)
+    storage = new_study(remote_run)
     s = _searcher(space, storage)
     s.suggest("a")
     reconcile(storage, "tiny", [_record("a", TrialStatus.INTERRUPTED)], space)  # Ctrl-C
@@ -110,13 +114,13 @@ def test_a_trial_rerun_after_an_interruption_joins_the_study_again(remote_run):
 
 def test_a_local_path_sqlite_would_misread_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="'#'"):
-        study_storage(Folder(str(tmp_path / "a#b")), fresh=True)
+        new_study(Folder(str(tmp_path / "a#b")))
     assert not os.path.exists(tmp_path / "a#b")
 
 
 def test_a_trial_the_study_completed_before_the_head_died_is_not_added_twice(remote_run):
     space = load_space(TINY)
-    storage = study_storage(remote_run, fresh=True)
+    storage = new_study(remote_run)
     s = _searcher(space, storage)
     s.suggest("a")
     restored = pickle.loads(pickle.dumps(s))  # Tune's saved searcher: "a" still open there
