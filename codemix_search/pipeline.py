@@ -23,6 +23,7 @@ from codemix_search.storage.layout import LAYOUT_VERSION, RunLayout
 from codemix_search.storage.lock import RunLock
 
 log = logging.getLogger(__name__)
+MAX_NAME = 100  # a run name is a folder and a prefix of Tune's trial folder names
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ def check_name(name: str) -> None:
     """A run name is one folder: letters, digits, '-', '_', '.', never '..' or a path."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
         raise ConfigError("--name", "", f"{name[:60]!r}: use letters, digits, '-', '_' or '.'")
-    preflight.check_name(name)
+    if len(name) > MAX_NAME:
+        raise ConfigError("--name", "", f"{len(name)} characters; use at most {MAX_NAME}")
 
 
 def execute(req: Request, address: str | None) -> int:

@@ -15,11 +15,11 @@ from codemix_search.config.params import INIT_CHOICES
 from codemix_search.config.space import SearchSpace
 from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import Folder
+from codemix_search.storage.layout import sqlite_path_problem
 
 # Ray Tune and Train write checkpoints and experiment state through pyarrow.fs, which knows
 # these schemes (fsspec knows more, e.g. memory://, which no Ray worker process can share).
 RAY_SCHEMES = {"file", "s3", "s3a", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs"}
-MAX_NAME = 100  # a run name is a folder and a prefix of Tune's trial folder names
 
 
 def check_storage(storage: Folder, flag: str = "--storage", for_ray: bool = True) -> None:
@@ -28,7 +28,7 @@ def check_storage(storage: Folder, flag: str = "--storage", for_ray: bool = True
     scheme = uri.split("://", 1)[0] if "://" in uri else "file"
     if for_ray and scheme not in RAY_SCHEMES:
         raise ConfigError(
-            "--storage",
+            flag,
             "",
             f"{scheme}:// is not a storage Ray Tune and Train can write to (pyarrow); use a local "
             "path, s3://, gs:// or abfs://",
@@ -36,13 +36,9 @@ def check_storage(storage: Folder, flag: str = "--storage", for_ray: bool = True
     if not storage.is_local:
         return
     path = storage.local_path()
-    if for_ray and set(path) & set("?#%"):
-        raise ConfigError(
-            flag,
-            "",
-            f"{path!r} holds one of '?', '#', '%': the run's SQLite study URL would read them as "
-            "URL syntax and put the study elsewhere; use a path without them",
-        )
+    problem = sqlite_path_problem(path) if for_ray else None
+    if problem:
+        raise ConfigError(flag, "", problem)
     if os.path.exists(path) and not os.path.isdir(path):
         raise ConfigError(flag, "", f"{path} is a file, not a folder; give a folder")
     existing = path
@@ -58,11 +54,6 @@ def check_storage(storage: Folder, flag: str = "--storage", for_ray: bool = True
             "",
             f"{existing} is not writable ({e.strerror}); give a folder you can write",
         ) from None
-
-
-def check_name(name: str) -> None:
-    if len(name) > MAX_NAME:
-        raise ConfigError("--name", "", f"{len(name)} characters; use at most {MAX_NAME}")
 
 
 def check_inits(space: SearchSpace) -> None:

@@ -25,15 +25,11 @@ from codemix_search.core.records import TrialRecord, TrialStatus
 from codemix_search.errors import ConfigError, StorageError
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.journal import RunJournal
-from codemix_search.storage.layout import RunLayout, TrialLayout
+from codemix_search.storage.layout import RunLayout, TrialLayout, sqlite_path_problem
 
 log = logging.getLogger(__name__)
-_SQLITE_UNSAFE = set("?#%")
-STUDY_WRITE_ERRORS = (
-    optuna.exceptions.StorageInternalError,
-    StorageError,
-    OSError,
-)  # would change meaning inside the sqlite:/// URL Optuna is given
+# What a study's storage raises when it cannot be written (a full disk under optuna.db, S3 gone).
+STUDY_WRITE_ERRORS = (optuna.exceptions.StorageInternalError, StorageError, OSError)
 
 
 def open_study_storage(run: Folder, resume: bool) -> tuple[optuna.storages.BaseStorage, bool]:
@@ -45,13 +41,9 @@ def open_study_storage(run: Folder, resume: bool) -> tuple[optuna.storages.BaseS
         journal = RunJournal(run.file(RunLayout.OPTUNA_JOURNAL), fresh=not resume)
         return optuna.storages.JournalStorage(journal), False
     local_run = run.local_path()
-    if _SQLITE_UNSAFE & set(local_run):
-        raise ConfigError(
-            "--storage",
-            "",
-            f"{local_run!r} holds one of '?', '#', '%': SQLite reads them as URL syntax and "
-            "would put the study elsewhere; use a path without them",
-        )
+    problem = sqlite_path_problem(local_run)
+    if problem:
+        raise ConfigError("--storage", "", problem)
     os.makedirs(local_run, exist_ok=True)
     db = os.path.join(local_run, RunLayout.OPTUNA_DB)
     url = f"sqlite:///{db}"

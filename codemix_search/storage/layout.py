@@ -32,6 +32,18 @@ from codemix_search.storage.folder import Folder
 LAYOUT_VERSION = 2
 
 
+def sqlite_path_problem(path: str) -> str | None:
+    """Why a local run folder cannot hold ``optuna.db``, or None: Optuna is given a
+    ``sqlite:///<path>`` URL, in which '?', '#' and '%' are URL syntax (the study would go to
+    another file)."""
+    if set(path) & set("?#%"):
+        return (
+            f"{path!r} holds one of '?', '#', '%': the run's SQLite study URL would read them as "
+            "URL syntax and put the study elsewhere; use a path without them"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """A run folder and the names of everything in it."""
