@@ -64,7 +64,9 @@ def open_study_storage(run: Folder, resume: bool) -> tuple[optuna.storages.BaseS
     return optuna.storages.RDBStorage(url), False
 
 
-def rebuild_history(storage, space: SearchSpace, run: RunLayout) -> int:
+def rebuild_history(
+    storage, space: SearchSpace, run: RunLayout, finished: dict[str, dict] | None = None
+) -> int:
     """Put every finished trial on storage that the study lacks into it (COMPLETE, with its
     parameters and objectives), so the sampler keeps learning from them; return how many."""
     from codemix_search.search.params import distributions
@@ -78,7 +80,9 @@ def rebuild_history(storage, space: SearchSpace, run: RunLayout) -> int:
     known = {t.user_attrs.get("trial_id") for t in study.get_trials(deepcopy=False)}
     dists = distributions(space)
     added = 0
-    for trial_id, result in sorted(finished_on_storage(run).items()):
+    if finished is None:  # (the caller may have read them already: one read per trial on S3)
+        finished = finished_on_storage(run)
+    for trial_id, result in sorted(finished.items()):
         folder = run.trial(trial_id).folder
         if trial_id in known or not folder.exists(TrialLayout.TRIAL):
             continue

@@ -167,9 +167,10 @@ def search(
         return _end(_fit(tuner, space, unfinished), space, layout, optuna_storage)
     # Without Tune's state (lost, or never saved), a resumed search keeps what finished on
     # storage and runs only the rest of the budget; the study keeps its history.
-    done = len(finished_on_storage(layout)) if resume else 0
+    finished = finished_on_storage(layout) if resume else {}
+    done = len(finished)
     if done:
-        rebuilt = rebuild_history(optuna_storage, space, layout)
+        rebuilt = rebuild_history(optuna_storage, space, layout, finished)
         log.info(
             "Tune state not restored from %s: %d finished trials kept from storage (%d put back "
             "into the study)",
