@@ -141,9 +141,14 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
     from codemix_search.search.tuner import search
     from codemix_search.train.bases import ensure_bases
 
+    # Where the wall-clock went (in _SUCCESS): what `codemix_search plan` predicts is checked
+    # against these (docs/plan.md), the one-time data build apart.
+    stages = {"start_seconds": round(time.time() - t0, 1)}
     try:
         # With Ray up, the data build (a no-op when the dataset exists) runs on Ray Data.
+        t = time.time()
         data = prepare_space_data(space, req.storage)
+        stages["data_seconds"] = round(time.time() - t, 1)
         preflight.check_validation_splits(space, data.manifest)
         if space.evaluation.suite == "demo" and not data.manifest.get("eval"):
             raise ConfigError(
@@ -164,15 +169,19 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
         _keep_tasks(space, data, run)
         plan = plan_for(space)
         preflight.check_cluster(space, plan, started, ray.cluster_resources())
+        t = time.time()
         inits = ensure_bases(space, data, req.storage, plan)  # trained once, then cached
+        stages["bases_seconds"] = round(time.time() - t, 1)
         print(
             f"codemix_search: run {run.uri}: {space.budget.samples} trials, {plan.concurrency} at a time, driver {plan.driver}, {plan.workers} x worker {plan.worker}"
         )
+        t = time.time()
         records = search(space, data, run, plan, inits, resume=req.resume)
+        stages["search_seconds"] = round(time.time() - t, 1)
     finally:
         if started:
             ray.shutdown()
-    return finish(records, space, run, req.name, data_info, t0)
+    return finish(records, space, run, req.name, data_info, t0, stages)
 
 
 def _keep_tasks(space: SearchSpace, data, run: Folder) -> None:
@@ -189,8 +198,11 @@ def _keep_tasks(space: SearchSpace, data, run: Folder) -> None:
     keep_tasks(suite, eval_dir, tasks, space.evaluation.generative_prompts)
 
 
-def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict, t0: float) -> int:
-    """Export what the search found, then ``_SUCCESS``; print the table and the ledger."""
+def finish(
+    records, space: SearchSpace, run: Folder, name: str, data_info: dict, t0: float, stages=None
+) -> int:
+    """Export what the search found, then ``_SUCCESS`` (counts, wall-clock and its ``stages``);
+    print the table and the ledger."""
     from codemix_search.core.ledger import line, run_totals
     from codemix_search.export import recipes as export
     from codemix_search.export.tables import ranked, table
@@ -228,6 +240,7 @@ def finish(records, space: SearchSpace, run: Folder, name: str, data_info: dict,
             **counts,
             "recipes": len(uris),
             "wall_seconds": round(time.time() - t0, 1),
+            **(stages or {}),
         }
     )
     _learn_throughput(run, space)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 
 import pytest
 
-from tests.helpers import REPO, TINY
+from tests.helpers import REPO, SESSION_TEMPS, TINY
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 _CACHE = tempfile.mkdtemp(prefix="cm-test-cache-")
+SESSION_TEMPS.append(_CACHE)  # datasets, tokenizers, bases: ~17 MB a session
 os.environ.setdefault("CODEMIX_CACHE", os.path.join(_CACHE, "codemix"))
 os.environ.setdefault("HF_HOME", os.path.join(_CACHE, "hf"))
 
@@ -90,6 +92,10 @@ _EXIT: dict[str, int] = {}
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
+    """Every fixture (Ray heads, runs) has ended: remove what the session made under /tmp
+    (pytest_unconfigure leaves with os._exit, so no atexit handler would run)."""
+    for path in SESSION_TEMPS:
+        shutil.rmtree(path, ignore_errors=True)
     _EXIT["status"] = int(exitstatus)
 
 

@@ -9,10 +9,10 @@ what a search will cost before it runs (core/costs.py has the model).
 from __future__ import annotations
 
 import json
-import statistics
 
 from codemix_search.core import costs
 from codemix_search.core.mixture import BASES
+from codemix_search.core.records import TrialStatus
 from codemix_search.errors import ConfigError, OneLineParser
 from codemix_search.train.loop_config import max_reports
 
@@ -30,19 +30,23 @@ def parse_args(argv):
 
 
 def learn(run_uri: str, model: str, device: str) -> costs.Throughput:
-    """A throughput row from a run's finished trials (medians): tokens/s, overhead, eval."""
+    """A throughput row from a run's trials (core/costs.learn_row): tokens/s, overhead, eval."""
     from codemix_search.export.recipes import load_run
     from codemix_search.storage.folder import Folder
     from codemix_search.storage.layout import RunLayout
 
-    done = [r for r in load_run(Folder(run_uri)) if r.finished and r.metrics.get("tokens_per_s")]
+    records = load_run(Folder(run_uri))
+    done = [r.metrics for r in records if r.finished and r.metrics.get("tokens_per_s")]
     if not done:
         raise ConfigError(run_uri, RunLayout.RECORDS, "no finished trial to learn throughput from")
-    m = [r.metrics for r in done]
-    tps = statistics.median(x["tokens_per_s"] for x in m)
-    over = statistics.median(x["train_seconds"] - x["tokens"] / x["tokens_per_s"] for x in m)
-    ev = statistics.median(x.get("eval_seconds", 0.0) for x in m)
-    return costs.Throughput(model, device, tps, max(0.0, over), ev, f"learnt from {run_uri}")
+    stopped = [
+        r.metrics
+        for r in records
+        if r.status == TrialStatus.PRUNED
+        and r.metrics.get("tokens")
+        and r.metrics.get("time_total_s")
+    ]
+    return costs.learn_row(done, stopped, model, device, f"learnt from {run_uri}")
 
 
 LEARNT = "throughput.json"
@@ -150,10 +154,19 @@ def plan_for(space, gpus: int = 0, gpu_type: str | None = None, price=None, row=
         concurrency = max(1, min(concurrency, gpus // t.workers))
     es = space.early_stopping
     reports = max_reports(t.evals, space.evaluation.noise_checkpoints)
-    stopping = (1.0, 1.0)
+    stopping = costs.Stopping(1.0, 1.0)
     if es.scheduler != "none":
+        # the trial's overhead and a finished trial's evaluation in reports' time: they set
+        # when the next trial starts, so what it sees at a rung
+        per_report = t.tokens / reports / row.tokens_per_s
         stopping = costs.simulate_asha(
-            space.budget.samples, reports, es.grace_period, es.reduction_factor
+            space.budget.samples,
+            reports,
+            es.grace_period,
+            es.reduction_factor,
+            concurrency,
+            start=row.overhead_s / per_report,
+            finish=row.eval_s / per_report,
         )
     bases = [b for b in space.inits if b in BASES]
     return costs.plan(
@@ -166,9 +179,13 @@ def plan_for(space, gpus: int = 0, gpu_type: str | None = None, price=None, row=
         concurrency,
         stopping,
         row,
+        bases=len(bases),
         base_tokens=len(bases) * (t.init_tokens or t.tokens),
         price_per_hour=price,
     )
+
+
+BASES_NOTE = "trained first, skipped once cached"
 
 
 def table(p: costs.Plan, space) -> str:
@@ -180,11 +197,17 @@ def table(p: costs.Plan, space) -> str:
         f"{costs.total_params(s.model, vocab_size(space)) / 1e6:.1f}M total) on {row['device']}",
         f"  throughput   {row['tokens_per_s']:,.0f} tokens/s per trial, {row['overhead_s']:.0f} s "
         f"overhead, {row['eval_s']:.0f} s eval ({row['source']})",
-        f"  tokens       {p.tokens:,} expected of {p.planned_tokens:,} planned "
-        f"({p.finished_trials:g} trials expected to finish)",
+        f"  tokens       {p.tokens:,} expected (sd {p.tokens_sd:,} over which trials ASHA "
+        f"stops) of {p.planned_tokens:,} planned ({p.finished_trials:g} trials expected to "
+        "finish)",
         f"  FLOPs        {p.flops:.3g}",
         f"  device time  {p.device_seconds / 3600:.2f} device-hours ({p.device_seconds:,.0f} s)",
         f"  wall clock   {p.wall_seconds / 60:.1f} min",
+        *(
+            [f"  bases        {p.bases_seconds:,.0f} s of both: {BASES_NOTE}"]
+            if p.bases_seconds
+            else []
+        ),
         f"  cost         {'-' if p.cost is None else f'{p.cost:,.2f}'}",
     ]
     return "\n".join(lines)

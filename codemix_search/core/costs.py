@@ -8,18 +8,19 @@ past run's records (``codemix_search plan --from-run RUN``); a GPU without a row
 30% MFU of its bf16 peak and says so.
 
 Early stopping is simulated, not assumed: ASHA's own rule (stop below the rung's 1 - 1/rf
-quantile of values recorded so far) replayed over the trials in arrival order with random,
-persistent ranks (a trial ahead at one rung stays ahead), the first trial never stopped (the
-baseline). On the demo space it predicts 62% of the planned tokens and 41% of trials finishing;
-the measured run trained 77% and finished 50% (two trials at a time pass rungs before either is
-recorded, which the sequential replay does not see).
+quantile of values recorded so far) replayed over the trials as they run, ``concurrency`` at a
+time, with random, persistent ranks (a trial ahead at one rung stays ahead), the first trial
+never stopped (the baseline); a trial sees only what was recorded before it reached the rung.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from dataclasses import asdict, dataclass
+from statistics import median
+from typing import NamedTuple
 
 import numpy as np
 
@@ -53,23 +54,51 @@ class Throughput:
     tokens_per_s: float
     """Training tokens per second of one trial (all its workers together)."""
     overhead_s: float
-    """A trial's time besides its tokens and its evaluation: Train start, imports, compile,
-    in-loop validation and checkpoints."""
+    """What every trial spends besides its tokens: Train start, imports, compile, in-loop
+    validation and checkpoints (a trial stopped early spends this and its tokens)."""
     eval_s: float
-    """Evaluation of a finished trial (lm-eval + checkpoint noise)."""
+    """What a finished trial adds: the cooldown's last checkpoint, evaluation (lm-eval +
+    checkpoint noise) and the writes around it."""
     source: str
 
 
-# Measured on this project's 2-core CPU machine, 2 trials at a time (medians over finished
-# trials: tokens_per_s reported by the loop; overhead = train_seconds - tokens / tokens_per_s;
-# eval_seconds): the tiny space (4 trials, 2026-11-29) and the demo space (12 trials,
-# docs/signal.md).
+# Measured on this project's 2-core CPU machine, 2 trials at a time, with core/costs.learn_row
+# (Tune's clock per trial): the tiny space pooled over 5 runs (seeds 0-4, 2026-11-30: 11 trials
+# finished, 9 stopped) and the demo space's run of 2026-11-30 (4 finished, 8 stopped).
+# Re-measured after the ledger began counting a trial's whole time: the older rows (tiny 1978
+# tokens/s, 30.6 s overhead, 6 s eval, from 2 trials) missed ~6 s a trial and over-planned a
+# run with a cached base by 27% (docs/plan.md).
 TABLE = [
-    Throughput("tiny", "cpu", 1978.0, 30.6, 6.0, "measured: tiny space run, 2 trials at a time"),
-    Throughput("demo", "cpu", 4097.0, 25.0, 32.1, "measured: demo space run, 2 trials at a time"),
+    Throughput("tiny", "cpu", 2090.0, 18.9, 18.3, "measured: 5 tiny space runs, 2 at a time"),
+    Throughput("demo", "cpu", 5618.0, 17.3, 39.4, "measured: demo space run, 2 at a time"),
 ]
-RUN_OVERHEAD_S = 30.0
-"""Ray start, data check, export: measured 25-35 s on the tiny and demo runs."""
+RUN_OVERHEAD_S = 10.0
+"""Ray start (5-7 s) and the export and report after the search (3-4 s): tiny and demo runs on 2
+cores, 2026-11-30 (``_SUCCESS`` has each stage). Building the dataset on a first run is left out
+(tiny 15 s, demo 12 s here; minutes for a team's corpus)."""
+
+
+def learn_row(finished: list[dict], stopped: list[dict], model: str, device: str, source: str):
+    """A throughput row from a run's trials' last results (pure). Tokens/s: the finished
+    trials' median. Each trial's time is Tune's clock for the whole trial (``time_total_s``:
+    Train start, loop, evaluation and writes), so the plan counts what a slot is held for.
+    ``overhead_s``: what a trial stopped early spends besides its tokens (start-up, in-loop
+    validation, checkpoints; ~19 s of tiny's on 2 cores, 15 of them Ray Train's start); a
+    finished trial's extra time over that (cooldown's last checkpoint, evaluation, writes:
+    ~19 s on tiny) is ``eval_s``. Without stopped trials the loop's own start-up stands for
+    the overhead (``train_seconds`` less its tokens)."""
+    tps = median(m["tokens_per_s"] for m in finished)
+
+    def whole(m):
+        return float(m.get("time_total_s") or m["train_seconds"] + m.get("eval_seconds", 0.0))
+
+    done = [whole(m) - m["tokens"] / tps for m in finished]
+    if stopped:
+        overhead = median(whole(m) - m["tokens"] / tps for m in stopped)
+    else:
+        overhead = median(m["train_seconds"] - m["tokens"] / tps for m in finished)
+    overhead = max(0.0, overhead)
+    return Throughput(model, device, tps, overhead, max(0.0, median(done) - overhead), source)
 
 
 def non_embedding_params(size: str) -> int:
@@ -119,29 +148,58 @@ def milestones(reports: int, grace: int, rf: int) -> list[int]:
     return out
 
 
+class Stopping(NamedTuple):
+    share: float
+    """Expected share of the planned tokens trained."""
+    finished: float
+    """Expected share of trials that finish."""
+    share_sd: float = 0.0
+    """Standard deviation of ``share`` over simulated runs of this many trials."""
+
+
 def simulate_asha(
-    trials: int, reports: int, grace: int, rf: int, sims: int = 400, seed: int = 0
-) -> tuple[float, float]:
-    """(expected share of the planned reports trained, share of trials that finish)."""
+    trials: int,
+    reports: int,
+    grace: int,
+    rf: int,
+    concurrency: int = 1,
+    start: float = 0.0,
+    finish: float = 0.0,
+    sims: int = 400,
+    seed: int = 0,
+) -> Stopping:
+    """The expected share of the planned reports trained (and its spread over runs: which
+    trials ASHA stops is chance), and the share of trials that finish.
+
+    ``concurrency`` trials run at once, in lockstep: a trial starts when a slot frees, spends
+    ``start`` (its overhead, in reports' time) before its first report, and a finished one holds
+    its slot ``finish`` longer (evaluation). At a rung a trial sees only the values recorded
+    before it got there: two trials that started together never see each other, which is why
+    ASHA stops fewer at 2 at a time than one after another (demo space: 62% of the tokens
+    trained when replayed one at a time, 77% measured at 2; see docs/plan.md)."""
     rungs = milestones(reports, grace, rf)
     if not rungs or trials < 2:
-        return 1.0, 1.0
+        return Stopping(1.0, 1.0)
     rng = random.Random(seed)
-    trained = finished = 0.0
+    shares, finished = [], 0.0
     for _ in range(sims):
-        recorded: dict[int, list[float]] = {m: [] for m in rungs}
+        recorded: dict[int, list[tuple[float, float]]] = {m: [] for m in rungs}
+        slots, trained = [0.0] * max(1, concurrency), 0.0
         for i in range(trials):
-            value, stop = rng.random(), None
+            begun, value, stop = heapq.heappop(slots), rng.random(), None
             for m in rungs:
-                seen = recorded[m]
+                at = begun + start + m
+                seen = [v for t, v in recorded[m] if t < at]
                 if i and seen and value < np.nanpercentile(seen, (1 - 1 / rf) * 100):
                     stop = m
-                seen.append(value)
+                recorded[m].append((at, value))
                 if stop:
                     break
+            heapq.heappush(slots, begun + start + (stop or reports) + (0 if stop else finish))
             trained += (stop or reports) / reports
             finished += stop is None
-    return trained / (sims * trials), finished / (sims * trials)
+        shares.append(trained / trials)
+    return Stopping(float(np.mean(shares)), finished / (sims * trials), float(np.std(shares)))
 
 
 @dataclass(frozen=True)
@@ -151,10 +209,14 @@ class Plan:
     planned_tokens: int
     tokens: int
     """Expected training tokens after early stopping (bases included)."""
+    tokens_sd: int
+    """Their standard deviation over runs (which trials ASHA stops is chance)."""
     flops: float
     finished_trials: float
     device_seconds: float
     wall_seconds: float
+    bases_seconds: float
+    """Training the bases before the trials (in both totals; 0 once they are cached)."""
     cost: float | None
     throughput: dict
 
@@ -170,17 +232,21 @@ def plan(
     seq_len: int,
     workers: int,
     concurrency: int,
-    stopping: tuple[float, float],
+    stopping: tuple,
     row: Throughput,
+    bases: int = 0,
     base_tokens: int = 0,
     price_per_hour: float | None = None,
 ) -> Plan:
-    """``stopping``: (share of tokens trained, share of trials finished). Device-seconds count
-    every worker of a trial; wall-clock runs ``concurrency`` trials at a time after the bases
-    (trained one after another before any trial)."""
-    share, finish = stopping
+    """``stopping``: (share of tokens trained, share of trials finished[, the share's sd]), as
+    ``simulate_asha`` gives it. Device-seconds count
+    every worker of a trial; wall-clock runs ``concurrency`` trials at a time after the
+    ``bases`` (``base_tokens`` together; trained one after another before any trial, each with
+    a trial's overhead; none where they are cached)."""
+    share, finish = stopping[0], stopping[1]
+    tokens_sd = trials * tokens_per_trial * (stopping[2] if len(stopping) > 2 else 0.0)
     trial_s = row.overhead_s + tokens_per_trial * share / row.tokens_per_s + row.eval_s * finish
-    bases_s = (base_tokens / row.tokens_per_s + row.overhead_s) if base_tokens else 0.0
+    bases_s = base_tokens / row.tokens_per_s + bases * row.overhead_s
     device_s = (trials * trial_s + bases_s) * workers
     tokens = trials * tokens_per_trial * share + base_tokens
     return Plan(
@@ -188,12 +254,14 @@ def plan(
         concurrency=concurrency,
         planned_tokens=trials * tokens_per_trial,
         tokens=round(tokens),
+        tokens_sd=round(tokens_sd),
         flops=tokens * flops_per_token(model, vocab_size, seq_len),
         finished_trials=round(trials * finish, 1),
         device_seconds=round(device_s, 1),
         wall_seconds=round(
             RUN_OVERHEAD_S + bases_s + math.ceil(trials / max(1, concurrency)) * trial_s, 1
         ),
+        bases_seconds=round(bases_s, 1),
         cost=round(device_s / 3600 * price_per_hour, 2) if price_per_hour else None,
         throughput=asdict(row),
     )

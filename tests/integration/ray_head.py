@@ -9,11 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 import pytest
+
+from tests.helpers import session_temp
 
 RAY_BIN = os.path.join(os.path.dirname(sys.executable), "ray")  # the venv's, beside this Python
 
@@ -42,7 +43,7 @@ def ray_head(
     the GCS ``address``, dashboard ``url``, ``env`` and ``temp``; end it and everything it
     started (fake autoscaled nodes included: they run in its process group). ``port``: the GCS
     port, when something (an autoscaling config) must name it before the head starts."""
-    temp = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    temp = session_temp(prefix)
     port, dash = port or free_port(), free_port()
     env = {
         **os.environ,

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from codemix_search.observability.dashboards import dashboard_files, queries
-from tests.helpers import REPO
+from tests.helpers import REPO, session_temp
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = [
@@ -68,7 +68,7 @@ def ray_with_prometheus():
     import ray
 
     os.environ["RAY_metrics_report_interval_ms"] = "1000"  # export every second, not every 10
-    temp = tempfile.mkdtemp(prefix="cm-prom-", dir="/tmp")
+    temp = session_temp("cm-prom-")
     port = _port()
     grafana = ThreadingHTTPServer(("127.0.0.1", 0), GrafanaHealth)
     threading.Thread(target=grafana.serve_forever, daemon=True).start()

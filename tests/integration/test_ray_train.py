@@ -4,7 +4,6 @@ worker with the whole batch; bases are trained once and reused."""
 
 import dataclasses
 import os
-import tempfile
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from codemix_search.core.plan import ResourcePlan
 from codemix_search.storage.folder import Folder
 from codemix_search.train.loop import train_loop_per_worker
 from codemix_search.train.loop_config import loop_config
-from tests.helpers import TINY, TINY_SHARES
+from tests.helpers import TINY, TINY_SHARES, session_temp
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +25,7 @@ PLAN = ResourcePlan(driver={}, worker={"CPU": 1}, workers=1, use_gpu=False, conc
 def ray_cluster():
     import ray
 
-    temp = tempfile.mkdtemp(prefix="cm-rt-", dir="/tmp")
+    temp = session_temp("cm-rt-")
     ray.init(
         num_cpus=2,
         include_dashboard=False,

@@ -24,13 +24,24 @@ def test_the_ladder_holds_what_its_names_say():
 
 
 def test_asha_simulation_bounds():
-    assert costs.simulate_asha(10, 7, 2, 2) != (1.0, 1.0)
-    assert costs.simulate_asha(1, 7, 2, 2) == (1.0, 1.0)  # nothing to compare with
+    assert costs.simulate_asha(10, 7, 2, 2)[:2] != (1.0, 1.0)
+    assert costs.simulate_asha(1, 7, 2, 2)[:2] == (1.0, 1.0)  # nothing to compare with
     assert costs.milestones(7, 2, 2) == [2, 4] and costs.milestones(7, 1, 2) == [1, 2, 4]
-    share2, finish2 = costs.simulate_asha(12, 7, 2, 2)
-    share3, finish3 = costs.simulate_asha(12, 7, 2, 3)
+    share2, finish2, _ = costs.simulate_asha(12, 7, 2, 2)
+    share3, finish3, _ = costs.simulate_asha(12, 7, 2, 3)
     assert 0.3 < share2 < 1 and 0 < finish2 < share2  # a stopped trial trained some of it
     assert share3 < share2 and finish3 < finish2  # harder halving saves more
+
+
+def test_trials_running_together_do_not_see_each_other_at_a_rung():
+    one = costs.simulate_asha(12, 7, 2, 2, concurrency=1)
+    two = costs.simulate_asha(12, 7, 2, 2, concurrency=2)
+    # all at once: every rung is reached by all twelve together, nothing recorded before them
+    assert costs.simulate_asha(12, 7, 2, 2, concurrency=12)[:2] == (1.0, 1.0)
+    assert one.share < two.share < 1.0 and one.finished < two.finished
+    assert 0 < two.share_sd < 0.2  # 12 trials: which ones are stopped moves the total
+    # a long evaluation delays the next start: later trials see more, so more are stopped
+    assert costs.simulate_asha(12, 7, 2, 2, 2, finish=20.0).share < two.share
 
 
 def test_plan_arithmetic_by_hand():
@@ -41,8 +52,12 @@ def test_plan_arithmetic_by_hand():
     assert p.device_seconds == 85.0 and p.wall_seconds == costs.RUN_OVERHEAD_S + 2 * 21.25
     assert p.cost == round(85 / 3600 * 3.6, 2)  # money in cents
     assert p.flops == pytest.approx(40_000 * costs.flops_per_token("tiny", 2048, 64))
-    with_base = costs.plan(4, 20_000, "tiny", 2048, 64, 1, 2, (0.5, 0.25), row, base_tokens=5000)
-    assert with_base.device_seconds == 85.0 + 5 + 10 and with_base.tokens == 45_000
+    with_base = costs.plan(
+        4, 20_000, "tiny", 2048, 64, 1, 2, (0.5, 0.25), row, bases=2, base_tokens=5000
+    )
+    # two bases, one after another: 5,000 tokens / 1,000 tokens/s + 2 x 10 s of overhead
+    assert with_base.bases_seconds == 25.0 and with_base.tokens == 45_000
+    assert with_base.device_seconds == 85.0 + 25 and with_base.wall_seconds == p.wall_seconds + 25
 
 
 def test_gpu_rows_are_estimates_that_say_so():
@@ -85,3 +100,21 @@ def test_the_tiny_plan_uses_the_measured_row():
     p = plan_for(load_space(TINY))
     assert p.throughput["source"].startswith("measured") and p.concurrency == 2
     assert set(p.to_dict()) >= {"wall_seconds", "device_seconds", "tokens", "flops", "cost"}
+
+
+def test_a_row_learnt_from_stopped_and_finished_trials():
+    # tiny on 2 cores, 2026-11-30: two trials stopped early, two finished (Tune's clock)
+    finished = [
+        {"tokens": 20480, "tokens_per_s": 2048.0, "train_seconds": 35.0, "time_total_s": 47.0},
+        {"tokens": 20480, "tokens_per_s": 2048.0, "train_seconds": 34.0, "time_total_s": 45.0},
+    ]
+    stopped = [{"tokens": 16384, "time_total_s": 27.0}, {"tokens": 4096, "time_total_s": 21.0}]
+    row = costs.learn_row(finished, stopped, "tiny", "cpu", "test")
+    # overhead: median of 27 - 8 and 21 - 2 s; a finished trial's extra: median(37, 35) - 19
+    assert row.tokens_per_s == 2048.0 and row.overhead_s == 19.0 and row.eval_s == 17.0
+    # the plan's mean trial is then the mean of what the four took: (47 + 45 + 27 + 21) / 4
+    p = costs.plan(4, 20480, "tiny", 2048, 64, 1, 4, (61440 / 81920, 0.5), row)
+    assert p.device_seconds == 47 + 45 + 27 + 21
+    # no stopped trial: the loop's own start-up (train_seconds less its tokens) is the overhead
+    alone = costs.learn_row(finished, [], "tiny", "cpu", "test")
+    assert alone.overhead_s == 24.5 and alone.eval_s == 36.0 - 24.5

@@ -53,3 +53,12 @@ def test_run_totals_and_saved_share(space):
 def test_a_trial_that_reused_its_twins_result_costs_nothing(space):
     c = trial_cost(rec("finished", 20480, reused_from="abc", train_seconds=0.0), space, 2048)
     assert c["tokens"] == 0 and c["flops"] == 0 and c["device_seconds"] == 0
+
+
+def test_a_finished_trial_counts_its_whole_time_on_tunes_clock(space):
+    # 20 s training, 5 s evaluation, 8 s more of set-up and writes that Tune's clock saw
+    m = {"train_seconds": 20.0, "eval_seconds": 5.0, "time_total_s": 33.0}
+    assert trial_cost(rec("finished", 20480, **m), space, 2048)["device_seconds"] == 33.0
+    # a clock that missed the evaluation (older results) never counts less than it
+    m["time_total_s"] = 22.0
+    assert trial_cost(rec("finished", 20480, **m), space, 2048)["device_seconds"] == 25.0

@@ -7,12 +7,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
-from tests.helpers import REPO, TINY
+from tests.helpers import REPO, TINY, session_temp
 
 pytestmark = [
     pytest.mark.slow,
@@ -25,12 +24,12 @@ pytestmark = [
 
 
 def test_a_full_disk_fails_the_trials_it_hits_and_the_driver_still_reports(tmp_path):
-    mnt = tempfile.mkdtemp(prefix="cm-full-", dir="/tmp")
+    mnt = session_temp("cm-full-")
     script = f'mount --make-rprivate / && mount -t tmpfs -o size=96m tmpfs {mnt} && exec "$@"'
     args = [sys.executable, os.path.join(REPO, "codemix_search", "run.py"), "--space", TINY,
             "--storage", f"{mnt}/runs", "--name", "r", "early_stopping.scheduler=none",
             "budget.samples=3", "budget.concurrency=1"]  # fmt: skip
-    env = {**os.environ, "CODEMIX_RAY_TEMP_DIR": tempfile.mkdtemp(prefix="cm-ray-", dir="/tmp"),
+    env = {**os.environ, "CODEMIX_RAY_TEMP_DIR": session_temp("cm-ray-"),
            "CODEMIX_STORAGE_RETRY_S": "2"}  # fmt: skip
     proc = subprocess.Popen(
         ["unshare", "--mount", "sh", "-c", script, "sh", *args],

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.helpers import REPO, TINY, make_bucket, run_cli
+from tests.helpers import REPO, TINY, make_bucket, run_cli, session_temp
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.slow
 def _head_env(tag: str) -> dict:
     """One machine's local state: the cache (datasets, models, the journal's copy) and Ray's."""
     return {
-        "CODEMIX_CACHE": tempfile.mkdtemp(prefix=f"cm-{tag}-cache-"),
-        "CODEMIX_RAY_TEMP_DIR": tempfile.mkdtemp(prefix=f"cm-{tag}-", dir="/tmp"),
+        "CODEMIX_CACHE": session_temp(f"cm-{tag}-cache-"),
+        "CODEMIX_RAY_TEMP_DIR": session_temp(f"cm-{tag}-"),
     }
 
 
@@ -51,7 +51,8 @@ def test_a_new_head_resumes_a_run_on_s3_and_loses_nothing(s3_endpoint):
             assert proc.poll() is None, "the run ended before its head could be lost"
             fs.invalidate_cache()
             done = {
-                p: fs.info(p)["ETag"] for p in fs.glob(f"{run[len('s3://'):]}/trials/*/result.json")
+                p: fs.info(p)["ETag"]
+                for p in fs.glob(f"{run[len('s3://') :]}/trials/*/result.json")
             }
             time.sleep(1)
         assert done, "no trial finished in time"

@@ -11,12 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
-from tests.helpers import REPO, TINY, run_cli
+from tests.helpers import REPO, TINY, run_cli, session_temp
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.slow
 def test_sigterm_interrupts_cleanly_and_resume_finishes(tmp_path):
     storage = tmp_path / "runs"
     run = storage / "r"
-    env = {**os.environ, "CODEMIX_RAY_TEMP_DIR": tempfile.mkdtemp(prefix="cm-ray-", dir="/tmp")}
+    env = {**os.environ, "CODEMIX_RAY_TEMP_DIR": session_temp("cm-ray-")}
     args = ["--space", TINY, "--storage", "runs", "--name", "r",
             "early_stopping.scheduler=none", "budget.samples=3"]  # fmt: skip
     proc = subprocess.Popen(
@@ -72,7 +71,7 @@ def test_sigterm_interrupts_cleanly_and_resume_finishes(tmp_path):
 
     resumed = run_cli(
         "--resume", "--name", "r", "--storage", "runs", timeout=900, cwd=str(tmp_path),
-        env={"CODEMIX_RAY_TEMP_DIR": tempfile.mkdtemp(prefix="cm-ray-", dir="/tmp")},
+        env={"CODEMIX_RAY_TEMP_DIR": session_temp("cm-ray-")},
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert (run / "_SUCCESS").exists()

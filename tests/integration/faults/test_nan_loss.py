@@ -6,13 +6,12 @@ import optuna
 import pytest
 import yaml
 
-from tests.helpers import TINY, run_cli
+from tests.helpers import TINY, run_cli, session_temp
 
 pytestmark = pytest.mark.slow
 
 
 def test_diverged_trials_are_recorded_and_the_search_goes_on(tmp_path):
-    import tempfile
 
     raw = yaml.safe_load(open(TINY))
     raw["name"] = "diverge"
@@ -27,7 +26,7 @@ def test_diverged_trials_are_recorded_and_the_search_goes_on(tmp_path):
     raw["points_to_evaluate"] = [{"lr": 1.0e6}, {"lr": 0.003}]
     space = tmp_path / "diverge.yaml"
     space.write_text(yaml.safe_dump(raw))
-    ray_tmp = tempfile.mkdtemp(prefix="cm-ray-", dir="/tmp")
+    ray_tmp = session_temp("cm-ray-")
     out = run_cli(
         "--space",
         str(space),
