@@ -22,6 +22,7 @@ def test_a_repeated_mixture_reuses_its_twin_and_costs_no_tokens(tmp_path):
     space["sampler"] = "random"
     space["budget"] = {"samples": 3, "concurrency": 1}
     space["early_stopping"] = {"scheduler": "none"}
+    space["training"]["init"] = "scratch"  # no base to train: ~30 s the twins do not need
     path = tmp_path / "twins.yaml"
     path.write_text(yaml.safe_dump(space))
     out = run_cli(
