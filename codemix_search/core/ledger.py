@@ -41,7 +41,7 @@ def trial_cost(record: dict, space, vocab_size: int) -> dict:
     # Device-seconds: every worker for the training wall time (Tune's clock for a stopped
     # trial, which never reported its own) plus the trial's own process for the rest of the
     # trial: evaluation, and set-up and writes around it (~6 s of a 47 s tiny trial on 2 cores
-    # that no one counted before, so plans learnt from ledgers came out short).
+    # that train_seconds + eval_seconds left out).
     train_s = float(m.get("train_seconds") or m.get("time_total_s") or 0.0)
     driver_s = float(m.get("eval_seconds") or 0.0)
     if record.get("status") == "finished" and m.get("train_seconds"):
