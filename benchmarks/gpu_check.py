@@ -136,8 +136,10 @@ def record(rows: list[dict], device_name: str) -> None:
     from codemix_search.core.costs import Throughput
 
     device = device_of_name(device_name)
-    if device is None:
-        print(f"not recorded: no plan device type for {device_name!r}")
+    if device in (None, "cpu"):
+        # A CPU's rows come from whole runs (a trial's start, evaluation and writes measured on
+        # Tune's clock); this loop-only row with a 60 s evaluation guess would replace them.
+        print(f"not recorded: no GPU plan row for {device_name!r}")
         return
     for size in dict.fromkeys(r["size"] for r in rows):
         best = max((r for r in rows if r["size"] == size), key=lambda r: r["loop_tokens_per_s"])

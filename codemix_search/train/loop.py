@@ -39,7 +39,7 @@ from codemix_search.train.checkpoint import (
     save_checkpoint,
 )
 from codemix_search.train.loop_config import LoopConfig, checkpoint_steps, report_steps
-from codemix_search.train.model import build_model, n_params
+from codemix_search.train.model import build_model, compile_model, n_params
 from codemix_search.train.rung import RungScorer, rung_metric
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,6 @@ def train(
 
 def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
     """Model (random init, a base, or the checkpoint to resume), optimizer, samplers, val data."""
-    import torch
 
     device, amp_dtype = device_and_dtype()
     manifest = cfg.manifest
@@ -120,10 +119,7 @@ def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
     if wrap_model is not None and world > 1:
         model = wrap_model(model)
     if cfg.compile in (True, "true") or (cfg.compile == "auto" and device.type == "cuda"):
-        # Inductor's cache on the node's disk, shared by its trials: a shape compiles once per
-        # node, not once per trial (~1 min each on a GPU).
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(cache_root(), "inductor"))
-        model = torch.compile(model)
+        model = compile_model(model, os.path.join(cache_root(), "inductor"))  # shared by a node
     opt = _optimizer(model, cfg, device, resume_dir)
     schedule = cfg.schedule
     mixture = cfg.mixture

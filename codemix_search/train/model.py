@@ -6,6 +6,8 @@ for tests; ``demo`` for a laptop; the proxies are for GPU clusters, up to the pa
 
 from __future__ import annotations
 
+import os
+
 from codemix_search.core.sizes import SIZES
 
 
@@ -44,3 +46,22 @@ def build_model(size: str, vocab_size: int, seq_len: int, seed: int):
 
 def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def compile_model(model, cache_dir: str):
+    """``torch.compile`` with Inductor's cache in ``cache_dir`` (the node's codemix cache): the
+    trials of a node compile a shape once, not once each (~1 min a trial on a GPU), on the
+    node's disk rather than in /tmp. Importing transformers' model code already fixed
+    TORCHINDUCTOR_CACHE_DIR to torch's default (/tmp/torchinductor_<user>), so a default value
+    is replaced; one a user set elsewhere is kept."""
+    import torch
+
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        defaults = {None, os.path.abspath(default_cache_dir())}
+    except ImportError:  # another torch layout: only an unset variable is ours to set
+        defaults = {None}
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR") in defaults:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.abspath(cache_dir)
+    return torch.compile(model)
