@@ -81,15 +81,21 @@ def seed_table(records: list[dict], space) -> dict:
         means = {m: statistics.fmean(v) for m, v in by_mixture.items()}
         sigma = noise.pooled_std(by_mixture)
         snr = noise.snr(list(means.values()), sigma)
+        dof = sum(len(v) - 1 for v in by_mixture.values())
+        # The verdict tests the means, each over r replicas: their noise is sigma / sqrt(r).
+        r = min((len(v) for v in by_mixture.values()), default=1)
         out[name] = {
             "mixtures": len(means),
             "replicas": sum(len(v) for v in by_mixture.values()),
             "means": means,
             "signal": (max(means.values()) - min(means.values())) if len(means) >= 2 else None,
             "seed_noise": sigma,
+            "seed_df": dof,
             "snr": snr,
             "mdd": noise.mdd(math.sqrt(2) * sigma) if sigma is not None else None,
-            "verdict": noise.verdict(snr),
+            "verdict": noise.verdict(
+                None if snr is None else snr * math.sqrt(r), len(means), dof or noise.EXACT_DF
+            ),
         }
     return out
 
@@ -117,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from codemix_search.config.load import load_space, parse_space
     from codemix_search.export.recipes import load_run
+    from codemix_search.export.signal import CALIBRATION, fingerprint
     from codemix_search.pipeline import check_request, execute
 
     args = parse_args(argv)
@@ -133,8 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     rc = execute(req, args.address)
     records = [r.to_dict() for r in load_run(req.run)]
     table = seed_table(records, cal)
+    # The fingerprint lets a later run on the same storage with the same model, data, tokens,
+    # evaluation and objectives take its seed noise from here (export/signal.find_calibration).
     req.run.write_json(
-        "calibration.json", {"mixtures": args.mixtures, "seeds": args.seeds, "objectives": table}
+        CALIBRATION,
+        {
+            "mixtures": args.mixtures,
+            "seeds": args.seeds,
+            "fingerprint": fingerprint(cal),
+            "objectives": table,
+        },
     )
     text = markdown(table, args.mixtures, args.seeds)
     req.run.write_text("calibration.md", text)

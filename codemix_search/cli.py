@@ -4,6 +4,7 @@ codemix_search run --space search_spaces/tiny.yaml      # the same as codemix_se
 codemix_search data {demo,build,verify,check} ...       # the data plane (data/cli.py)
 codemix_search calibrate --space S [--mixtures K --seeds N]   # SNR table before a search
 codemix_search plan --space S [--gpus N --gpu-type H100 --price-per-hour X] [--json]  # cost
+codemix_search swarm | fit | propose TABLES ...         # regression over a swarm of runs
 codemix_search export | replay | predict | transfer | dashboards ...
 """
 
@@ -26,6 +27,9 @@ COMMANDS = {
     "predict": "codemix_search.analysis.predict",
     "transfer": "codemix_search.analysis.transfer",
     "dashboards": "codemix_search.observability.dashboards",
+    "swarm": "codemix_search.commands.swarm",
+    "fit": "codemix_search.commands.fit",
+    "propose": "codemix_search.commands.propose",
 }
 
 

@@ -120,7 +120,7 @@ def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
         "init",
         *names,
         *(f"{c} acc" for c in display),
-        "vs baseline",
+        "vs baseline (+ = better)",
         "win",
         "tokens",
         "device-s",
@@ -256,7 +256,8 @@ def write_report(rows: list[dict], space: SearchSpace, run: Folder) -> dict:
     body = markdown(rows, space, summary) + "\n" + signal.markdown(summary["signal"])
     tied = {t: w for t, w in summary["ties"].items() if w}
     body += (
-        "\nFront members statistically tied (within the MDD on every objective): "
+        "\nFront members statistically tied (no objective differs by more than 1.96 standard "
+        "errors of a difference, seed noise included): "
         + ("; ".join(f"{t} ~ {', '.join(w)}" for t, w in sorted(tied.items())) or "none")
         + "\n"
     )

@@ -111,7 +111,7 @@ def table(rows: list[dict], space: SearchSpace) -> str:
         "cd_code",
         *space.metric_names,
         "val_loss",
-        "vs_baseline",
+        "vs_baseline(+=better)",
         "win",
     ]
     lines = []

@@ -380,7 +380,14 @@ def test_export_compares_with_the_baseline_and_survives_a_broken_judge(tmp_path,
         {**r, "vs_baseline": vs[r["trial_id"]], "rank": i + 1, "pareto": True}
         for i, r in enumerate(records)
     ]
-    assert "+8.2%" in table(rows, space)
+    # BPB objectives (lower is better): t1's 8.2% higher BPB reads -8.2%, the paper's sign
+    assert vs["t1"]["objectives"]["nl_reasoning"] == pytest.approx(-0.082)
+    assert vs["t1"]["better"] == "positive"
+    assert "nl_reasoning -8.2%" in table(rows, space)
+    flipped = compare_with_baseline(
+        [records[0], {**records[1], "objectives": {"nl_reasoning": 0.459, "code": 0.1}}], space, run
+    )
+    assert flipped["t1"]["objectives"]["nl_reasoning"] == pytest.approx(0.082)  # lower BPB: +
     FakeChatCompletions.mode = "malformed"
     broken = dataclasses.replace(
         space,

@@ -16,7 +16,9 @@ def test_scored_string_moves_the_contexts_trailing_whitespace():
     assert bpb.scored_continuation("The capital of France is", " Paris") == " Paris"
     assert bpb.scored_continuation("def f():\n    ", "return 1") == "\n    return 1"
     assert bpb.scored_continuation("x = 1\n", " y") == "\n y"
-    assert bpb.scored_bytes("Q: é?\nA: ", " café") == len("  café".encode())  # 2 spaces, é = 2 bytes
+    assert bpb.scored_bytes("Q: é?\nA: ", " café") == len(
+        "  café".encode()
+    )  # 2 spaces, é = 2 bytes
 
 
 def test_multiple_choice_gold_bpb_by_hand():
@@ -51,14 +53,42 @@ def test_mdd_and_paired_se():
 
 def test_snr_verdicts_and_pooled_seed_noise():
     assert noise.snr([1.0, 1.3, 1.6], 0.1) == pytest.approx(6.0)
-    assert noise.verdict(7.2) == "ranks mixtures: SNR 7.2"
-    assert noise.verdict(0.8).startswith("noise: SNR 0.8 < 3")
+    assert noise.verdict(7.2, 4).startswith("ranks mixtures: SNR 7.2 > 3.6")
+    assert noise.verdict(3.5, 4).startswith("not resolved: SNR 3.5 <= 3.6")
+    # the same SNR that ranks 4 trials does not rank 200: the null's range grows with n
+    assert noise.verdict(6.0, 4).startswith("ranks") and noise.verdict(6.0, 200).startswith("not")
+    assert noise.verdict(9.0, 4, seed_measured=False).startswith("seed noise not measured")
     assert noise.snr([1.0], 0.1) is None and "not measured" in noise.verdict(None)
     pooled = noise.pooled_std({"a": [1.0, 1.2], "b": [2.0, 2.2, 2.4], "c": [5.0]})
     assert pooled == pytest.approx(math.sqrt((0.02 + 0.08) / 3))
 
 
-def test_ties_need_every_objective_within_its_mdd():
-    pts = [[1.00, 2.00], [1.02, 2.01], [1.50, 2.00]]
+def test_thresholds_are_the_studentized_range_quantiles():
+    # Tukey's table (alpha 0.05): q(3, 10) = 3.877, q(5, 20) = 4.232, q(10, inf) = 4.474
+    assert noise.range_threshold(3, 10) == pytest.approx(3.877, abs=2e-3)
+    assert noise.range_threshold(5, 20) == pytest.approx(4.232, abs=2e-3)
+    assert noise.range_threshold(10) == pytest.approx(4.474, abs=2e-3)
+    assert noise.range_threshold(1) == math.inf
+    # between tabulated dofs: close to the exact quantile
+    from scipy.stats import studentized_range
+
+    exact = studentized_range.ppf(0.95, 7, 9.3)
+    assert noise.range_threshold(7, 9.3) == pytest.approx(exact, rel=2e-3)
+
+
+def test_combined_noise_and_its_dof():
+    assert noise.combined_noise(None, None, None) == (None, noise.EXACT_DF)
+    sigma, df = noise.combined_noise(0.3, 4, 0.4)
+    assert sigma == pytest.approx(0.5) and df == 4  # the seed estimate's dof: conservative
+    assert noise.combined_noise(None, None, 0.2) == (0.2, noise.EXACT_DF)
+    assert noise.combined_noise(0.2, 6, None) == (pytest.approx(0.2), pytest.approx(6))
+
+
+def test_ties_are_a_test_on_the_difference():
+    pts = [[1.00, 2.00], [1.10, 2.01], [1.50, 2.00]]
+    # sigma 0.05: a difference is significant beyond 1.96 x sqrt 2 x 0.05 = 0.139
+    assert noise.differ(1.0, 1.14, 0.05) and not noise.differ(1.0, 1.13, 0.05)
     assert noise.ties(pts, [0.05, 0.05]) == [[1], [0], []]
     assert noise.ties(pts, [None, 0.05]) == [[], [], []]
+    # the old rule (within the 80%-power MDD, 2.8 x sqrt 2 x sigma = 0.198) would tie 0.15 apart
+    assert noise.ties([[1.0], [1.15]], [0.05]) == [[], []]

@@ -25,6 +25,7 @@ LAYERS = [
     ["analysis"],
     ["preflight"],
     ["pipeline"],
+    ["commands"],
     ["cli", "run", "__main__", "data.cli", "calibrate"],
 ]
 
