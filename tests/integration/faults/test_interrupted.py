@@ -24,17 +24,9 @@ def test_sigterm_interrupts_cleanly_and_resume_finishes(tmp_path):
     storage = tmp_path / "runs"
     run = storage / "r"
     env = {**os.environ, "CODEMIX_RAY_TEMP_DIR": session_temp("cm-ray-")}
-    args = [
-        "--space",
-        TINY,
-        "--storage",
-        "runs",
-        "--name",
-        "r",
-        "early_stopping.scheduler=none",
-        "budget.samples=3",
-        "training.init=scratch",
-    ]  # fmt: skip  (no base: ~30 s the interruption does not need)
+    args = ["--space", TINY, "--storage", "runs", "--name", "r",
+            "early_stopping.scheduler=none", "budget.samples=3",
+            "training.init=scratch"]  # fmt: skip  (no base: ~30 s the interruption does not need)
     proc = subprocess.Popen(
         [sys.executable, os.path.join(REPO, "codemix_search", "run.py"), *args],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
