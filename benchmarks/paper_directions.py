@@ -69,13 +69,37 @@ def load_points(uri: str):
     return space, rows
 
 
+def p_value(estimate: float, se: float, dof: int) -> float:
+    """Two-sided p of a t test of estimate = 0."""
+    if not dof or not se or se != se:
+        return float("nan")
+    return float(2 * stats.t.sf(abs(estimate / se), dof))
+
+
 def t_interval(values) -> dict:
     v = np.asarray(values, dtype=float)
     n = len(v)
     mean = float(v.mean())
     se = float(v.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     half = float(stats.t.ppf(0.975, n - 1) * se) if n > 1 else float("nan")
-    return {"estimate": mean, "low": mean - half, "high": mean + half, "n": n, "se": se}
+    return {
+        "estimate": mean, "low": mean - half, "high": mean + half, "n": n, "se": se,
+        "p": p_value(mean, se, n - 1),
+    }  # fmt: skip
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment: the k-th smallest of m p-values times (m - k + 1), made
+    monotone, capped at 1 (family-wise error 5% across the whole table)."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: (pvalues[i] != pvalues[i], pvalues[i]))
+    out, running = [float("nan")] * m, 0.0
+    for k, i in enumerate(order):
+        if pvalues[i] != pvalues[i]:
+            continue
+        running = max(running, min(1.0, (m - k) * pvalues[i]))
+        out[i] = running
+    return out
 
 
 def slope(rows, name: str) -> dict:
@@ -97,7 +121,10 @@ def slope(rows, name: str) -> dict:
     se = float(np.sqrt(cov[1, 1]))
     half = float(stats.t.ppf(0.975, dof) * se)
     b = float(beta[1])
-    return {"estimate": b, "low": b - half, "high": b + half, "n": len(y), "se": se}
+    return {
+        "estimate": b, "low": b - half, "high": b + half, "n": len(y), "se": se,
+        "p": p_value(b, se, dof),
+    }  # fmt: skip
 
 
 def paired(rows, name: str, key: str, high, low, cell_keys) -> dict:
@@ -143,8 +170,14 @@ EFFECTS = {
 
 
 def verdict(ci: dict, paper_sign: int | None) -> str:
+    """The effect's verdict; with ``p_holm`` (set over the whole table) an effect must also
+    survive Holm's correction; an init effect needs >= 2 bases per init (``bases``)."""
+    if ci.get("bases", 2) < 2:
+        return "not resolved: one base per init (n = 1, base-to-base variance not measured)"
     if ci["low"] <= 0 <= ci["high"]:
         return "not resolved (interval holds 0)"
+    if ci.get("p_holm", 0.0) >= 0.05:
+        return "not resolved after Holm's correction"
     sign = 1 if ci["estimate"] > 0 else -1
     if paper_sign is None:
         return "resolved; the paper gives no sign"
@@ -159,19 +192,41 @@ def markdown(result: dict, args) -> str:
         "steps of continued pretraining from the text or balanced base; objectives are each "
         "category's gold bits per byte, lower is better, so a negative change is an "
         "improvement). Intervals: 95% t intervals (the slope's from its OLS standard error; "
-        "paired differences over the grid cells that hold the other knobs fixed).\n",
-        "| objective | change | estimate [95% CI] | cells | paper | verdict |",
-        "|---|---|---|---|---|---|",
+        "paired differences over the grid cells that hold the other knobs fixed); p values "
+        "Holm-adjusted across the whole table; the init effect needs two or more bases per "
+        "init (one base is n = 1 whatever the number of cells).\n",
+        "| objective | change | estimate [95% CI] | cells | Holm p | paper | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, effects in result["directions"].items():
         for effect, ci in effects.items():
             sign, claim = PAPER.get(effect, {}).get(name, (None, "-"))
             lines.append(
                 f"| {name} | {EFFECTS[effect]} | {ci['estimate']:+.4f} "
-                f"[{ci['low']:+.4f}, {ci['high']:+.4f}] | {ci['n']} | {claim} | "
-                f"{verdict(ci, sign)} |"
+                f"[{ci['low']:+.4f}, {ci['high']:+.4f}] | {ci['n']} | "
+                f"{ci.get('p_holm', float('nan')):.3g} | {claim} | {verdict(ci, sign)} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def bases_per_init(rows) -> int:
+    """Fewest distinct bases behind one init (a row's ``base``: the base checkpoint it
+    continued from; rows without it count one base per init)."""
+    by_init: dict[str, set] = {}
+    for r in rows:
+        by_init.setdefault(str(r["init"]), set()).add(r.get("base", "one"))
+    return min((len(v) for v in by_init.values()), default=0)
+
+
+def judge(table: dict, bases: int) -> None:
+    """Holm-adjusted p over every interval of the table, then each verdict (in place)."""
+    cis = [ci for effects in table.values() for ci in effects.values()]
+    for ci, p in zip(cis, holm([ci["p"] for ci in cis]), strict=True):
+        ci["p_holm"] = p
+    for name, effects in table.items():
+        effects["balanced_init"]["bases"] = bases
+        for effect, ci in effects.items():
+            ci["verdict"] = verdict(ci, PAPER.get(effect, {}).get(name, (None, ""))[0])
 
 
 def main(argv=None) -> int:
@@ -182,10 +237,7 @@ def main(argv=None) -> int:
     space, rows = load_points(args.grid_run)
     result = {"grid_run": args.grid_run, "points": len(rows),
               "directions": directions(rows, space.metric_names)}  # fmt: skip
-    for name, effects in result["directions"].items():
-        for effect, ci in effects.items():
-            sign = PAPER.get(effect, {}).get(name, (None, ""))[0]
-            ci["verdict"] = verdict(ci, sign)
+    judge(result["directions"], bases_per_init(rows))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + ".json", "w") as f:
         json.dump(result, f, indent=2)

@@ -168,15 +168,24 @@ def samplers(seed: int):
     }
 
 
+def landscape_noise(sig: dict) -> float:
+    """One trial's noise from a signal-table row: seed and item noise in quadrature (what a
+    rerun would show); the checkpoint spread, measured inside the annealed cooldown, is not
+    counted. Older reports without seed noise fall back to checkpoint + item."""
+    if "seed_noise" in sig:
+        return float(np.hypot(sig.get("seed_noise") or 0.0, sig.get("item_noise") or 0.0))
+    return float(np.hypot(sig.get("checkpoint_noise") or 0.0, sig.get("item_noise") or 0.0))
+
+
 def landscape(space, grid, run_uri: str) -> list[dict]:
     """Per objective: the grid's spread and the noise the run measured (report.json's signal
-    table: checkpoint-to-checkpoint and item noise, combined), and their ratio."""
+    table), and their ratio."""
     report = Folder(run_uri).child("report").read_json("report.json")
     values = np.array([p["objectives"] for p in grid.values()])
     out = []
     for j, name in enumerate(space.metric_names):
         sig = report.get("signal", {}).get(name, {})
-        noise = np.hypot(sig.get("checkpoint_noise") or 0.0, sig.get("item_noise") or 0.0)
+        noise = landscape_noise(sig)
         spread = float(values[:, j].max() - values[:, j].min())
         out.append({
             "objective": name, "min": float(values[:, j].min()), "max": float(values[:, j].max()),
@@ -185,6 +194,18 @@ def landscape(space, grid, run_uri: str) -> list[dict]:
             "snr": sig.get("snr"),
         })  # fmt: skip
     return out
+
+
+def compute_to_reach(history, grid_hv: float, target: float, grid_tokens: float) -> float:
+    """Share of the grid's tokens spent when the search's hypervolume first reached ``target``
+    of the grid's (inf when it never did)."""
+    reach = next((t for t, hv in history if hv >= target * grid_hv), None)
+    return reach / grid_tokens if reach is not None else float("inf")
+
+
+def front_share(front: set, found) -> float:
+    """Share of the grid's Pareto set among the points trained to the end."""
+    return len(front & set(found)) / len(front)
 
 
 def methods(space, dims, grid, args) -> tuple[list[dict], dict]:
@@ -201,10 +222,9 @@ def methods(space, dims, grid, args) -> tuple[list[dict], dict]:
                 hist, found, spent = replay(
                     space, dims, grid, samplers(seed)[method], args.trials, asha
                 )
-                reach = next((t for t, hv in hist if hv >= args.target * grid_hv), None)
-                shares.append(reach / grid_tokens if reach is not None else float("inf"))
+                shares.append(compute_to_reach(hist, grid_hv, args.target, grid_tokens))
                 finals.append(hist[-1][1] / grid_hv)
-                found_share.append(len(front & set(found)) / len(front))
+                found_share.append(front_share(front, found))
                 spent_share.append(spent / grid_tokens)
                 curves.setdefault(f"{method}{' + asha' if asha else ''}", []).append(hist)
             results.append({
@@ -277,7 +297,7 @@ def dominance_rule(space, grid, seeds: int, need: int = 1) -> dict:
             if not stop:
                 found.append(k)
         saved.append(1 - spent / total)
-        kept.append(len(front & set(found)) / len(front))
+        kept.append(front_share(front, found))
     return {"need": need, "median_tokens_saved": float(np.median(saved)),
             "median_front_kept": float(np.median(kept))}  # fmt: skip
 
@@ -303,7 +323,7 @@ def main(argv=None) -> int:
         order = [keys[i] for i in np.random.RandomState(seed).permutation(len(keys))]
         _, found, spent = replay(space, dims, grid, order, len(keys), True)
         saved.append(1 - spent / grid_tokens)
-        kept.append(len(front & set(found)) / len(front))
+        kept.append(front_share(front, found))
     summary = {
         "grid_run": args.grid_run, "dims": dims, "grid_points": len(keys),
         "grid_tokens": grid_tokens, "grid_hypervolume": ctx["grid_hv"],
