@@ -59,13 +59,19 @@ PAPER = {
 
 
 def load_points(uri: str):
-    run = Folder(uri)
-    space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
-    rows = []
-    for line in run.read_text(RunLayout.RECORDS).splitlines():
-        r = json.loads(line) if line.strip() else None
-        if r and r["status"] == "finished":
-            rows.append({**r["config"], **r["objectives"]})
+    """(space, rows) from a grid run folder or its committed per-point file."""
+    if uri.endswith("_points.jsonl"):
+        from benchmarks.grid_points import read
+
+        info, points = read(uri)
+        space = parse_space(info["space"], uri)
+    else:
+        from benchmarks.grid_points import points as run_points
+
+        run = Folder(uri)
+        space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
+        points = run_points(uri)
+    rows = [{**p["config"], **p["objectives"], "base": p.get("base") or "one"} for p in points]
     return space, rows
 
 

@@ -50,30 +50,38 @@ GRACE, RF = 1, 2
 
 
 def load_grid(uri: str):
-    """The grid run's space, its varied dimensions and {point: objectives, curve, config}."""
-    run = Folder(uri)
-    space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
+    """The grid's space, its varied dimensions and {point: objectives, curve, config}, from a
+    run folder or from the committed per-point file (benchmarks/grid_points.py)."""
+    if uri.endswith("_points.jsonl"):
+        from benchmarks.grid_points import read
+
+        info, rows = read(uri)
+        space = parse_space(info["space"], uri)
+    else:
+        from benchmarks.grid_points import points
+
+        run = Folder(uri)
+        space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
+        rows = points(uri)
     dims = [p.name for p in space.parameters if p.type != "fixed"]
-    records = [json.loads(x) for x in run.read_text(RunLayout.RECORDS).splitlines() if x]
     grid = {}
-    for r in records:
-        if r["status"] != "finished":
-            continue
-        curve = [
-            json.loads(x)
-            for x in RunLayout(run)
-            .trial(r["trial_id"])
-            .folder.read_text("curve.jsonl")
-            .splitlines()
-            if x
-        ]
+    for r in rows:
         grid[tuple(r["config"][d] for d in dims)] = {
             "objectives": [r["objectives"][n] for n in space.metric_names],
-            "curve": curve,
-            "tokens": [int(c["tokens"]) for c in curve],
+            "curve": r["curve"],
+            "tokens": [int(c["tokens"]) for c in r["curve"]],
             "config": r["config"],
         }
     return space, dims, grid
+
+
+def signal_of(uri: str) -> dict:
+    """The run's signal table (noise components per objective)."""
+    if uri.endswith("_points.jsonl"):
+        from benchmarks.grid_points import read
+
+        return read(uri)[0].get("signal") or {}
+    return Folder(uri).child("report").read_json("report.json").get("signal", {})
 
 
 class _Trial:
@@ -180,11 +188,11 @@ def landscape_noise(sig: dict) -> float:
 def landscape(space, grid, run_uri: str) -> list[dict]:
     """Per objective: the grid's spread and the noise the run measured (report.json's signal
     table), and their ratio."""
-    report = Folder(run_uri).child("report").read_json("report.json")
+    signal = signal_of(run_uri)
     values = np.array([p["objectives"] for p in grid.values()])
     out = []
     for j, name in enumerate(space.metric_names):
-        sig = report.get("signal", {}).get(name, {})
+        sig = signal.get(name, {})
         noise = landscape_noise(sig)
         spread = float(values[:, j].max() - values[:, j].min())
         out.append({
