@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import REPO, TINY
 
 
@@ -35,6 +37,16 @@ def test_calibrate_writes_the_seed_noise_table(tmp_path):
         assert row["mixtures"] == 2 and row["replicas"] == 4
         assert row["seed_noise"] > 0 and row["snr"] is not None and row["mdd"] > 0
     assert "| nl_reasoning |" in (run / "calibration.md").read_text()
+    # the fingerprint through which a later run of the same space on this storage finds it
+    from codemix_search.config.load import load_space
+    from codemix_search.export.signal import fingerprint
+
+    assert table["fingerprint"] == fingerprint(load_space(TINY, ["training.init=scratch"]))
+    assert all(row["seed_df"] == 2 for row in table["objectives"].values())
+    # the calibrate run's own report takes its seed noise from its replicas
+    signal = json.loads((run / "report" / "report.json").read_text())["signal"]
+    assert signal["code"]["seed_source"].startswith("this run's replicas")
+    assert signal["code"]["seed_noise"] == pytest.approx(table["objectives"]["code"]["seed_noise"])
     rows = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and {r["status"] for r in rows} == {"finished"}  # none stopped
     by_mixture: dict[str, list] = {}

@@ -79,6 +79,11 @@ def test_report_recipes_and_trainer_exports(tmp_path):
     }  # fmt: skip
     assert summary["hypervolume"] > 0 and summary["baseline"] == "t0" and summary["knee"]
     assert "hypervolume" in md and "(knee)" in md and "+" in md and "%" in md
+    assert "vs baseline (+ = better)" in md
+    # four trials, no seed replicas and no calibration beside the run: no verdict is a ranking
+    for name in ("nl_reasoning", "code"):
+        assert summary["signal"][name]["verdict"].startswith("seed noise not measured")
+        assert summary["signal"][name]["seed_noise"] is None
     # Per trial, for programs: one row each, front rows linked to their recipe in the run.
     table = {row["trial_id"]: row for row in summary["trials_table"]}
     assert summary["schema_version"] == 2 and set(table) == {f"t{i}" for i in range(6)}

@@ -1,0 +1,31 @@
+"""Figures in docs/ recompute from their committed inputs with the committed scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from benchmarks import swarm_fit, verdicts
+from tests.helpers import REPO
+
+DOCS = os.path.join(REPO, "docs")
+
+
+def test_verdicts_md_is_what_its_inputs_give():
+    with open(os.path.join(DOCS, "verdict_inputs.json")) as f:
+        inputs = json.load(f)
+    with open(os.path.join(DOCS, "verdicts.md")) as f:
+        assert f.read() == verdicts.markdown(inputs)
+
+
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(DOCS, "swarm_fit_points.jsonl")), reason="not measured yet"
+)
+def test_swarm_fit_summary_is_what_its_points_give():
+    points = swarm_fit.read_points(DOCS)
+    with open(os.path.join(DOCS, "swarm_fit.json")) as f:
+        assert json.load(f) == json.loads(json.dumps(swarm_fit.summarise(points)))
+    with open(os.path.join(DOCS, "swarm_fit_table.md")) as f:
+        assert f.read() == swarm_fit.markdown(swarm_fit.summarise(points))
