@@ -225,19 +225,19 @@ def markdown(summary: dict) -> str:
             )
     tnames = summary["targets"]
     regs = list(summary["by_regressor"])
+    cols = [(r, n) for n in ("64", "512") for r in regs if n in summary["by_regressor"][r]]
+    if not cols:  # the smoke size
+        cols = [(r, next(iter(summary["by_regressor"][r]))) for r in regs]
     per = [
-        "| target | " + " | ".join(f"{r} @64" for r in regs) + " |",
-        "|---|" + "---|" * len(regs),
+        "| target | " + " | ".join(f"{r} @{n}" for r, n in cols) + " |",
+        "|---|" + "---|" * len(cols),
     ]
     for t in tnames:
         cells = []
-        for r in regs:
-            c = summary["by_regressor"][r].get("64") or next(
-                iter(summary["by_regressor"][r].values())
-            )
-            cells.append(
-                f"{c['spearman_1b_by_target'][t]} / {100 * c['regret_1b_share_by_target'][t]:.1f}%"
-            )
+        for r, n in cols:
+            c = summary["by_regressor"][r][n]
+            spear, regret = c["spearman_1b_by_target"][t], c["regret_1b_share_by_target"][t]
+            cells.append(f"{spear} / {100 * regret:.1f}%")
         per.append(f"| {t} | " + " | ".join(cells) + " |")
     sel = [
         "| N | method | Spearman 1B of a GP fit on the chosen runs | regret@1 at 1B | seeds |",

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 from benchmarks import swarm_fit, verdicts
 from tests.helpers import REPO
 
@@ -20,9 +18,6 @@ def test_verdicts_md_is_what_its_inputs_give():
         assert f.read() == verdicts.markdown(inputs)
 
 
-@pytest.mark.skipif(
-    not os.path.exists(os.path.join(DOCS, "swarm_fit_points.jsonl")), reason="not measured yet"
-)
 def test_swarm_fit_summary_is_what_its_points_give():
     points = swarm_fit.read_points(DOCS)
     with open(os.path.join(DOCS, "swarm_fit.json")) as f:
