@@ -73,8 +73,9 @@ def main(argv=None) -> int:
         "# Decision accuracy across scales\n",
         f"Made by `python benchmarks/decision_accuracy.py --small {args.small} --large "
         f"{args.large}`: {n} mixtures finished at both scales. 95% bootstrap intervals over "
-        "mixtures (1,000 resamples). Anchors: DataDecide ~0.80 pairwise decision accuracy "
-        "(150M -> 1B); Olmix Spearman > 0.89 for proxies >= 15M (0.73 at 1M).\n",
+        "mixtures (1,000 resamples). Anchors, like for like: DataDecide ~0.80 *pairwise "
+        "decision accuracy* (150M -> 1B) for the accuracy column; Olmix's *Spearman* > 0.89 "
+        "for proxies >= 15M (0.73 at 1M) for the Spearman column.\n",
         "| category | metric | pairwise decision accuracy | Spearman | Kendall |",
         "|---|---|---|---|---|",
     ]

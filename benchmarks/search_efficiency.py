@@ -432,10 +432,17 @@ def plot(ctx: dict, args) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     xs = np.linspace(0, grid_tokens, 200)
     for name, hists in ctx["curves"].items():
+        # Each median curve ends where its data ends: at the least compute any seed's search
+        # spent (a search capped by trials that stopped early is not drawn flat to 100%).
+        end = min(h[-1][0] for h in hists)
+        keep = xs <= end
         ys = [
-            np.interp(xs, [0] + [t for t, _ in h], [0] + [v / grid_hv for _, v in h]) for h in hists
+            np.interp(xs[keep], [0] + [t for t, _ in h], [0] + [v / grid_hv for _, v in h])
+            for h in hists
         ]
-        ax.plot(xs / grid_tokens, np.median(ys, 0), label=name, ls="--" if "asha" in name else "-")
+        ax.plot(
+            xs[keep] / grid_tokens, np.median(ys, 0), label=name, ls="--" if "asha" in name else "-"
+        )
     ax.axhline(args.target, color="grey", lw=0.8)
     ax.set_xlabel("training tokens / the grid's tokens")
     ax.set_ylabel("hypervolume / the grid's")

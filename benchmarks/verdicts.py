@@ -8,6 +8,12 @@ cooldown), "ranks mixtures" when the SNR beats the 95% studentized-range quantil
 trials and the seed estimate's dof (core/noise.py).
 
     python benchmarks/verdicts.py      # writes docs/verdicts.md
+
+The bench grid's case is built from its committed files (docs/bench_grid_points.jsonl and
+_meta.json: the grid run's values and its report's noise components, seed noise from the
+calibrate run beside it) and checks itself: an objective called "ranks mixtures" must order the
+calibrated mixtures alike in both seed replicas (decision accuracy, docs/
+bench_grid_calibration_points.jsonl).
 """
 
 from __future__ import annotations
@@ -24,6 +30,43 @@ from codemix_search.core import noise  # noqa: E402
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
 
 
+def grid_case(points_path: str, calibration_path: str | None) -> dict:
+    """The verdicts' inputs from a grid's committed per-point and meta files."""
+    from benchmarks.grid_points import read
+    from codemix_search.analysis.transfer import decision_accuracy
+
+    info, points = read(points_path)
+    signal = info.get("signal") or {}
+    replicas: dict[str, dict[int, dict]] = {}
+    if calibration_path and os.path.exists(calibration_path):
+        for p in read(calibration_path)[1]:
+            offset = int(p["config"].get("seed_offset", 0))
+            replicas.setdefault(p["mixture_id"], {})[offset] = p["objectives"]
+    pairs = [r for r in replicas.values() if 0 in r and 1 in r]
+    out = {}
+    for name, sig in signal.items():
+        values = [p["objectives"][name] for p in points if name in p["objectives"]]
+        out[name] = {
+            "signal": max(values) - min(values),
+            "checkpoint": sig.get("checkpoint_spread") or 0.0,
+            "item": sig.get("item_noise") or 0.0,
+            "seed": sig.get("seed_noise"),
+        }
+        if len(pairs) >= 3:
+            out[name]["replica_decision_accuracy"] = decision_accuracy(
+                [r[0][name] for r in pairs], [r[1][name] for r in pairs]
+            )
+    dfs = [s.get("seed_df") for s in signal.values() if s.get("seed_df")]
+    return {
+        "source": f"{os.path.relpath(points_path, DOCS)} (+ _meta.json: the run's report) and "
+        f"{len(pairs)} mixtures x 2 seeds of calibrate",
+        "trials": len(points),
+        "seed_df": dfs[0] if dfs else None,
+        "replica_mixtures": len(pairs),
+        "objectives": out,
+    }
+
+
 def rows(case: dict) -> list[dict]:
     out = []
     for name, c in case["objectives"].items():
@@ -38,6 +81,7 @@ def rows(case: dict) -> list[dict]:
             "threshold_after": noise.range_threshold(case["trials"], df),
             "verdict_after": noise.verdict(snr_after, case["trials"], df, c.get("seed") is not None)
             .split(":")[0],
+            "replica_decision_accuracy": c.get("replica_decision_accuracy"),
         })  # fmt: skip
     return out
 
@@ -49,24 +93,37 @@ def markdown(inputs: dict) -> str:
             f"## {label}: {case['trials']} trials, seed noise with {case.get('seed_df')} dof\n",
             f"Source: {case['source']}\n",
             "| objective | signal | checkpoint | item | seed | SNR before | verdict before | "
-            "SNR after | threshold (5% null) | verdict after |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "SNR after | threshold (5% null) | verdict after | decision accuracy between seed "
+            "replicas |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in rows(case):
+            acc = r["replica_decision_accuracy"]
+            seed = r.get("seed")
             lines.append(
                 f"| {r['objective']} | {r['signal']:.4g} | {r['checkpoint']:.4g} | "
-                f"{r['item']:.4g} | {r.get('seed', float('nan')):.4g} | {r['snr_before']:.1f} | "
-                f"{r['verdict_before']} | {r['snr_after']:.1f} | {r['threshold_after']:.2f} | "
-                f"{r['verdict_after']} |"
+                f"{r['item']:.4g} | {'-' if seed is None else f'{seed:.4g}'} | "
+                f"{r['snr_before']:.1f} | {r['verdict_before']} | {r['snr_after']:.1f} | "
+                f"{r['threshold_after']:.2f} | {r['verdict_after']} | "
+                f"{'-' if acc is None else f'{acc:.2f}'} |"
             )
         lines.append("")
     return "\n".join(lines)
 
 
-def main() -> int:
+def inputs() -> dict:
     with open(os.path.join(DOCS, "verdict_inputs.json")) as f:
-        inputs = json.load(f)
-    text = markdown(inputs)
+        out = json.load(f)
+    grid = os.path.join(DOCS, "bench_grid_points.jsonl")
+    if os.path.exists(grid):
+        cal = os.path.join(DOCS, "bench_grid_calibration_points.jsonl")
+        out["bench grid"] = grid_case(grid, cal)
+    return out
+
+
+def main() -> int:
+    inputs_ = inputs()
+    text = markdown(inputs_)
     with open(os.path.join(DOCS, "verdicts.md"), "w") as f:
         f.write(text)
     print(text)

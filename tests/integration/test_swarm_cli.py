@@ -132,6 +132,11 @@ def write_run(folder, n=12, seed=0):
 
 def test_propose_from_our_run_writes_recipes_and_a_confirmation_space(tmp_path):
     run = write_run(tmp_path / "run")
+    fitted = ok_json("fit", run, "--objective", "code", "--regressor", "gp")
+    assert fitted["n_train"] == 12 and fitted["fit_size"] == "demo"  # the space's model
+    assert fitted["oof_spearman"] > 0.5  # code BPB follows the code weights
+    swarm = ok_json("swarm", run)
+    assert set(swarm["blocks"]) == {"pretrain", "cooldown"}  # one init: no init block
     out_dir = str(tmp_path / "proposed")
     out = ok_json(
         "propose",

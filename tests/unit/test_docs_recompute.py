@@ -12,10 +12,8 @@ DOCS = os.path.join(REPO, "docs")
 
 
 def test_verdicts_md_is_what_its_inputs_give():
-    with open(os.path.join(DOCS, "verdict_inputs.json")) as f:
-        inputs = json.load(f)
     with open(os.path.join(DOCS, "verdicts.md")) as f:
-        assert f.read() == verdicts.markdown(inputs)
+        assert f.read() == verdicts.markdown(verdicts.inputs())
 
 
 def test_swarm_fit_summary_is_what_its_points_give():
