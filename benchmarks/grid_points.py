@@ -62,6 +62,17 @@ def read(path: str) -> tuple[dict, list[dict]]:
         return json.load(f), rows
 
 
+def load(uri: str):
+    """(parsed space, points) from a grid run folder or its committed ``_points.jsonl``."""
+    from codemix_search.config.load import parse_space
+
+    if uri.endswith("_points.jsonl"):
+        info, rows = read(uri)
+        return parse_space(info["space"], uri), rows
+    run = Folder(uri)
+    return parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE)), points(uri)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run")

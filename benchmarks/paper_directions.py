@@ -30,9 +30,6 @@ from scipy import stats
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from codemix_search.config.load import parse_space  # noqa: E402
-from codemix_search.storage.folder import Folder  # noqa: E402
-from codemix_search.storage.layout import RunLayout  # noqa: E402
 
 # The paper's findings as signs on a BPB objective (negative = that change lowers BPB, better);
 # None where the paper reports no clear direction for that category.
@@ -60,17 +57,9 @@ PAPER = {
 
 def load_points(uri: str):
     """(space, rows) from a grid run folder or its committed per-point file."""
-    if uri.endswith("_points.jsonl"):
-        from benchmarks.grid_points import read
+    from benchmarks.grid_points import load
 
-        info, points = read(uri)
-        space = parse_space(info["space"], uri)
-    else:
-        from benchmarks.grid_points import points as run_points
-
-        run = Folder(uri)
-        space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
-        points = run_points(uri)
+    space, points = load(uri)
     rows = [{**p["config"], **p["objectives"], "base": p.get("base") or "one"} for p in points]
     return space, rows
 

@@ -40,11 +40,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from codemix_search.config.load import parse_space  # noqa: E402
 from codemix_search.core.ranking import default_reference, hypervolume, pareto_front  # noqa: E402
 from codemix_search.search.tuner import make_scheduler  # noqa: E402
 from codemix_search.storage.folder import Folder  # noqa: E402
-from codemix_search.storage.layout import RunLayout  # noqa: E402
 
 GRACE, RF = 1, 2
 
@@ -52,17 +50,9 @@ GRACE, RF = 1, 2
 def load_grid(uri: str):
     """The grid's space, its varied dimensions and {point: objectives, curve, config}, from a
     run folder or from the committed per-point file (benchmarks/grid_points.py)."""
-    if uri.endswith("_points.jsonl"):
-        from benchmarks.grid_points import read
+    from benchmarks.grid_points import load
 
-        info, rows = read(uri)
-        space = parse_space(info["space"], uri)
-    else:
-        from benchmarks.grid_points import points
-
-        run = Folder(uri)
-        space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
-        rows = points(uri)
+    space, rows = load(uri)
     dims = [p.name for p in space.parameters if p.type != "fixed"]
     grid = {}
     for r in rows:
