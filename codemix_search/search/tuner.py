@@ -290,8 +290,11 @@ def _records(results, space: SearchSpace, unfinished: set[str] = frozenset()) ->
             status = TrialStatus.ERROR
         elif status in (TrialStatus.FINISHED, TrialStatus.DIVERGED):
             pass
-        elif trial_id in unfinished:
-            status = TrialStatus.INTERRUPTED  # the search was stopped, not this trial
+        elif trial_id in unfinished or space.early_stopping.scheduler == "none":
+            # The search was stopped, not this trial (without a scheduler nothing prunes: a
+            # trial the stop caught between its last report and Tune's bookkeeping was seen
+            # "pruned" on a loaded machine)
+            status = TrialStatus.INTERRUPTED
         else:
             status = TrialStatus.PRUNED  # stopped by the scheduler before it could be evaluated
         config = dict(r.config or {})
