@@ -41,7 +41,9 @@ def grid_case(points_path: str, calibration_path: str | None) -> dict:
     if calibration_path and os.path.exists(calibration_path):
         for p in read(calibration_path)[1]:
             offset = int(p["config"].get("seed_offset", 0))
-            replicas.setdefault(p["mixture_id"], {})[offset] = p["objectives"]
+            settings = {k: v for k, v in p["config"].items() if k != "seed_offset"}
+            key = json.dumps(settings, sort_keys=True, default=str)  # mixture, init, knobs
+            replicas.setdefault(key, {})[offset] = p["objectives"]
     pairs = [r for r in replicas.values() if 0 in r and 1 in r]
     out = {}
     for name, sig in signal.items():

@@ -69,13 +69,12 @@ def calibration_space(space, k: int, n: int) -> dict:
 
 def seed_table(records: list[dict], space) -> dict:
     """{objective: {means, seed_noise, signal, snr, mdd, verdict}} from finished replicas."""
-    groups: dict[str, dict[str, list[float]]] = {o.name: {} for o in space.objectives}
-    for r in records:
-        if r["status"] != "finished":
-            continue
-        for o in space.objectives:
-            if o.name in r["objectives"]:
-                groups[o.name].setdefault(r["mixture_id"], []).append(r["objectives"][o.name])
+    from codemix_search.export.signal import replica_groups
+
+    finished = [r for r in records if r["status"] == "finished" and r.get("objectives")]
+    # Replicas are trials whose settings differ only in seed_offset: the mixture id alone
+    # would pool two inits of one mixture (a grid's text and balanced points) as "seeds".
+    groups = {o.name: replica_groups(finished, o.name) for o in space.objectives}
     out = {}
     for name, by_mixture in groups.items():
         means = {m: statistics.fmean(v) for m, v in by_mixture.items()}

@@ -113,7 +113,10 @@ def replica_groups(finished: list[dict], name: str) -> dict[str, list[float]]:
     for r in finished:
         if name in r["objectives"]:
             settings = {k: v for k, v in r["config"].items() if k != "seed_offset"}
-            key = json.dumps([r["mixture_id"], settings], sort_keys=True, default=str)
+            digest = hashlib.sha256(
+                json.dumps(settings, sort_keys=True, default=str).encode()
+            ).hexdigest()[:8]
+            key = f"{r['mixture_id']}/{digest}"  # the mixture and every other setting
             groups.setdefault(key, []).append(r["objectives"][name])
     return {k: v for k, v in groups.items() if len(v) >= 2}
 
