@@ -22,3 +22,13 @@ def test_swarm_fit_summary_is_what_its_points_give():
         assert json.load(f) == json.loads(json.dumps(swarm_fit.summarise(points)))
     with open(os.path.join(DOCS, "swarm_fit_table.md")) as f:
         assert f.read() == swarm_fit.markdown(swarm_fit.summarise(points))
+
+
+def test_paper_directions_are_what_the_committed_grid_gives(tmp_path, monkeypatch):
+    from benchmarks import paper_directions
+
+    monkeypatch.chdir(REPO)  # the table names the file as the docs' command gives it
+    out = str(tmp_path / "pd")
+    paper_directions.main(["--grid-run", "docs/bench_grid_points.jsonl", "--out", out])
+    with open(out + ".md") as f, open(os.path.join(DOCS, "paper_directions.md")) as g:
+        assert f.read() == g.read()
