@@ -53,6 +53,15 @@ def table(small: list[dict], large: list[dict]) -> list[dict]:
     return rows
 
 
+def records(uri: str) -> list[dict]:
+    """A run folder's records, or a grid's committed points (benchmarks/grid_points.py)."""
+    if uri.endswith("_points.jsonl"):
+        from benchmarks.grid_points import as_records, read
+
+        return as_records(read(uri)[1])
+    return [r.to_dict() for r in load_run(Folder(uri))]
+
+
 def fmt(value, ci, sign: str = "+") -> str:
     if value != value:  # NaN: constant values at one scale (e.g. pass@1 all 0)
         return "n/a (constant)"
@@ -65,8 +74,7 @@ def main(argv=None) -> int:
     ap.add_argument("--large", default="runs/bench-grid")
     ap.add_argument("--out", default="docs/decision_accuracy")
     args = ap.parse_args(argv)
-    small = [r.to_dict() for r in load_run(Folder(args.small))]
-    large = [r.to_dict() for r in load_run(Folder(args.large))]
+    small, large = records(args.small), records(args.large)
     rows = table(small, large)
     n = len(match(small, large))
     lines = [

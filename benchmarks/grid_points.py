@@ -4,7 +4,7 @@ docs/ can be recomputed without the run folder (which holds checkpoints: megabyt
     python benchmarks/grid_points.py runs/bench-grid --out docs/bench_grid
 
 writes ``<out>_points.jsonl`` (one finished point a line: its trial, mixture and settings, seed,
-objectives, every report of its curve with the rung values ASHA compares, tokens, seconds) and
+objectives, the categories' scores (BPB, accuracy, Brier), every report of its curve with the rung values ASHA compares, tokens, seconds) and
 ``<out>_meta.json`` (the resolved space, the run's signal table: the noise components). The
 benchmarks (search_efficiency.py, paper_directions.py) read either a run folder or these files.
 """
@@ -38,6 +38,7 @@ def points(uri: str) -> list[dict]:
             "trial_id": r["trial_id"], "config": r["config"], "mixture_id": r["mixture_id"],
             "mixture": r["mixture"], "seed": m.get("seed"), "base": m.get("base"),
             "objectives": r["objectives"],
+            "metrics": {k: v for k, v in m.items() if k.startswith("category/")},
             "curve": [{k: v for k, v in c.items() if k in KEEP or k.startswith("rung/")}
                       for c in curve],
             "tokens": int(curve[-1]["tokens"]) if curve else None,
@@ -60,6 +61,11 @@ def read(path: str) -> tuple[dict, list[dict]]:
         rows = [json.loads(x) for x in f if x.strip()]
     with open(path.replace("_points.jsonl", "_meta.json")) as f:
         return json.load(f), rows
+
+
+def as_records(rows: list[dict]) -> list[dict]:
+    """Points as the finished trial records the analysis functions take."""
+    return [{**p, "status": "finished"} for p in rows]
 
 
 def load(uri: str):

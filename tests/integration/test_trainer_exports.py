@@ -29,6 +29,10 @@ from tests.helpers import REPO, TINY
 from tests.integration.test_export import make_records
 
 CONSUMERS = ["megatron-core==0.16.1", "ai2-olmo-core==3.0.0"]
+# Megatron's tokenizer imports transformers; ours (5.25+) needs huggingface_hub >= 2.4, which
+# the consumers' pin shadows. A transformers that accepts their hub (5.24 takes >= 1.31), in the
+# consumer venv before ours: PyPI's 5.25 turned this test red without a change of ours.
+CONSUMER_TRANSFORMERS = "transformers>=5,<5.25"
 STREAMING = "mosaicml-streaming==0.13.0"
 # What Streaming's text path imports beyond ours (its full pin list drags torchvision in).
 STREAMING_DEPS = ["xxhash", "zstd", "python-snappy", "brotli", "catalogue"]
@@ -67,8 +71,10 @@ def run_in(python: str, args: list[str], timeout: int = 300, **kw) -> subprocess
 
 @pytest.fixture(scope="module")
 def consumer_python():
-    key = "-".join([*CONSUMERS, STREAMING]).replace("=", "")
-    return consumer_venv(key, CONSUMERS, ["--no-deps", STREAMING], STREAMING_DEPS)
+    key = "-".join([*CONSUMERS, STREAMING, "transformers-lt5.25"]).replace("=", "")
+    return consumer_venv(
+        key, [*CONSUMERS, CONSUMER_TRANSFORMERS], ["--no-deps", STREAMING], STREAMING_DEPS
+    )
 
 
 @pytest.fixture(scope="module")
