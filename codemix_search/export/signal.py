@@ -112,7 +112,7 @@ def replica_groups(finished: list[dict], name: str) -> dict[str, list[float]]:
     groups: dict[str, list[float]] = {}
     for r in finished:
         if name in r["objectives"]:
-            settings = {k: v for k, v in r["config"].items() if k != "seed_offset"}
+            settings = {k: v for k, v in (r.get("config") or {}).items() if k != "seed_offset"}
             digest = hashlib.sha256(
                 json.dumps(settings, sort_keys=True, default=str).encode()
             ).hexdigest()[:8]

@@ -25,11 +25,26 @@ def test_seed_table_by_hand():
             )
     rows.append({"status": "pruned", "mixture_id": "c", "objectives": {}})
     t = seed_table(rows, space)["nl_reasoning"]
-    assert t["means"] == {"a": pytest.approx(1.1), "b": pytest.approx(2.2)}
+    means = {k.split("/")[0]: v for k, v in t["means"].items()}
+    assert means == {"a": pytest.approx(1.1), "b": pytest.approx(2.2)}
+    assert t["seed_df"] == 2
     pooled = math.sqrt((0.02 + 0.08) / 2)  # variances 0.02 and 0.08, 1 dof each
     assert t["seed_noise"] == pytest.approx(pooled) and t["replicas"] == 4
     assert t["snr"] == pytest.approx(1.1 / pooled) and t["signal"] == pytest.approx(1.1)
     assert t["mdd"] == pytest.approx(2.8016 * math.sqrt(2) * pooled, rel=1e-3)
+
+
+def test_replicas_are_settings_alike_but_the_seed_not_one_mixture_under_two_inits():
+    space = load_space(TINY)
+    rows = [
+        {"status": "finished", "mixture_id": "m", "config": {"init": init, "seed_offset": s},
+         "objectives": {"nl_reasoning": v, "code": v}}
+        for init, s, v in (("text", 0, 1.0), ("text", 1, 1.1), ("balanced", 0, 2.0),
+                           ("balanced", 1, 2.1))
+    ]  # fmt: skip
+    t = seed_table(rows, space)["nl_reasoning"]
+    # two mixtures (one per init), 0.1 apart in each: not one mixture whose "seeds" span 1.1
+    assert t["mixtures"] == 2 and t["seed_noise"] == pytest.approx(math.sqrt(0.005))
 
 
 def test_the_calibration_space_trains_k_mixtures_times_n_seeds_to_the_end():
