@@ -32,3 +32,16 @@ def test_paper_directions_are_what_the_committed_grid_gives(tmp_path, monkeypatc
     paper_directions.main(["--grid-run", "docs/bench_grid_points.jsonl", "--out", out])
     with open(out + ".md") as f, open(os.path.join(DOCS, "paper_directions.md")) as g:
         assert f.read() == g.read()
+
+
+def test_decision_accuracy_is_what_the_committed_grids_give(tmp_path, monkeypatch):
+    from benchmarks import decision_accuracy
+
+    monkeypatch.chdir(REPO)
+    out = str(tmp_path / "da")
+    decision_accuracy.main(
+        ["--small", "docs/bench_grid_tiny_points.jsonl", "--large", "docs/bench_grid_points.jsonl",
+         "--out", out]
+    )  # fmt: skip
+    with open(out + ".md") as f, open(os.path.join(DOCS, "decision_accuracy.md")) as g:
+        assert f.read() == g.read()
