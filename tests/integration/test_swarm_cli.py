@@ -237,20 +237,17 @@ def test_propose_on_regmix_with_constraints_and_a_repetition_cap(tmp_path):
     assert p["predicted"]["pile_cc_val_loss"]["sd"] > 0
 
 
+def fit_table(table: str, *extra: str) -> list[str]:
+    """``fit`` over one prefixed table (metric ``x``)."""
+    return ["fit", table, "--weight-columns", "w:", "--metric-columns", "m:", "--objective", "x",
+            *extra]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [
         (
-            [
-                "fit",
-                "nope.csv",
-                "--weight-columns",
-                "w:",
-                "--metric-columns",
-                "m:",
-                "--objective",
-                "x",
-            ],
+            fit_table("nope.csv"),
             "nope.csv: not found",
         ),
         (["fit", REGMIX, "--objective", "nope_loss", "--fit-size", "1m"], "no metric 'nope_loss'"),
@@ -261,39 +258,19 @@ def test_propose_on_regmix_with_constraints_and_a_repetition_cap(tmp_path):
             "--n: 500",
         ),
         (
-            [
-                "fit",
-                "SMALL",
-                "--weight-columns",
-                "w:",
-                "--metric-columns",
-                "m:",
-                "--objective",
-                "x",
-            ],
+            fit_table("SMALL"),
             "a fit needs at least 5",
         ),
         (
-            ["fit", "SUM", "--weight-columns", "w:", "--metric-columns", "m:", "--objective", "x"],
+            fit_table("SUM"),
             "not 1",
         ),
         (
-            ["fit", "NAN", "--weight-columns", "w:", "--metric-columns", "m:", "--objective", "x"],
+            fit_table("NAN"),
             "not a finite number",
         ),
         (
-            [
-                "fit",
-                "SMALL",
-                "--weight-columns",
-                "w:",
-                "--metric-columns",
-                "m:",
-                "--objective",
-                "x",
-                "--size-column",
-                "zz",
-            ],
+            fit_table("SMALL", "--size-column", "zz"),
             "--size-column: no column 'zz'",
         ),
         (
