@@ -50,7 +50,9 @@ def main() -> None:
     before_tasks = [t for t in suite.names if t != "demo_code_bpb"]
     noise_tasks = objective_tasks(space, suite)
     k, noise_limit = space.evaluation.noise_checkpoints, space.evaluation.noise_limit
-    scorer = RungScorer(rung_pairs(space.objectives, suite, eval_dir), tok, max(cfg.seq_len, 512))
+    scorer = RungScorer(
+        rung_pairs(space.objectives, suite, eval_dir), tok, max(cfg.seq_len, 512)
+    )
     torch.set_num_threads(2)
     times: dict[str, list[float]] = {"before": [], "final": [], "noise": [], "rung": []}
     for _ in range(args.repeats):
