@@ -86,7 +86,7 @@ class FitReport:
     candidates: dict = field(default_factory=dict)  # auto: each regressor's OOF Spearman
     predict_size: str | None = None
     target: Scores | None = None
-    train_ids: list[str] = field(default_factory=list)
+    train_rows: list[int] = field(default_factory=list)  # rows of the swarm it was fit on
 
     def to_json(self) -> dict:
         d = {
@@ -182,7 +182,7 @@ def fit_swarm(
         candidates=candidates,
         predict_size=predict_size,
         target=target,
-        train_ids=[swarm.ids[i] for i in fit_idx],
+        train_rows=fit_idx.tolist(),
     )
     return report, model
 

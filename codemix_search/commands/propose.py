@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     proposals = prop.search(
         swarm, objectives, preference, limits, bounds, args.front, args.k, args.seed
     )
-    best_run = best_measured(swarm, objectives[0], report.train_ids)
+    best_run = best_measured(swarm, objectives[0], report.train_rows)
     out = {
         "regressor": report.regressor,
         "n_train": report.n_train,
@@ -109,7 +109,7 @@ def fit_objectives(swarm: Swarm, specs, args):
             swarm, name, mode, args.regressor, args.fit_size, None, args.n, args.seed
         )
         first = first or report
-        y = swarm.metrics[name][[swarm.ids.index(i) for i in report.train_ids]]
+        y = swarm.metrics[name][report.train_rows]
         best = float(y.min() if mode == "min" else y.max())
         objectives.append(prop.Objective(name, mode, model, float(np.ptp(y)), best))
     return objectives, first
@@ -139,8 +139,7 @@ def limit_args(swarm: Swarm, args):
     return mins, maxs, available, args.target_tokens, args.max_epochs
 
 
-def best_measured(swarm: Swarm, obj: prop.Objective, ids) -> dict:
-    rows = [swarm.ids.index(i) for i in ids]
+def best_measured(swarm: Swarm, obj: prop.Objective, rows: list[int]) -> dict:
     y = swarm.metrics[obj.name][rows]
     i = rows[int(np.argmin(y) if obj.mode == "min" else np.argmax(y))]
     return {

@@ -5,7 +5,7 @@ Definitions follow Signal and Noise (AI2, arXiv 2508.13144) and SIGNAL.md:
 - noise: the standard deviation a rerun of one trial would show: seeds (the same mixture
   retrained with other seeds: the run's own replicas or ``codemix_search calibrate``) and item
   sampling (paired standard error of a difference on the same eval items), combined in
-  quadrature, with Satterthwaite's degrees of freedom. Checkpoint-to-checkpoint spread is shown
+  quadrature, with the seed estimate's degrees of freedom. Checkpoint-to-checkpoint spread is shown
   but not counted: it is measured at the end of a cooldown that anneals the learning rate to 0,
   where the weights barely move (~0 by construction);
 - SNR = signal / noise, a displayed figure. The verdict is a test, not a fixed threshold: the

@@ -9,7 +9,7 @@ Noise of one trial's value of an objective, what a rerun would show:
   and named); else "seed noise not measured" and no "ranks mixtures" verdict;
 - items: the median, over pairs of finished trials, of the paired standard error of their
   difference on the same eval items (``trials/<id>/items.json``), divided by sqrt(2).
-noise = sqrt(seed^2 + items^2) with Satterthwaite's dof; SNR = (max - min over trials) / noise;
+noise = sqrt(seed^2 + items^2) with the seed estimate's dof; SNR = (max - min over trials) / noise;
 verdict: SNR above the 95% studentized-range quantile for that many trials and dof; MDD = 2.8 x
 sqrt(2) x noise. The checkpoint spread (``trials/<id>/noise.json``, the last k checkpoints, 2%
 of training apart) is shown, not counted: those checkpoints sit at the end of a cooldown that
@@ -75,6 +75,12 @@ def paired_se(items_a: dict, items_b: dict, parts: list[tuple[str, str, float]])
     return noise.combine_se(ses, weights) if ses else None
 
 
+def _digest(obj, length: int) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[
+        :length
+    ]
+
+
 def fingerprint(space: SearchSpace) -> str:
     """What makes seed noise transferable between two runs: model, tokens and every training
     setting, the data, the eval items and the objectives (not the mixtures, sampler or budget)."""
@@ -85,7 +91,7 @@ def fingerprint(space: SearchSpace) -> str:
         "evaluation": {k: d["evaluation"].get(k) for k in ("suite", "limit", "task_limits")},
         "objectives": d["objectives"],
     }
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return _digest(key, 16)
 
 
 def find_calibration(run: Folder, space: SearchSpace) -> tuple[str, dict] | None:
@@ -113,10 +119,7 @@ def replica_groups(finished: list[dict], name: str) -> dict[str, list[float]]:
     for r in finished:
         if name in r["objectives"]:
             settings = {k: v for k, v in (r.get("config") or {}).items() if k != "seed_offset"}
-            digest = hashlib.sha256(
-                json.dumps(settings, sort_keys=True, default=str).encode()
-            ).hexdigest()[:8]
-            key = f"{r['mixture_id']}/{digest}"  # the mixture and every other setting
+            key = f"{r['mixture_id']}/{_digest(settings, 8)}"  # the mixture and every setting
             groups.setdefault(key, []).append(r["objectives"][name])
     return {k: v for k, v in groups.items() if len(v) >= 2}
 

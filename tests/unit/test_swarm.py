@@ -174,7 +174,7 @@ def test_fit_swarm_needs_five_runs_and_a_sane_n():
     with pytest.raises(ConfigError, match="--n: 40: choose between 5 and the 12"):
         fitting.fit_swarm(s, "y", n=40)
     report, _ = fitting.fit_swarm(s, "y", regressor="loglinear", n=8)
-    assert report.n_train == 8 and len(set(report.train_ids)) == 8
+    assert report.n_train == 8 and len(set(report.train_rows)) == 8
 
 
 def test_limits_repair_and_infeasible_bounds():
