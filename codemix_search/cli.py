@@ -22,7 +22,7 @@ COMMANDS = {
     "calibrate": "codemix_search.calibrate",
     "plan": "codemix_search.analysis.budget",
     "data": "codemix_search.data.cli",
-    "export": "codemix_search.export.recipes",
+    "export": "codemix_search.commands.export",
     "replay": "codemix_search.analysis.replay",
     "predict": "codemix_search.analysis.predict",
     "transfer": "codemix_search.analysis.transfer",

@@ -5,6 +5,7 @@ our own runs, a space file whose ``points_to_evaluate`` confirms them at a large
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from codemix_search.commands.swarm_flags import (
     swarm_from,
 )
 from codemix_search.errors import ConfigError, OneLineParser
+from codemix_search.export.units import UnitsError, parse_count
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout
 
@@ -50,7 +52,7 @@ def parser() -> OneLineParser:
     ap.add_argument("--min", action="append", default=[], metavar="COLUMN=W")
     ap.add_argument("--max", action="append", default=[], metavar="COLUMN=W")
     ap.add_argument("--available", help="YAML/JSON {source: tokens available} (repetition cap)")
-    ap.add_argument("--target-tokens", type=float, help="the target run's token budget")
+    ap.add_argument("--target-tokens", help="the target run's token budget, e.g. 300B")
     ap.add_argument(
         "--max-epochs",
         type=float,
@@ -130,13 +132,25 @@ def limit_args(swarm: Swarm, args):
                 "",
                 "the repetition cap needs both --available FILE and --target-tokens N",
             )
-        if not args.target_tokens > 0 or not args.max_epochs > 0:
-            raise ConfigError("--target-tokens", "", "--target-tokens and --max-epochs must be > 0")
+        target_tokens = _count(args.target_tokens, "--target-tokens", "--target-tokens")
+        if not math.isfinite(args.max_epochs) or not args.max_epochs > 0:
+            raise ConfigError("--max-epochs", "", f"{args.max_epochs}: a positive number")
         raw = Folder(os.path.dirname(args.available) or ".").read_yaml(
             os.path.basename(args.available)
         )
-        available = prop.parse_pairs([f"{k}={v}" for k, v in (raw or {}).items()], args.available)
-    return mins, maxs, available, args.target_tokens, args.max_epochs
+        if not isinstance(raw, dict) or not raw:
+            raise ConfigError(args.available, "", "a mapping of source -> tokens (e.g. code: 250B)")
+        available = {str(k): _count(v, args.available, str(k)) for k, v in raw.items()}
+        return mins, maxs, available, target_tokens, args.max_epochs
+    return mins, maxs, available, None, args.max_epochs
+
+
+def _count(value, file: str, field: str) -> float:
+    """``300B`` / ``1.5T`` / ``4e9`` -> tokens (the same parser as ``export --target-tokens``)."""
+    try:
+        return parse_count(value, field)
+    except UnitsError as e:
+        raise ConfigError(file, "" if file == field else field, str(e)) from None
 
 
 def best_measured(swarm: Swarm, obj: prop.Objective, rows: list[int]) -> dict:

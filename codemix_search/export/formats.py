@@ -14,7 +14,8 @@ source was declared with):
 Weights below ``min_weight`` (default 1e-6) are dropped and the rest renormalised, because every
 one of these trainers rejects or mis-handles zero-weight sources.
 
-These are blends over paths the team already prepared in the trainer's format. To get that data
+These are blends over paths the team already prepared in the trainer's format (written only by
+``export RUN --paths paths.yaml``: over the sources' raw files no trainer could run them). To get that data
 too (the run's tokenized sources as .bin/.idx, MDS or raw token arrays) with configs the trainer
 runs as they are, use ``codemix_search export RUN --format megatron|mosaic|olmo_core``
 (export/trainer_data.py); each file here says so in ``prepare_with``.

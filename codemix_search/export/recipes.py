@@ -17,8 +17,8 @@ from codemix_search import __version__
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.mixture import PHASES
 from codemix_search.core.records import RecordError, TrialRecord
-from codemix_search.errors import ConfigError, OneLineParser
-from codemix_search.export.tables import front_of, leaderboard_csv, ranked, table
+from codemix_search.errors import ConfigError
+from codemix_search.export.tables import front_of, leaderboard_csv, ranked
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout, TrialLayout
 
@@ -91,6 +91,7 @@ def recipe(
     tied_with: list[str] | None = None,
     signal: dict | None = None,
     run_uri: str | None = None,
+    bytes_per_token: dict | None = None,
 ) -> dict:
     t = space.training_for(record["config"])
     return {
@@ -108,6 +109,7 @@ def recipe(
             for phase in PHASES
         },
         "shares": record["mixture"]["shares"],
+        "units": recipe_units(record["mixture"], bytes_per_token),
         "objectives": record["objectives"],
         "vs_baseline": record.get("vs_baseline"),
         "cost": record.get("cost"),
@@ -146,6 +148,40 @@ def recipe(
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     }
+
+
+def recipe_units(mixture: dict, bytes_per_token: dict | None) -> dict:
+    """What the weights are, each source's UTF-8 bytes per proxy token (measured on the run's
+    train split, export/measure_units.py) and the weights as byte shares; for another
+    tokenizer's units: ``codemix_search export RUN --tokenizer T``."""
+    from codemix_search.export.units import convert
+
+    out = {"weights_are": "shares of tokens under the proxy's tokenizer"}
+    if not bytes_per_token:
+        return out | {"bytes_per_token": None, "byte_weights": None,
+                      "why_not": "the run's dataset is not readable from here"}  # fmt: skip
+    per = {s: v["mean"] for s, v in bytes_per_token.items()}
+    byte_weights = {}
+    for phase in PHASES:
+        w = {s: v for s, v in mixture[phase].items() if v > 0}
+        byte_weights[phase] = {s: round(v, 6) for s, v in sorted(convert(w, per).items())}
+    return out | {"bytes_per_token": bytes_per_token, "byte_weights": byte_weights}
+
+
+def proxy_bytes_per_token(data_info: dict) -> dict | None:
+    """Each source's bytes per proxy token ({source: BytesPerToken.to_dict()}), or None where
+    the run's dataset cannot be read (a copied run without its data)."""
+    from codemix_search.export.measure_units import measure, sample_sources
+
+    try:
+        data = Folder(data_info["uri"])
+        if not data.exists("manifest.json"):
+            return None
+        manifest = data.read_json("manifest.json")
+        texts = sample_sources(data.uri, manifest, sorted(manifest["sources"]))
+    except Exception:  # noqa: BLE001 - units are an addition to the recipe, never its failure
+        return None
+    return {s: v["proxy"].to_dict() for s, v in measure(texts).items()}
 
 
 def _in_run(uri: str | None, run_uri: str | None, run_name: str) -> str | None:
@@ -187,14 +223,27 @@ def export_run(
     data_info: dict,
     paths: dict | None = None,
 ) -> list[str]:
-    """Write records, leaderboard, the report, and per Pareto-optimal trial a recipe plus its
-    Megatron / MosaicML / OLMo-core exports (``paths``: source -> the trainer's copy; default
-    each source's declared URI). Returns recipe URIs; ``recipes/_SUCCESS`` is written last."""
+    """Write records, leaderboard, the report, and per Pareto-optimal trial a recipe; with
+    ``paths`` (source -> the team's copy of it, already in the trainer's format) also its
+    Megatron / MosaicML / OLMo-core blends over those paths. Without ``paths`` no trainer file
+    is written (one over raw JSONL paths would not run: ``export RUN --format F`` writes data
+    and configs a trainer runs). Returns recipe URIs; ``recipes/_SUCCESS`` is written last."""
     from codemix_search.core.ledger import run_totals, trial_cost
     from codemix_search.export.formats import EXPORTERS
     from codemix_search.export.report import write_report
 
     layout = RunLayout(run)
+    if paths:  # checked before anything is written
+        used = {
+            s
+            for r in records
+            for p in PHASES
+            for s, w in (r.mixture or {}).get(p, {}).items()
+            if w > 0
+        }
+        missing = sorted(used - set(paths))
+        if missing:
+            raise ConfigError("--paths", missing[0], "no path for this source: add one")
     vs_baseline = compare_with_baseline([r.to_dict() for r in records], space, run)
     records = [  # the cost ledger: tokens, FLOPs, device-seconds, what stopping saved
         r.with_export(
@@ -220,7 +269,12 @@ def export_run(
     summary = write_report(rows, space, run)
     recipes = layout.recipes
     uris = []
-    paths = paths or data_info.get("paths") or {}
+    trainer_files = tuple(f".{fmt}.json" for fmt in EXPORTERS)
+    if not paths:
+        for name in recipes.listdir():  # blends of an earlier --paths export: not runnable now
+            if name.endswith(trainer_files):
+                recipes.remove(name)
+    bytes_per_token = proxy_bytes_per_token(data_info)
     for r in front_of(rows_in, space):
         rec = recipe(
             r,
@@ -230,11 +284,11 @@ def export_run(
             summary["ties"].get(r["trial_id"]),
             summary["signal"],
             run.uri,
+            bytes_per_token,
         )
         uris.append(recipes.write_yaml(f"{r['trial_id']}.yaml", rec))
-        for fmt, fn in EXPORTERS.items():
-            full = {s: paths.get(s, s) for s in rec["phases"]["pretrain"]["weights"]}
-            recipes.write_json(f"{r['trial_id']}.{fmt}.json", fn(rec, full))
+        for fmt, fn in EXPORTERS.items() if paths else ():
+            recipes.write_json(f"{r['trial_id']}.{fmt}.json", fn(rec, paths))
     recipes.mark_success({"recipes": len(uris)})
     return uris
 
@@ -261,60 +315,3 @@ def load_run(
         except RecordError as e:
             raise ConfigError(where, "", str(e).split(": ", 1)[1]) from None
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``codemix_search export RUN_URI [--paths paths.yaml]``: rewrite a finished (or
-    interrupted) run's leaderboard, report, recipes and trainer exports from its records.
-    ``--format megatron|olmo_core|mosaic [--out DIR] [--seq-len N]``: write the data and per-trial
-    configs that trainer reads (export/trainer_data.py)."""
-
-    import yaml
-
-    from codemix_search.config.load import parse_space
-
-    ap = OneLineParser(prog="codemix_search export", description=main.__doc__)
-    ap.add_argument("run", help="the run folder (fsspec URI): <storage>/<name>")
-    ap.add_argument("--paths", help="YAML mapping source -> the trainer's copy of it")
-    ap.add_argument(
-        "--format",
-        choices=("megatron", "olmo_core", "mosaic"),
-        help="write the recipes' data and configs for this trainer (into --out)",
-    )
-    ap.add_argument("--out", help="where --format writes (default <run>/exports/<format>)")
-    ap.add_argument("--seq-len", type=int, help="the trainer's sequence length (default: proxy's)")
-    args = ap.parse_args(argv)
-    run = Folder(args.run)
-    if args.format:
-        from codemix_search.export.trainer_data import export_for_trainer
-
-        if args.seq_len is not None and args.seq_len < 1:
-            raise ConfigError("--seq-len", "", f"{args.seq_len}: a positive token count")
-        load_run(run, need=(RunLayout.SPACE, RunLayout.RECORDS, RunLayout.RUN))
-        out = Folder(args.out) if args.out else None
-        done = export_for_trainer(run, args.format, out, args.seq_len)
-        print(
-            f"{args.format}: {len(done['trials'])} recipe(s), sources {', '.join(done['sources'])}, "
-            f"seq_len {done['seq_len']} -> {done['out']}"
-        )
-        return 0
-    records = load_run(run, need=(RunLayout.SPACE, RunLayout.RECORDS, RunLayout.RUN))
-    space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
-    info = run.read_json(RunLayout.RUN)
-    paths = None
-    if args.paths:
-        with open(args.paths) as f:
-            paths = yaml.safe_load(f)
-        if not isinstance(paths, dict) or not all(isinstance(v, str) for v in paths.values()):
-            raise ConfigError(args.paths, "", "a mapping of source name -> path or URI")
-    uris = export_run(records, space, run, info["name"], info["data"], paths)
-    from codemix_search.evaluate.tasks import relocate_tasks
-
-    if relocate_tasks(RunLayout(run).tasks):  # the run folder was copied or moved
-        print(f"task files now point at {RunLayout(run).tasks.uri}")
-    records = load_run(run)  # as exported: with the cost ledger and the baseline comparison
-    print(table(ranked([r.to_dict() for r in records], space), space))
-    print(
-        f"\n{len(uris)} recipes in {run.child('recipes').uri}; report in {run.child('report').uri}"
-    )
-    return 0

@@ -11,8 +11,9 @@
   config (OLMo-core 3.x ``NumpyFSLDatasetConfig`` with a ``SourceMixtureDatasetConfig``, in the
   ``_CLASS_`` form its ``Config.from_dict`` builds).
 
-Weights are shares of TOKENS under the proxy's tokenizer (what the trials trained on); both
-trainers sample by tokens, so the exported data keeps the recipe's mix as it is.
+Weights are shares of TOKENS under the proxy's tokenizer (what the trials trained on), or with
+``--tokenizer T`` under T, the data re-tokenized with T (export/target.py); the trainers sample
+by tokens, so the exported data keeps the recipe's mix in the units it states.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +31,8 @@ from codemix_search.data.dataset import load_split, materialize
 from codemix_search.data.pack import dtype_for, portable_tokenizer
 from codemix_search.errors import ConfigError
 from codemix_search.export.formats import PHASES, phase_tokens, recipe_weights
+from codemix_search.export.target import TargetRequest, plan_target
+from codemix_search.export.trainer_writers import write_mds, write_megatron, write_olmo
 from codemix_search.storage.folder import Folder, publish_dir
 from codemix_search.storage.layout import RunLayout
 
@@ -37,114 +40,6 @@ MEGATRON_TARGET = "megatron-core 0.16 (IndexedDataset MMIDIDX v1, GPTDataset)"
 OLMO_TARGET = "ai2-olmo-core 3.0 (NumpyFSLDatasetConfig.from_dict)"
 MOSAIC_TARGET = "mosaicml-streaming 0.13 MDS + llm-foundry train_loader (name: text)"
 FORMATS = ("megatron", "olmo_core", "mosaic")
-_MEGATRON_HEADER = b"MMIDIDX\x00\x00"
-# Megatron's DType codes (megatron/core/datasets/indexed_dataset.py); the only two we write.
-_MEGATRON_DTYPE_CODE = {np.dtype(np.uint16): 8, np.dtype(np.int32): 4}
-
-
-def document_lengths(tokens: np.ndarray, eos_id: int) -> np.ndarray:
-    """Lengths of the documents of a shard (each ends with its end-of-text token; a tail
-    without one is a document too)."""
-    ends = np.flatnonzero(np.asarray(tokens) == eos_id) + 1
-    if ends.size == 0 or ends[-1] != len(tokens):
-        ends = np.append(ends, len(tokens))
-    return np.diff(np.concatenate([[0], ends])).astype(np.int64)
-
-
-def megatron_dtype(vocab_size: int) -> np.dtype:
-    # Megatron's own choice (DType.optimal_dtype): uint16 below 65,500 ids, else int32.
-    return np.dtype(np.uint16 if vocab_size < 65500 else np.int32)
-
-
-def write_megatron(tokens: np.ndarray, eos_id: int, vocab_size: int, prefix: str) -> int:
-    """``prefix.bin`` + ``prefix.idx``, one sequence per document; megatron-core's own builder
-    where it is installed, else the same bytes from numpy (tests compare the two byte for
-    byte). Returns the number of documents."""
-    dtype = megatron_dtype(vocab_size)
-    lengths = document_lengths(tokens, eos_id)
-    try:
-        import torch
-        from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
-    except ImportError:
-        _write_megatron_numpy(np.asarray(tokens, dtype=dtype), lengths, prefix)
-        return len(lengths)
-    builder = IndexedDatasetBuilder(prefix + ".bin", dtype=dtype.type)
-    ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
-    start = 0
-    for n in lengths.tolist():  # as tools/preprocess_data.py: one add_document per document
-        builder.add_document(ids[start : start + n], [n])
-        start += n
-    builder.finalize(prefix + ".idx")
-    return len(lengths)
-
-
-def _write_megatron_numpy(tokens: np.ndarray, lengths: np.ndarray, prefix: str) -> None:
-    with open(prefix + ".bin", "wb") as f:
-        f.write(tokens.tobytes(order="C"))
-    pointers = np.concatenate([[0], np.cumsum(lengths)[:-1]]) * tokens.dtype.itemsize
-    document_indices = np.arange(len(lengths) + 1, dtype=np.int64)  # one sequence per document
-    with open(prefix + ".idx", "wb") as f:
-        f.write(_MEGATRON_HEADER)
-        f.write(struct.pack("<Q", 1))
-        f.write(struct.pack("<B", _MEGATRON_DTYPE_CODE[tokens.dtype]))
-        f.write(struct.pack("<Q", len(lengths)))
-        f.write(struct.pack("<Q", len(document_indices)))
-        f.write(lengths.astype(np.int32).tobytes(order="C"))
-        f.write(pointers.astype(np.int64).tobytes(order="C"))
-        f.write(document_indices.tobytes(order="C"))
-
-
-def write_olmo(tokens: np.ndarray, path: str, dtype: np.dtype) -> int:
-    """A raw headerless token array (what OLMo-core memory-maps); returns its token count."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    arr = np.asarray(tokens, dtype=dtype)
-    arr.tofile(path)
-    return int(arr.size)
-
-
-def streaming_mds_writer():
-    """mosaicml-streaming's own MDSWriter. ``import streaming`` also imports its vision
-    datasets (torchvision); where torchvision cannot import (a CPU-only machine whose only
-    torchvision wheel is a CUDA build), the writer is loaded from ``streaming.base`` alone."""
-    import importlib.machinery
-    import sys
-    import types
-
-    try:
-        from streaming import MDSWriter
-
-        return MDSWriter
-    except ImportError as e:
-        # What the failed import left behind goes; the package is found on sys.path afresh.
-        for name in [m for m in sys.modules if m == "streaming" or m.startswith("streaming.")]:
-            del sys.modules[name]
-        spec = importlib.machinery.PathFinder.find_spec("streaming")
-        if spec is None:
-            raise ConfigError(
-                "--format", "", "mosaic needs mosaicml-streaming: pip install mosaicml-streaming"
-            ) from None
-        if "torchvision" not in str(e):
-            raise
-    package = types.ModuleType("streaming")
-    package.__path__ = list(spec.submodule_search_locations)
-    sys.modules["streaming"] = package
-    from streaming.base import MDSWriter
-
-    package.MDSWriter = MDSWriter  # what `from streaming import MDSWriter` finds from now on
-    return MDSWriter
-
-
-def write_mds(tokens: np.ndarray, out_dir: str, seq_len: int) -> int:
-    """One MDS folder of ``seq_len``-token samples (documents concatenated with their
-    end-of-text tokens, as llm-foundry's ``convert_dataset_hf --concat_tokens``), column
-    ``tokens: ndarray:int32``; the last partial sample is dropped. Returns the sample count."""
-    writer_cls = streaming_mds_writer()
-    n = len(tokens) // seq_len
-    arr = np.asarray(tokens[: n * seq_len], dtype=np.int32).reshape(n, seq_len)
-    with writer_cls(out=out_dir, columns={"tokens": "ndarray:int32"}, compression=None) as out:
-        for row in arr:
-            out.write({"tokens": row})
-    return n
 
 
 def mosaic_recipe(recipe: Mapping, streams: Mapping[str, dict], seq_len: int) -> dict:
@@ -231,7 +126,10 @@ def olmo_recipe(
     phases = {}
     for phase in PHASES:
         weights = recipe_weights(recipe, phase)
-        requested = max(phase_tokens(recipe, phase), batch_tokens)
+        # OLMo-core trains whole steps: it rounds the request up to whole global batches and
+        # spreads the extra instances evenly over the sources, which skews a small phase's
+        # ratios by several instances; asking for whole batches keeps each source within one.
+        requested = max(1, math.ceil(phase_tokens(recipe, phase) / batch_tokens)) * batch_tokens
         sources = [
             {
                 "_CLASS_": mod + "source_mixture.SourceMixtureConfig",
@@ -279,68 +177,55 @@ def _header(recipe: Mapping, target: str, seq_len: int) -> dict:
 
 
 # -- the command: a run's recipes -> one folder a trainer reads ------------------------------
-def export_for_trainer(
-    run: Folder, fmt: str, out: Folder | None = None, seq_len: int | None = None
-) -> dict:
-    """Write ``fmt``'s data and per-trial configs for every recipe of ``run`` into ``out``
-    (default ``<run>/exports/<fmt>``), all or nothing (``_SUCCESS`` last). Returns a summary."""
-    if fmt not in FORMATS:
-        raise ConfigError("--format", "", f"{fmt!r}: choose one of {', '.join(FORMATS)}")
-    layout = RunLayout(run)
-    recipes = _recipes(layout)
+def run_recipes_and_data(run: Folder) -> tuple[list[dict], Folder, dict]:
+    """A run's recipes, its dataset folder and that dataset's manifest (one line otherwise)."""
+    recipes = _recipes(RunLayout(run))
     info = run.read_json(RunLayout.RUN)["data"]
     data = Folder(info["uri"])
     if not data.exists("manifest.json"):
         raise ConfigError(run.file(RunLayout.RUN), "data.uri", f"{data.uri} holds no dataset")
-    manifest = data.read_json("manifest.json")
+    return recipes, data, data.read_json("manifest.json")
+
+
+def export_for_trainer(
+    run: Folder,
+    fmt: str,
+    out: Folder | None = None,
+    seq_len: int | None = None,
+    target: TargetRequest | None = None,
+) -> dict:
+    """Write ``fmt``'s data and per-trial configs for every recipe of ``run`` into ``out``
+    (default ``<run>/exports/<fmt>``), all or nothing (``_SUCCESS`` last). With ``target``'s
+    tokenizer the data is re-tokenized with it and the weights and tokens are in its units
+    (export/target.py); its budget and cap are checked before anything is written."""
+    if fmt not in FORMATS:
+        raise ConfigError("--format", "", f"{fmt!r}: choose one of {', '.join(FORMATS)}")
+    recipes, data, manifest = run_recipes_and_data(run)
+    target = target or TargetRequest()
+    plan = plan_target(recipes, data.uri, manifest, target, full=target.tokenizer is not None)
     local = materialize(data.uri, manifest)
-    out = out or layout.exports(fmt)
+    out = out or RunLayout(run).exports(fmt)
     final = out.local_path() if out.is_local else None
     sources = sorted({s for r in recipes for p in PHASES for s in recipe_weights(r, p)})
     seq = seq_len or int(recipes[0]["training"]["seq_len"])
+    tok = target.tokenizer
     with publish_dir(final) if final else tempfile.TemporaryDirectory() as tmp:
-        portable_tokenizer(os.path.join(local, "tokenizer"), os.path.join(tmp, "tokenizer"))
-        where = final or out.uri  # configs name the data where it will be read from
-
-        def at(rel: str) -> str:
-            return os.path.join(where, rel) if final else f"{where.rstrip('/')}/{rel}"
-
-        tokens = {s: load_split(local, manifest, s, "train") for s in sources}
-        if fmt == "megatron":
-            os.makedirs(os.path.join(tmp, "data"))
-            for s in sources:
-                write_megatron(
-                    tokens[s],
-                    manifest["eos_id"],
-                    manifest["vocab_size"],
-                    os.path.join(tmp, "data", f"{s}_text_document"),
-                )
-            prefixes = {s: at(f"data/{s}_text_document") for s in sources}
-            configs = [megatron_recipe(r, prefixes, at("tokenizer"), seq) for r in recipes]
-        elif fmt == "mosaic":
-            streams = {}
-            for s in sources:
-                write_mds(tokens[s], os.path.join(tmp, "data", s), seq)
-                # A remote export is read through a local cache named by the export and source:
-                # another dataset with a same-named source never reuses a stale index.
-                streams[s] = (
-                    {"local": at(f"data/{s}")}
-                    if final
-                    else {"remote": at(f"data/{s}"), "local": _stream_cache(out.uri, s)}
-                )
-            configs = [mosaic_recipe(r, streams, seq) for r in recipes]
+        if tok:
+            tok.save(os.path.join(tmp, "tokenizer"))
+            # every train document, re-encoded with the target's tokenizer
+            tokens = {s: np.concatenate(tok.encode(plan.texts[s].texts)) for s in sources}
+            vocab = TokenVocab(tok.eos_id, tok.vocab_size)
         else:
-            dtype = np.dtype(dtype_for(manifest["vocab_size"]))  # the run's own shard dtype
-            available = {
-                s: write_olmo(tokens[s], os.path.join(tmp, "data", s, "part-00000.npy"), dtype)
-                for s in sources
-            }
-            tok = _olmo_tokenizer(manifest, os.path.join(tmp, "tokenizer"), at("tokenizer"))
-            paths = {s: at(f"data/{s}/part-00000.npy") for s in sources}
-            configs = [
-                olmo_recipe(r, paths, available, tok, dtype.name, seq, at("work")) for r in recipes
-            ]
+            portable_tokenizer(os.path.join(local, "tokenizer"), os.path.join(tmp, "tokenizer"))
+            tokens = {s: load_split(local, manifest, s, "train") for s in sources}
+            vocab = TokenVocab(manifest["eos_id"], manifest["vocab_size"])
+        where = final or out.uri  # configs name the data where it will be read from
+        configs = _write_format(
+            fmt, tmp, where, bool(final), out.uri, tokens, vocab, plan.views, seq
+        )
         for c in configs:
+            c["weights_are"] = plan.blocks[c["trial_id"]]["units"]["weights_are"]
+            c.update(plan.blocks[c["trial_id"]])
             with open(os.path.join(tmp, f"{c['trial_id']}.json"), "w") as f:
                 json.dump(c, f, indent=1, sort_keys=True)
         if not final:
@@ -352,6 +237,54 @@ def export_for_trainer(
         "sources": sources,
         "seq_len": seq,
     }
+
+
+@dataclass(frozen=True)
+class TokenVocab:
+    """What the written data's ids mean: the end-of-text id and the vocabulary's size."""
+
+    eos_id: int
+    size: int
+
+
+def _write_format(fmt, tmp, where, local, uri, tokens, vocab, recipes, seq) -> list[dict]:
+    """The trainer's data under ``tmp/data`` and its config per recipe (named as read from
+    ``where``)."""
+    sources = sorted(tokens)
+
+    def at(rel: str) -> str:
+        return os.path.join(where, rel) if local else f"{where.rstrip('/')}/{rel}"
+
+    if fmt == "megatron":
+        os.makedirs(os.path.join(tmp, "data"))
+        for s in sources:
+            write_megatron(
+                tokens[s], vocab.eos_id, vocab.size, os.path.join(tmp, "data", f"{s}_text_document")
+            )
+        prefixes = {s: at(f"data/{s}_text_document") for s in sources}
+        return [megatron_recipe(r, prefixes, at("tokenizer"), seq) for r in recipes]
+    if fmt == "mosaic":
+        streams = {}
+        for s in sources:
+            write_mds(tokens[s], os.path.join(tmp, "data", s), seq)
+            # A remote export is read through a local cache named by the export and source:
+            # another dataset with a same-named source never reuses a stale index.
+            streams[s] = (
+                {"local": at(f"data/{s}")}
+                if local
+                else {"remote": at(f"data/{s}"), "local": _stream_cache(uri, s)}
+            )
+        return [mosaic_recipe(r, streams, seq) for r in recipes]
+    dtype = np.dtype(dtype_for(vocab.size))  # the shard dtype for this vocabulary
+    available = {
+        s: write_olmo(tokens[s], os.path.join(tmp, "data", s, "part-00000.npy"), dtype)
+        for s in sources
+    }
+    olmo_tok = _olmo_tokenizer(os.path.join(tmp, "tokenizer"), at("tokenizer"), vocab)
+    paths = {s: at(f"data/{s}/part-00000.npy") for s in sources}
+    return [
+        olmo_recipe(r, paths, available, olmo_tok, dtype.name, seq, at("work")) for r in recipes
+    ]
 
 
 def _stream_cache(uri: str, source: str) -> str:
@@ -375,16 +308,19 @@ def _recipes(layout: RunLayout) -> list[dict]:
     return [folder.read_yaml(n) for n in names]
 
 
-def _olmo_tokenizer(manifest: Mapping, tokenizer_dir: str, identifier: str) -> dict:
+def _olmo_tokenizer(tokenizer_dir: str, identifier: str, vocab: TokenVocab) -> dict:
     from codemix_search.data.pack import PAD
 
     with open(os.path.join(tokenizer_dir, "tokenizer.json")) as f:
-        vocab = json.load(f)["model"]["vocab"]
-    eos = int(manifest["eos_id"])
+        tokenizer = json.load(f)
+    special = {t["content"]: t["id"] for t in tokenizer.get("added_tokens", [])}
+    ids = {**tokenizer["model"]["vocab"], **special}
+    eos = int(vocab.eos_id)
     return {
-        "vocab_size": int(manifest["vocab_size"]),
+        "vocab_size": int(vocab.size),
         "eos_token_id": eos,
-        "pad_token_id": int(vocab.get(PAD, eos)),
+        # The proxy's own pad, else GPT-NeoX's, else the end-of-text token.
+        "pad_token_id": int(ids.get(PAD, ids.get("<|padding|>", eos))),
         "bos_token_id": eos,
         "identifier": identifier,
     }

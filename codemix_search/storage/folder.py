@@ -169,6 +169,11 @@ class Folder:
             f"checking {name or 'the folder'}", lambda: self.fs.exists(self._p(name))
         )
 
+    def remove(self, name: str) -> None:
+        """Delete one file (gone already is fine)."""
+        path = self._p(name)
+        self._retrying(f"removing {name}", lambda: self.fs.exists(path) and self.fs.rm(path))
+
     def listdir(self) -> list[str]:
         if not self.fs.exists(self.path):
             return []

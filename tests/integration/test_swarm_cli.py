@@ -208,7 +208,8 @@ def test_propose_on_regmix_with_constraints_and_a_repetition_cap(tmp_path):
         "pubmed_abstracts",
         "uspto_backgrounds",
     ]
-    avail.write_text(yaml.safe_dump({c: (5e9 if c == "pile_cc" else 1e11) for c in cols}))
+    # sizes with units, as `export --target-tokens` takes them
+    avail.write_text(yaml.safe_dump({c: ("5B" if c == "pile_cc" else 1e11) for c in cols}))
     out = ok_json(
         "propose",
         REGMIX,
@@ -225,7 +226,7 @@ def test_propose_on_regmix_with_constraints_and_a_repetition_cap(tmp_path):
         "--available",
         str(avail),
         "--target-tokens",
-        "1e11",
+        "100B",
         "--max-epochs",
         "4",
         "--regressor",

@@ -20,108 +20,30 @@ import sys
 import numpy as np
 import pytest
 
-from codemix_search.config.load import load_space
-from codemix_search.data.dataset import cache_root, load_split, materialize
-from codemix_search.export.recipes import export_run
-from codemix_search.storage.folder import Folder, is_complete_dir
+from codemix_search.data.dataset import load_split, materialize
+from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout
-from tests.helpers import REPO, TINY
-from tests.integration.test_export import make_records
-
-CONSUMERS = ["megatron-core==0.16.1", "ai2-olmo-core==3.0.0"]
-# Megatron's tokenizer imports transformers; ours (5.25+) needs huggingface_hub >= 2.4, which
-# the consumers' pin shadows. A transformers that accepts their hub (5.24 takes >= 1.31), in the
-# consumer venv before ours: PyPI's 5.25 turned this test red without a change of ours.
-CONSUMER_TRANSFORMERS = "transformers>=5,<5.25"
-STREAMING = "mosaicml-streaming==0.13.0"
-# What Streaming's text path imports beyond ours (its full pin list drags torchvision in).
-STREAMING_DEPS = ["xxhash", "zstd", "python-snappy", "brotli", "catalogue"]
-HERE = os.path.dirname(os.path.abspath(__file__))
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
-
-
-def consumer_venv(name: str, *installs: list[str], see_checkout: bool = True) -> str:
-    """A venv (built once, cached under CODEMIX_CACHE) holding ``installs`` and seeing our
-    venv's packages, and this checkout, after its own; returns its python."""
-    venv = os.path.join(cache_root(), "consumer-venv-" + name)
-    python = os.path.join(venv, "bin", "python")
-    if is_complete_dir(venv):
-        return python
-    subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True, timeout=300)
-    site = subprocess.run(
-        [python, "-c", "import site; print(site.getsitepackages()[0])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    ours = [p for p in sys.path if p.endswith("site-packages")][0]
-    with open(os.path.join(site, "zz_codemix_main.pth"), "w") as f:
-        f.write(f"{ours}\n" + (f"{REPO}\n" if see_checkout else ""))
-    for args in installs:
-        pip = run_in(python, ["-m", "pip", "install", "-q", *args], timeout=900)
-        assert pip.returncode == 0, pip.stderr[-2000:]
-    with open(os.path.join(venv, "_SUCCESS"), "w") as f:
-        f.write("{}")
-    return python
-
-
-def run_in(python: str, args: list[str], timeout: int = 300, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [python, *args], capture_output=True, text=True, timeout=timeout, env=ENV, **kw
-    )
+from tests.helpers import REPO
+from tests.integration.consumer_env import (
+    ENV,
+    check_shares,
+    consume,
+    consumer_python_path,
+    consumer_venv,
+    export,
+    run_in,
+    run_with_recipes,
+)
 
 
 @pytest.fixture(scope="module")
 def consumer_python():
-    key = "-".join([*CONSUMERS, STREAMING, "transformers-lt5.25"]).replace("=", "")
-    return consumer_venv(
-        key, [*CONSUMERS, CONSUMER_TRANSFORMERS], ["--no-deps", STREAMING], STREAMING_DEPS
-    )
+    return consumer_python_path()
 
 
 @pytest.fixture(scope="module")
 def run(tiny_data, tmp_path_factory):
-    """A run folder with recipes, on the tiny demo data (records as the search writes them)."""
-    space = load_space(TINY)
-    folder = Folder(str(tmp_path_factory.mktemp("run")))
-    info = {"uri": tiny_data.uri, "tokenizer_sha256": "", "key": "", "paths": {}}
-    folder.write_yaml(RunLayout.SPACE, space.to_dict())
-    folder.write_json(RunLayout.RUN, {"name": "r", "layout": 2, "data": info})
-    export_run(make_records(space, folder), space, folder, "r", info)
-    return folder
-
-
-def export(run: Folder, fmt: str, *extra: str, python: str = sys.executable) -> Folder:
-    out = subprocess.run(
-        [python, "-m", "codemix_search.cli", "export", run.uri, "--format", fmt, *extra],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=ENV,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert f"{fmt}: 3 recipe(s)" in out.stdout
-    folder = RunLayout(run).exports(fmt)
-    assert folder.is_complete()
-    return folder
-
-
-def consume(python: str, script: str, *args: str) -> dict:
-    out = run_in(python, [os.path.join(HERE, "consumers", script), *args], timeout=600, cwd=REPO)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def check_shares(name: str, exported: dict, read: dict, count: str) -> float:
-    """Each phase read with exactly the recipe's sources, each within one sample (the
-    trainers deal whole samples) of its weight; returns the largest deviation."""
-    worst = 0.0
-    for phase, spec in exported["phases"].items():
-        got = read[phase]
-        assert set(got["shares"]) == set(spec["weights"])
-        for source, w in spec["weights"].items():
-            err = abs(got["shares"][source] - w)
-            assert err <= 1 / got[count] + 1e-9, (name, phase, source, err)
-            worst = max(worst, err)
-    return worst
+    return run_with_recipes(tiny_data, str(tmp_path_factory.mktemp("run")))
 
 
 def first_document(tiny_data, source: str) -> list[int]:
@@ -152,7 +74,7 @@ def test_megatron_builds_the_recipes_blend_in_its_proportions(
 def test_megatrons_own_writer_and_ours_write_the_same_bytes(consumer_python, tmp_path):
     script = (
         "import sys, numpy as np\n"
-        "from codemix_search.export import trainer_data as t\n"
+        "from codemix_search.export import trainer_writers as t\n"
         "rng = np.random.default_rng(0)\n"
         "tokens = rng.integers(1, 2000, 5000).astype(np.uint16); tokens[::97] = 0\n"
         "t.write_megatron(tokens, 0, 2048, sys.argv[1] + '/theirs')\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from benchmarks import swarm_fit, verdicts
+from benchmarks import swarm_fit, target_units, verdicts
 from tests.helpers import REPO
 
 DOCS = os.path.join(REPO, "docs")
@@ -45,3 +45,12 @@ def test_decision_accuracy_is_what_the_committed_grids_give(tmp_path, monkeypatc
     )  # fmt: skip
     with open(out + ".md") as f, open(os.path.join(DOCS, "decision_accuracy.md")) as g:
         assert f.read() == g.read()
+
+
+def test_target_units_are_what_their_points_give():
+    points = target_units.read_jsonl(os.path.join(DOCS, "target_units_points.jsonl"))
+    summary = target_units.summarise(points, target_units.read_jsonl(target_units.GRID))
+    with open(os.path.join(DOCS, "target_units.json")) as f:
+        assert json.load(f) == json.loads(json.dumps(summary))
+    with open(os.path.join(DOCS, "target_units.md")) as f:
+        assert f.read() == target_units.markdown(summary)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from codemix_search.export import trainer_data as t
+from codemix_search.export import trainer_writers as w
 
 RECIPE = {
     "trial_id": "t1",
@@ -21,15 +22,15 @@ RECIPE = {
 
 
 def test_documents_end_at_each_end_of_text_and_a_tail_is_one_more():
-    assert t.document_lengths(np.array([5, 0, 6, 7, 0]), 0).tolist() == [2, 3]
-    assert t.document_lengths(np.array([5, 0, 6, 7]), 0).tolist() == [2, 2]
-    assert t.document_lengths(np.array([5, 6]), 0).tolist() == [2]
+    assert w.document_lengths(np.array([5, 0, 6, 7, 0]), 0).tolist() == [2, 3]
+    assert w.document_lengths(np.array([5, 0, 6, 7]), 0).tolist() == [2, 2]
+    assert w.document_lengths(np.array([5, 6]), 0).tolist() == [2]
 
 
 def test_megatron_index_holds_lengths_pointers_and_one_document_per_sequence(tmp_path):
     tokens = np.array([4, 9, 0, 7, 0, 3, 3, 3], dtype=np.uint16)
-    lengths = t.document_lengths(tokens, 0)
-    t._write_megatron_numpy(tokens, lengths, str(tmp_path / "d"))
+    lengths = w.document_lengths(tokens, 0)
+    w._write_megatron_numpy(tokens, lengths, str(tmp_path / "d"))
     assert (tmp_path / "d.bin").read_bytes() == tokens.tobytes()
     idx = (tmp_path / "d.idx").read_bytes()
     assert idx[:9] == b"MMIDIDX\x00\x00"
@@ -62,11 +63,13 @@ def test_olmo_config_repeats_a_small_source_just_enough():
     )
     mix = out["phases"]["pretrain"]["dataset"]["source_mixture_config"]
     by_name = {s["source_name"]: s for s in mix["source_list"]["sources"]}
-    # code needs 0.25 * 8,000 = 2,000 tokens of 500: repeated 4x; text needs no repetition.
-    assert by_name["code"]["max_repetition_ratio"] == pytest.approx(4.0)
+    # 8,000 tokens asked as whole global batches of 256 (OLMo-core trains whole steps and
+    # spreads a partial batch evenly over the sources): 32 batches, 8,192 tokens. code needs
+    # 0.25 * 8,192 = 2,048 tokens of 500: repeated 4.1x (tenths, up); text needs no repetition.
+    assert by_name["code"]["max_repetition_ratio"] == pytest.approx(4.1)
     assert by_name["text"]["max_repetition_ratio"] == 1.0
     assert sum(s["target_ratio"] for s in by_name.values()) == pytest.approx(1.0)
-    assert mix["global_batch_size"] == 4 * 64 and mix["requested_tokens"] == 8000
+    assert mix["global_batch_size"] == 4 * 64 and mix["requested_tokens"] == 8192
 
 
 def test_a_checkpoint_link_is_relative_to_the_run_also_from_a_copied_run():
