@@ -19,12 +19,22 @@ its own PID and mount namespaces: every process it starts, by any call (``setsid
 so no call creates a file outside it (``mkfifo``, ``mknod`` raise no audit event; as nobody, the
 rest of the filesystem was never writable). Its output goes to files capped by ``RLIMIT_FSIZE``, and only
 their tails are read: an output flood costs the verifier nothing.
+
+The verdict does not trust the exit status: a harness runs the program as ``__main__`` and, only
+when it reached its end, writes a nonce (sent on stdin before the program starts, then gone from
+stdin) to a result file of the parent's; ``sys.exit(0)`` or ``os._exit(0)`` before the tests is a
+failure. The audit hook's re-entrancy flag is per thread, it refuses opening a folder outside the
+work dir (a ``dir_fd`` the next relative path would be resolved against, unseen by the hook) and
+the interpreter introspection (``gc.get_objects`` / ``get_referrers``, ``sys._current_frames``)
+that would find the nonce. A report holds the exception's class or the exit status
+(``error_kind``), never what the program printed.
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -42,9 +52,15 @@ _s.socketpair = _no_net
 del _s, _no_net
 
 def _guard():
-    import os, sys
+    import os, sys, threading
     root = os.path.realpath(os.getcwd()) + os.sep
     me = os.getpid()
+    # The verdict's nonce arrives on stdin before the program runs (stdin is then /dev/null):
+    # it is in no file, argument or environment variable the program could read.
+    nonce = sys.stdin.buffer.readline().strip()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     # The user's home is off limits even for reading (keys, tokens, configs), except the Python
     # installation itself when it lives there (pyenv: ~/.pyenv/versions/...).
     private = [p for p in os.environ.pop("CODEMIX_SANDBOX_PRIVATE", "").split(os.pathsep) if p]
@@ -54,7 +70,10 @@ def _guard():
              "subprocess.Popen", "pty.spawn", "ctypes.dlopen", "ctypes.dlsym", "socket.")
     paths = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown",
              "os.symlink", "os.link", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move")
-    busy = []
+    # Per thread: a second thread busy in the hook must not let the first one through.
+    local = threading.local()
+    introspection = ("gc.get_objects", "gc.get_referrers", "gc.get_referents",
+                     "sys._current_frames")
 
     def inside(p):
         if isinstance(p, int):
@@ -71,9 +90,9 @@ def _guard():
         return any(real.startswith(h) for h in private) and not real.startswith(python)
 
     def hook(event, args):
-        if busy:
+        if getattr(local, "busy", False):
             return
-        busy.append(1)
+        local.busy = True
         try:
             if event.startswith(spawn):
                 raise PermissionError(f"sandbox: {event} is not allowed")
@@ -81,23 +100,54 @@ def _guard():
                 raise PermissionError(f"sandbox: {event} of another process is not allowed")
             if event in ("open", "os.listdir", "os.scandir") and args and private_path(args[0]):
                 raise PermissionError(f"sandbox: reading {args[0]!r} (the user's home)")
+            if event in introspection:
+                raise PermissionError(f"sandbox: {event} is not allowed")
             if event == "open":
                 path, mode, flags = args
                 writes = (mode and any(c in str(mode) for c in "wax+")) or (
                     mode is None and flags and flags & write_flags)
                 if writes and not inside(path):
                     raise PermissionError(f"sandbox: writing {path!r} outside the work dir")
+                # A folder opened outside the work dir would be a dir_fd that the next open's
+                # relative path is resolved against, unseen here: no such folder is opened.
+                if not inside(path) and not isinstance(path, int) and os.path.isdir(path):
+                    raise PermissionError(f"sandbox: opening the folder {path!r}")
             elif event.startswith(paths):
                 for p in args[:2]:
                     if isinstance(p, (str, bytes)) and not inside(p):
                         raise PermissionError(f"sandbox: {event} on {p!r} outside the work dir")
         finally:
-            busy.clear()
+            local.busy = False
 
     sys.addaudithook(hook)
+    return nonce
 
-_guard()
-del _guard
+
+def _harness(nonce):
+    # The program runs as __main__ to its end; only then is the nonce written (to the fd named
+    # by argv[1]: a file the parent reads). An exit before the end (sys.exit(0), os._exit(0),
+    # a signal) leaves no nonce: the verdict does not trust the exit status alone.
+    import os, sys, traceback
+    with open("prog.py", encoding="utf-8") as f:
+        code = compile(f.read(), "prog.py", "exec")
+    main = {"__name__": "__main__", "__file__": "prog.py", "__builtins__": __builtins__}
+    try:
+        exec(code, main)
+    except SystemExit as e:
+        print(f"sandbox: the program exited (status {e.code!r}) before its end",
+              file=sys.stderr)
+        sys.stdout.flush(); sys.stderr.flush()
+        os._exit(e.code if isinstance(e.code, int) and e.code else 1)
+    except BaseException:
+        traceback.print_exc()
+        sys.stdout.flush(); sys.stderr.flush()
+        os._exit(1)
+    sys.stdout.flush(); sys.stderr.flush()
+    os.write(int(sys.argv[1]), b"done " + nonce + b"\n")
+    os._exit(0)
+
+
+_harness(_guard())
 """
 
 
@@ -117,6 +167,20 @@ class SandboxLimits:
             raise ValueError(f"timeout_s must be in (0, 86400] seconds, got {self.timeout_s}")
         if not 32 <= self.memory_mb <= 1 << 20 or self.max_processes < 1:
             raise ValueError(f"memory_mb must be in [32, 1048576], got {self.memory_mb}")
+
+
+def error_kind(stderr: str, returncode: int | None) -> str:
+    """What went wrong, for a report: the exception's class name (``AssertionError``) or the
+    exit status, never the program's own words (they may hold what it read)."""
+    import re
+
+    for line in reversed(stderr.strip().splitlines()):
+        m = re.match(r"([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))\b", line)
+        if m:
+            return m.group(1)[:80]
+        if line.startswith("sandbox: the program exited"):
+            return "exited before its end"
+    return f"exit status {returncode}" if returncode is not None else ""
 
 
 @dataclass(frozen=True)
@@ -228,31 +292,43 @@ def run_python(source: str, limits: SandboxLimits = SandboxLimits()) -> SandboxR
     try:
         prog = os.path.join(workdir, "prog.py")
         with open(prog, "w", encoding="utf-8") as f:
-            f.write(PRELUDE + "\n" + source)
+            f.write(source)
+        with open(os.path.join(workdir, "_run.py"), "w", encoding="utf-8") as f:
+            f.write(PRELUDE)
+        nonce = secrets.token_hex(16)
         env = {"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         home = os.path.realpath(os.path.expanduser("~"))
         if home not in ("/", os.path.realpath(workdir)) and not workdir.startswith(home + os.sep):
             env["CODEMIX_SANDBOX_PRIVATE"] = home + os.sep
         drop = _drop_privileges_prefix()
         if drop:
-            os.chown(workdir, 65534, 65534)
-            os.chown(prog, 65534, 65534)
+            for path in (workdir, prog, os.path.join(workdir, "_run.py")):
+                os.chown(path, 65534, 65534)
         mount_args = [workdir] if iso.private_mounts else []
-        cmd = [*iso.prefix, *mount_args, *drop, sys.executable, "-I", "-B", "prog.py"]
+        cmd = [*iso.prefix, *mount_args, *drop, sys.executable, "-I", "-B", "_run.py"]
+        result = open(os.path.join(outdir, "done"), "wb")  # noqa: SIM115 - closed below
+        cmd.append(str(result.fileno()))
+        read_nonce, write_nonce = os.pipe()
+        os.write(write_nonce, nonce.encode() + b"\n")  # 33 bytes: far below a pipe's buffer
+        os.close(write_nonce)
         with (
             open(os.path.join(outdir, "out"), "wb") as out,
             open(os.path.join(outdir, "err"), "wb") as err,
+            result as done,
         ):
             proc = subprocess.Popen(
                 cmd,
                 cwd=workdir,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=read_nonce,
                 stdout=out,  # files, not pipes: nothing the program starts can hold them open
                 stderr=err,  # for the verifier, and RLIMIT_FSIZE caps a flood
                 start_new_session=True,
                 preexec_fn=_limits(limits),
+                # the harness's result file (in a folder of ours the program cannot name)
+                pass_fds=(done.fileno(),),
             )
+            os.close(read_nonce)
             try:
                 proc.wait(timeout=limits.timeout_s)
                 timed_out = False
@@ -264,9 +340,11 @@ def run_python(source: str, limits: SandboxLimits = SandboxLimits()) -> SandboxR
             _tail_of(os.path.join(outdir, "out")),
             _tail_of(os.path.join(outdir, "err")),
         )
+        with open(os.path.join(outdir, "done"), "rb") as f:
+            finished = f.read(256).splitlines()[:1] == [b"done " + nonce.encode()]
         if timed_out:
             return SandboxResult("timeout", None, stdout, stderr)
-        if proc.returncode == 0:
+        if proc.returncode == 0 and finished:
             status = "passed"
         elif proc.returncode < 0 or "MemoryError" in stderr:
             status = "crashed"

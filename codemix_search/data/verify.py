@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from codemix_search.data.sources import jsonl_records
 from codemix_search.errors import ConfigError
-from codemix_search.sandbox import SandboxLimits, run_python
+from codemix_search.sandbox import SandboxLimits, error_kind, run_python
 from codemix_search.storage.folder import Folder
 
 ALIASES = {"solution": ("solution", "canonical_solution"), "tests": ("tests", "test")}
@@ -77,7 +77,8 @@ def verify_records(
             "id": rec["id"],
             "status": res.status,
             "seconds": round(time.time() - t0, 3),
-            "error": res.stderr.strip().splitlines()[-1][:200] if res.stderr.strip() else "",
+            # the exception's class or the exit status: never the program's words (report.json)
+            "error": error_kind(res.stderr, res.returncode) if not res.passed else "",
         }
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

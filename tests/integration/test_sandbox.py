@@ -196,3 +196,79 @@ def test_an_output_flood_costs_the_verifier_nothing():
     # The output file's size limit (16 MiB) stops the flood; the verifier reads 2,000 bytes.
     assert r.status in ("crashed", "failed", "timeout") and len(r.stdout) <= 2000
     assert grew_mib < 64 and time.time() - t0 < 10, (grew_mib, r.status)
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "import sys; sys.exit(0)\nassert False",
+        "raise SystemExit\nassert False",
+        "import os; os._exit(0)\nassert False",
+        # a forged result on every fd the harness might use: the nonce is not the program's
+        "import os\nfor fd in range(3, 64):\n    try: os.write(fd, b'done 0\\n')\n"
+        "    except OSError: pass\nos._exit(0)\nassert False",
+        "import os, signal; os.kill(os.getpid(), signal.SIGKILL)\nassert False",
+    ],
+)
+def test_an_exit_before_the_tests_is_not_a_pass(program):
+    r = run_python(program, FAST)
+    assert r.status in ("failed", "crashed"), (r.status, r.stderr[-300:])
+
+
+def test_the_verdict_is_the_tests_reaching_their_end():
+    r = run_python("def f(): return 2\nassert f() == 2\nprint('end')", FAST)
+    assert r.status == "passed" and r.stdout.strip() == "end"
+
+
+def test_a_busy_second_thread_does_not_open_the_audit_hook(tmp_path):
+    # Thread A fires audit events without pause; thread B tries to spawn a shell meanwhile. With
+    # one re-entrancy flag for all threads, B's event could arrive while A's hook call is busy.
+    marker = tmp_path / "escaped"
+    program = f"""
+import os, threading, time
+stop = time.time() + 1.5
+def busy():
+    while time.time() < stop:
+        open("x", "w").close()
+threading.Thread(target=busy).start()
+escaped = 0
+while time.time() < stop:
+    try:
+        os.system("touch {marker}")
+        escaped += 1
+    except PermissionError:
+        pass
+print("escaped", escaped)
+"""
+    r = run_python(program, SandboxLimits(timeout_s=6, memory_mb=256))
+    assert "escaped 0" in r.stdout, (r.stdout, r.stderr[-300:])
+    assert not marker.exists()
+
+
+def test_a_folder_fd_cannot_carry_a_relative_path_out(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    secret = home / ".ssh" / "id_rsa"
+    secret.write_text("PRIVATE KEY\n")
+    monkeypatch.setenv("HOME", str(home))
+    rel = os.path.relpath(str(secret), "/")
+    program = (
+        "import os\n"
+        "fd = os.open('/', os.O_RDONLY)\n"
+        f"print(os.read(os.open({rel!r}, os.O_RDONLY, dir_fd=fd), 100))\n"
+    )
+    r = run_python(program, FAST)
+    assert r.status == "failed" and "PRIVATE KEY" not in r.stdout
+    assert "sandbox: opening the folder" in r.stderr
+
+
+def test_a_report_never_copies_what_the_program_printed():
+    from codemix_search.sandbox import error_kind
+
+    r = run_python("raise ValueError(open('/etc/hostname').read() + ' SECRET-ish')", FAST)
+    assert r.status == "failed"
+    assert error_kind(r.stderr, r.returncode) == "ValueError"
+    r = run_python("import sys; print('SECRET'); sys.exit(3)", FAST)
+    assert error_kind(r.stderr, r.returncode) == "exited before its end"
+    r = run_python("import os; os._exit(0)", FAST)
+    assert r.status == "failed" and error_kind(r.stderr, r.returncode) == "exit status 0"
