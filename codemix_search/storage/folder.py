@@ -259,6 +259,34 @@ class Folder:
                 pass
         return self.file(name)
 
+    def create_exclusive(self, name: str, data: bytes) -> bool:
+        """Write ``name`` only if it does not exist, atomically: True when this call created it,
+        False when it was there. Local: the content goes to a temp file that is hard-linked to
+        the name (``link`` fails if the name exists; readers never see a partial file). Object
+        stores: a conditional PUT (S3's ``If-None-Match: *``, s3fs mode ``xb``). A filesystem
+        offering neither raises ``NotImplementedError`` (the caller falls back to a lease)."""
+        self.makedirs()
+        final = self._p(name)
+        if self.is_local:
+            tmp = f"{final}.{uuid.uuid4().hex}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            try:
+                os.link(tmp, final)
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.remove(tmp)
+        try:
+            with self.fs.open(final, "xb") as f:
+                f.write(data)
+            return True
+        except FileExistsError:
+            return False
+        except (ValueError, TypeError) as e:  # this filesystem has no exclusive create mode
+            raise NotImplementedError(str(e)) from None
+
     def write_text(self, name: str, text: str) -> str:
         return self.write_bytes(name, text.encode("utf-8"))
 

@@ -5,6 +5,7 @@ one line; a lock whose holder is gone (its process ended on this host, or no hea
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -15,6 +16,10 @@ from codemix_search.errors import ConfigError, StorageError
 from codemix_search.storage.folder import Folder
 
 LOCK = "run.lock"
+TAKEOVER = "run.lock.takeover"
+# A takeover file older than this belongs to a driver that died between its two writes (a
+# takeover takes milliseconds).
+TAKEOVER_S = 60.0
 HEARTBEAT_S = 30.0
 # Another host's lock counts as alive while its heartbeat is younger than this (10 heartbeats:
 # a driver stalled on storage for minutes still holds its run).
@@ -55,13 +60,24 @@ class RunLock:
         }
 
     def _held_by(self) -> dict | None:
-        try:
-            return self.run.read_json(LOCK)
-        except (FileNotFoundError, ValueError):
-            return None
+        return self._read(LOCK)
 
     def acquire(self) -> RunLock:
-        held = self._held_by()
+        """Create the lock exclusively; if it is there and its holder is gone, take it over
+        under a second exclusive file (``run.lock.takeover``), so that of two drivers taking
+        over the same stale lock at once exactly one wins (the other is refused in one line)."""
+        started = time.time()
+        mine = json.dumps(self._info(started)).encode()
+        try:
+            if not self.run.create_exclusive(LOCK, mine):
+                self._take_over(mine)
+        except NotImplementedError:
+            self._lease(started)  # a store without exclusive create: write, then read back
+        self._thread = threading.Thread(target=self._beat, args=(started,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _refuse_if_alive(self, held: dict | None) -> None:
         if held and _alive(held, time.time()):
             raise ConfigError(
                 "--name",
@@ -71,16 +87,44 @@ class RunLock:
                 "or pick another --name; if that machine is gone, its lock expires at "
                 f"{_clock(float(held.get('heartbeat', 0)) + STALE_S)} (no heartbeat for {STALE_S:.0f} s)",
             )
+
+    def _take_over(self, mine: bytes) -> None:
+        held = self._held_by()
+        self._refuse_if_alive(held)
+        taken = ConfigError("--name", "", f"run {self.run.uri} was just taken by another driver")
+        if not self.run.create_exclusive(TAKEOVER, mine):
+            other = self._read(TAKEOVER)
+            if other is None or time.time() - float(other.get("heartbeat", 0)) < TAKEOVER_S:
+                raise taken
+            # A takeover that died half-way (its driver killed between the two files): gone.
+            self.run.remove(TAKEOVER)
+            if not self.run.create_exclusive(TAKEOVER, mine):
+                raise taken
+        try:
+            now = self._held_by()
+            if (now or {}).get("token") != (held or {}).get("token"):
+                self._refuse_if_alive(now)  # someone took it between our two reads
+                raise taken
+            self.run.write_bytes(LOCK, mine)
+            self.took_over = held or {}
+        finally:
+            self.run.remove(TAKEOVER)
+
+    def _lease(self, started: float) -> None:
+        held = self._held_by()
+        self._refuse_if_alive(held)
         self.took_over = held
-        started = time.time()
         self.run.write_json(LOCK, self._info(started))
-        # Object stores have no exclusive create: read back, and the later writer of a race
-        # sees the other's token and backs off.
+        # Without exclusive create: read back, and the later writer of a race sees the other's
+        # token and backs off (a lease, not a guarantee; docs/reliability.md).
         if (self._held_by() or {}).get("token") != self.token:
             raise ConfigError("--name", "", f"run {self.run.uri} was just taken by another driver")
-        self._thread = threading.Thread(target=self._beat, args=(started,), daemon=True)
-        self._thread.start()
-        return self
+
+    def _read(self, name: str) -> dict | None:
+        try:
+            return self.run.read_json(name)
+        except (FileNotFoundError, ValueError):
+            return None
 
     def _beat(self, started: float) -> None:
         while not self._stop.wait(HEARTBEAT_S):
