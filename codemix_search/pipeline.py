@@ -35,6 +35,9 @@ class Request:
     run: Folder
     name: str
     resume: bool
+    allow_new_data: bool = False
+    """On --resume, continue even if the dataset comes out under another key (the report then
+    says which trials used which dataset)."""
 
 
 def check_request(
@@ -44,9 +47,11 @@ def check_request(
     name: str | None,
     resume: bool,
     space: SearchSpace | None = None,
+    allow_new_data: bool = False,
 ) -> Request:
     """The space of a new run (``space``, or read from ``space_file``), or of the run to resume
-    (its own space.yaml, not --space)."""
+    (its own space.yaml: a --space or overrides given with --resume are refused, never dropped
+    without a word)."""
     if not storage_uri or not storage_uri.strip():
         raise ConfigError("--storage", "", "empty: give a folder or a URI (s3://bucket/prefix)")
     check_uri(storage_uri, "--storage")
@@ -59,6 +64,14 @@ def check_request(
     if resume:
         if not name:
             raise ConfigError("--resume", "", "give the --name of the run to continue")
+        given = ([f"--space {space_file}"] if space_file else []) + list(overrides)
+        if given:
+            raise ConfigError(
+                "--resume",
+                "",
+                f"continues {name} with the settings it started with; {', '.join(given)} would "
+                "not apply: drop them, or start a new --name to change the space",
+            )
         run = storage.child(name)
         if not run.exists(RunLayout.SPACE):
             raise ConfigError(run.file(RunLayout.SPACE), "", "missing: no such run to resume")
@@ -80,7 +93,39 @@ def check_request(
         raise ConfigError(
             "--name", "", f"run {run.uri} exists; add --resume to continue it, or pick another"
         )
-    return Request(space, storage, run, name, resume)
+    if allow_new_data and not resume:
+        raise ConfigError("--allow-new-data", "", "only means something with --resume")
+    return Request(space, storage, run, name, resume, allow_new_data)
+
+
+def _data_history(req: Request, run: Folder, key: str) -> list[dict]:
+    """On a resume, the datasets the run's trials used so far. A dataset that comes out under
+    another key (its sources changed, or a cache rebuilt them differently) would put trials of
+    two datasets on one front: refused unless --allow-new-data, which records which trials
+    used which dataset (report.md says so)."""
+    if not req.resume or not run.exists(RunLayout.RUN):
+        return []
+    try:
+        before = run.read_json(RunLayout.RUN)
+    except DamagedFile:
+        return []
+    history = list(before.get("data_history") or [])
+    old = (before.get("data") or {}).get("key")
+    if not old or old == key:
+        return history
+    if not req.allow_new_data:
+        raise ConfigError(
+            "--resume",
+            "",
+            f"the run's dataset {old} would now be {key} (its sources changed, or its cache "
+            "was rebuilt differently): trials of two datasets would share one front; restore "
+            "the data, start a new --name, or pass --allow-new-data to continue and have the "
+            "report mark which trials used which",
+        )
+    # every trial that wrote its folder so far trained on the old dataset
+    trials = run.child("trials").listdir()
+    used = {t for h in history for t in h["trials"]}
+    return [*history, {"key": old, "trials": [t for t in trials if t not in used]}]
 
 
 def absolute_storage(uri: str) -> str:
@@ -163,8 +208,11 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
             "key": data.manifest["key"],
             "paths": default_paths(data.manifest),
         }
+        history = _data_history(req, run, data_info["key"])
         run.write_json(
-            RunLayout.RUN, {"name": req.name, "layout": LAYOUT_VERSION, "data": data_info}
+            RunLayout.RUN,
+            {"name": req.name, "layout": LAYOUT_VERSION, "data": data_info}
+            | ({"data_history": history} if history else {}),
         )
         _keep_tasks(space, data, run)
         plan = plan_for(space)

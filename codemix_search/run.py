@@ -54,6 +54,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="continue the unfinished run --name from its storage (its own space.yaml)",
     )
+    ap.add_argument(
+        "--allow-new-data",
+        action="store_true",
+        help="with --resume: continue even if the dataset comes out under another key",
+    )
     ap.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. budget.samples=8")
     return ap.parse_args(argv)
 
@@ -94,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     from codemix_search.pipeline import check_request, execute
 
     args = parse_args(argv)
-    req = check_request(args.space, args.overrides, args.storage, args.name, args.resume)
+    req = check_request(
+        args.space, args.overrides, args.storage, args.name, args.resume,
+        allow_new_data=args.allow_new_data,
+    )  # fmt: skip
     if args.address:  # before anything is written: one line, not a minute of GCS warnings
         from codemix_search.cluster import check_address
 

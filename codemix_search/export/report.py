@@ -247,6 +247,19 @@ def _trial_row(r: dict, space: SearchSpace) -> dict:
     }
 
 
+def _datasets(run: Folder) -> list[dict]:
+    """Which dataset (key) each trial trained on: run.json's history, then the current one for
+    the rest; one entry for a run that never changed data."""
+    try:
+        info = run.read_json(RunLayout.RUN)
+    except (FileNotFoundError, ValueError):
+        return []
+    history = info.get("data_history") or []
+    earlier = {t for h in history for t in h["trials"]}
+    rest = [t for t in run.child("trials").listdir() if t not in earlier]
+    return [*history, {"key": (info.get("data") or {}).get("key"), "trials": rest}]
+
+
 def write_report(rows: list[dict], space: SearchSpace, run: Folder) -> dict:
     summary = summarise(rows, space)
     summary["signal"] = signal.signal_table(rows, space, run)
@@ -261,6 +274,12 @@ def write_report(rows: list[dict], space: SearchSpace, run: Folder) -> dict:
         + ("; ".join(f"{t} ~ {', '.join(w)}" for t, w in sorted(tied.items())) or "none")
         + "\n"
     )
+    summary["datasets"] = _datasets(run)
+    if len(summary["datasets"]) > 1:  # a resume continued on another dataset (--allow-new-data)
+        body += "\nThis run's trials used more than one dataset (resumed with --allow-new-data):\n"
+        body += "".join(
+            f"- {d['key']}: {', '.join(d['trials']) or 'no trial'}\n" for d in summary["datasets"]
+        )
     folder.write_text("report.md", body)
     summary["schema_version"] = REPORT_SCHEMA_VERSION
     summary["trials_table"] = [_trial_row(r, space) for r in rows]

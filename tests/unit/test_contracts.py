@@ -79,3 +79,36 @@ def test_resume_of_a_run_from_before_the_layout_is_one_line(tmp_path):
         check_request(None, [], str(tmp_path), "old", True)
     old.write_json("run.json", {"name": "old", "layout": 2, "data": {}})
     assert check_request(None, [], str(tmp_path), "old", True).resume
+
+
+def test_resume_refuses_what_it_would_drop_and_a_silent_change_of_data(tmp_path):
+    from codemix_search.export.report import _datasets
+    from codemix_search.pipeline import _data_history, check_request
+    from codemix_search.storage.folder import Folder
+    from tests.helpers import TINY
+
+    run = Folder(str(tmp_path / "r"))
+    run.write_text("space.yaml", open(TINY).read())
+    run.write_json("run.json", {"name": "r", "layout": 2, "data": {"key": "data-A"}})
+    with pytest.raises(ConfigError, match=r"budget.samples=6 would not apply"):
+        check_request(None, ["budget.samples=6"], str(tmp_path), "r", True)
+    with pytest.raises(ConfigError, match=r"--space x.yaml would not apply"):
+        check_request("x.yaml", [], str(tmp_path), "r", True)
+    with pytest.raises(ConfigError, match="only means something with --resume"):
+        check_request(TINY, [], str(tmp_path), "new", False, allow_new_data=True)
+    for t in ("t0", "t1"):
+        run.child("trials", t).write_json("trial.json", {})
+    req = check_request(None, [], str(tmp_path), "r", True)
+    assert _data_history(req, run, "data-A") == []  # the same dataset: nothing to say
+    with pytest.raises(ConfigError, match="data-A would now be data-B.*--allow-new-data"):
+        _data_history(req, run, "data-B")
+    req = check_request(None, [], str(tmp_path), "r", True, allow_new_data=True)
+    history = _data_history(req, run, "data-B")
+    assert history == [{"key": "data-A", "trials": ["t0", "t1"]}]
+    run.write_json("run.json", {"name": "r", "layout": 2, "data": {"key": "data-B"},
+                                "data_history": history})  # fmt: skip
+    run.child("trials", "t2").write_json("trial.json", {})
+    assert _datasets(run) == [
+        {"key": "data-A", "trials": ["t0", "t1"]},
+        {"key": "data-B", "trials": ["t2"]},
+    ]

@@ -425,6 +425,18 @@ CASES = [
         ["run", "--resume", "--name", "r", "--storage", "{d}/runs"],
         "space.yaml",
     ),
+    (
+        "resume-would-drop-overrides",
+        {"runs/r/space.yaml": space()},
+        ["run", "--resume", "--name", "r", "--storage", "{d}/runs", "budget.samples=6"],
+        "budget.samples=6 would not apply",
+    ),
+    (
+        "resume-would-drop-space",
+        {"runs/r/space.yaml": space()},
+        ["run", "--resume", "--name", "r", "--storage", "{d}/runs", "--space", "{d}/x.yaml"],
+        "would not apply",
+    ),
 ]
 
 
