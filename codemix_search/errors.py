@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import sys
 
 
@@ -67,9 +68,53 @@ class StorageError(CodemixError):
         super().__init__(uri, field, message)
 
 
+def number(kind=float, low: float | None = None, high: float | None = None, open_low: bool = False):
+    """An argparse ``type`` for a finite number in a range: ``number(int, 1)`` is a count >= 1,
+    ``number(float, 0, open_low=True)`` a positive real; NaN, inf and out-of-range values are
+    refused with the range in the message (one line through OneLineParser)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {_kind_words(kind)}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: a finite number")
+        too_low = low is not None and (value <= low if open_low else value < low)
+        if too_low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: must be {_range_words(low, high, open_low)}"
+            )
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
+def _kind_words(kind) -> str:
+    return "a whole number" if kind is int else "a number"
+
+
+def _range_words(low, high, open_low) -> str:
+    def show(x) -> str:
+        return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+    if low is not None and high is not None:
+        return f"in {'(' if open_low else '['}{show(low)}, {show(high)}]"
+    if low is not None:
+        return f"{'>' if open_low else '>='} {show(low)}"
+    return f"<= {show(high)}"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are one line (``error: <prog>: <message>; see --help``), exit 2,
-    instead of a usage block: bad flags read like every other bad input."""
+    instead of a usage block: bad flags read like every other bad input. A plain ``type=float``
+    is taken as a finite float (NaN and inf refused); ranges through ``number(...)``."""
+
+    def add_argument(self, *args, **kwargs):
+        if kwargs.get("type") is float:
+            kwargs["type"] = number(float)
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str):
         message = " ".join(message.splitlines())  # an echoed argument may hold line breaks

@@ -8,21 +8,24 @@ what a search will cost before it runs (core/costs.py has the model).
 
 from __future__ import annotations
 
-import json
-
 from codemix_search.core import costs
 from codemix_search.core.mixture import BASES
 from codemix_search.core.records import TrialStatus
-from codemix_search.errors import ConfigError, OneLineParser
+from codemix_search.core.strict_json import strict_json
+from codemix_search.errors import ConfigError, OneLineParser, number
 from codemix_search.train.loop_config import max_reports
 
 
 def parse_args(argv):
     ap = OneLineParser(prog="codemix_search plan", description=__doc__.splitlines()[0])
     ap.add_argument("--space", required=True, help="search space YAML")
-    ap.add_argument("--gpus", type=int, default=0, help="GPUs the cluster has for trials")
+    ap.add_argument(
+        "--gpus", type=number(int, 0, 1_000_000), default=0, help="GPUs the cluster has for trials"
+    )
     ap.add_argument("--gpu-type", default=None, help=f"one of {', '.join(costs.DEVICES)}")
-    ap.add_argument("--price-per-hour", type=float, default=None, help="per device (GPU or CPU)")
+    ap.add_argument(
+        "--price-per-hour", type=number(float, 0), default=None, help="per device (GPU or CPU)"
+    )
     ap.add_argument("--from-run", default=None, help="learn throughput from a finished run")
     ap.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     ap.add_argument("overrides", nargs="*", help="dotlist overrides of the space")
@@ -221,5 +224,5 @@ def main(argv: list[str] | None = None) -> int:
     device = args.gpu_type or "cpu"
     row = learn(args.from_run, space.training.model, device) if args.from_run else None
     p = plan_for(space, args.gpus, args.gpu_type, args.price_per_hour, row)
-    print(json.dumps(p.to_dict(), indent=1) if args.json else table(p, space))
+    print(strict_json(p.to_dict(), indent=1) if args.json else table(p, space))
     return 0

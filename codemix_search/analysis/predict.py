@@ -69,15 +69,16 @@ def predict_run(records: list[dict], space, n_candidates: int = 512, seed: int =
 
 def main(argv: list[str] | None = None) -> int:
     from codemix_search.config.load import load_space
-    from codemix_search.errors import ConfigError, OneLineParser
+    from codemix_search.errors import ConfigError, OneLineParser, number
     from codemix_search.export.recipes import load_run
     from codemix_search.storage.folder import Folder
     from codemix_search.storage.layout import RunLayout
 
     ap = OneLineParser(prog="codemix_search predict", description=__doc__.splitlines()[0])
     ap.add_argument("run", help="a finished run folder (fsspec URI)")
-    ap.add_argument("--candidates", type=int, default=512)
-    ap.add_argument("--seed", type=int, default=0)
+    # each candidate is a space sample and a prediction (~0.1 ms): 100,000 is ~10 s
+    ap.add_argument("--candidates", type=number(int, 1, 100_000), default=512)
+    ap.add_argument("--seed", type=number(int, 0), default=0)
     args = ap.parse_args(argv)
     run = Folder(args.run)
     records = [r.to_dict() for r in load_run(run)]

@@ -15,7 +15,7 @@ import json
 import posixpath
 import sys
 
-from codemix_search.errors import ConfigError, OneLineParser
+from codemix_search.errors import ConfigError, OneLineParser, number
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout, TrialLayout
 
@@ -26,8 +26,6 @@ def _run_of(recipe_uri: str) -> tuple[Folder, str]:
 
 
 def replay(recipe_uri: str, tolerance: float = 1e-6) -> dict:
-    import yaml
-
     from codemix_search.config.load import parse_space
     from codemix_search.data.dataset import DataRef
     from codemix_search.train.loop import train
@@ -36,7 +34,7 @@ def replay(recipe_uri: str, tolerance: float = 1e-6) -> dict:
     parent = Folder(posixpath.dirname(recipe_uri))
     name = posixpath.basename(recipe_uri)
     try:
-        recipe = yaml.safe_load(parent.read_text(name))
+        recipe = parent.read_yaml(name)
     except FileNotFoundError:
         raise ConfigError(recipe_uri, "", "no such recipe") from None
     if not isinstance(recipe, dict) or "trial_id" not in recipe:
@@ -74,7 +72,7 @@ def replay(recipe_uri: str, tolerance: float = 1e-6) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(prog="codemix_search replay", description=__doc__.splitlines()[0])
     ap.add_argument("recipe", help="a recipe file (fsspec URI) inside a run's recipes/ folder")
-    ap.add_argument("--tolerance", type=float, default=1e-6)
+    ap.add_argument("--tolerance", type=number(float, 0, open_low=True), default=1e-6)
     args = ap.parse_args(argv)
     out = replay(args.recipe, args.tolerance)
     for r in out["steps"]:

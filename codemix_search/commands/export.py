@@ -12,10 +12,10 @@ print (``--json``: strict JSON) and write nothing.
 
 from __future__ import annotations
 
-import json
 import os
 
-from codemix_search.errors import ConfigError, OneLineParser
+from codemix_search.core.strict_json import strict_json
+from codemix_search.errors import ConfigError, OneLineParser, number
 from codemix_search.export import recipes as export
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout
@@ -35,7 +35,9 @@ def parser() -> OneLineParser:
         help="write the recipes' data and configs for this trainer (into --out)",
     )
     ap.add_argument("--out", help="where --format writes (default <run>/exports/<format>)")
-    ap.add_argument("--seq-len", type=int, help="the trainer's sequence length (default: proxy's)")
+    ap.add_argument(
+        "--seq-len", type=number(int, 1), help="the trainer's sequence length (default: proxy's)"
+    )
     ap.add_argument(
         "--tokenizer",
         help="the target run's tokenizer (a transformers folder or a name in the local cache): "
@@ -115,7 +117,7 @@ def _print_target(run: Folder, target, as_json: bool) -> int:
     recipes, data, manifest = run_recipes_and_data(run)
     plan = plan_target(recipes, data.uri, manifest, target)
     if as_json:
-        print(json.dumps({"recipes": plan.blocks}, allow_nan=False, sort_keys=True, indent=1))
+        print(strict_json({"recipes": plan.blocks}, sort_keys=True, indent=1))
         return 0
     name = target.tokenizer.name if target.tokenizer else None
     print("bytes per token (UTF-8 bytes / tokens incl. end-of-text; sample, SE):")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import math
-
 from codemix_search.analysis.swarm import parse_objective
 from codemix_search.analysis.swarm_readers import SwarmSpec, read
-from codemix_search.errors import ConfigError, OneLineParser
+from codemix_search.core.strict_json import strict_json  # noqa: F401 - the commands' JSON
+from codemix_search.errors import ConfigError, OneLineParser, number
 
 
 def add_swarm_flags(ap: OneLineParser) -> None:
@@ -41,28 +39,15 @@ def add_fit_flags(ap: OneLineParser) -> None:
     ap.add_argument("--objective", required=True, metavar="COLUMN[:min|max]")
     ap.add_argument("--fit-size", help="fit on the runs of this size (default: the only one)")
     ap.add_argument("--regressor", default="auto", choices=("auto", "lightgbm", "gp", "loglinear"))
-    ap.add_argument("--n", type=int, help="fit on a seeded random N of the fit-size runs")
+    ap.add_argument(
+        "--n", type=number(int, 1), help="fit on a seeded random N of the fit-size runs"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def objective_from(args) -> tuple[str, str]:
     return parse_objective(args.objective)
-
-
-def strict_json(obj) -> str:
-    """JSON with non-finite numbers as null (``allow_nan=False`` holds)."""
-
-    def clean(x):
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [clean(v) for v in x]
-        return x
-
-    return json.dumps(clean(obj), allow_nan=False)
 
 
 def check_seed(seed: int) -> None:

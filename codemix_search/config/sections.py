@@ -96,6 +96,11 @@ class Training:
             bad("warmup_share", "must be in [0, 1 - cooldown_share)")
         if not self.lr > 0:
             bad("lr", f"must be > 0, got {self.lr}")
+        # torch's AdamW refuses a negative decay; a negative clip norm flips the gradients.
+        if not self.weight_decay >= 0:
+            bad("weight_decay", f"must be >= 0, got {self.weight_decay}")
+        if not self.grad_clip > 0:
+            bad("grad_clip", f"must be > 0 (the gradients' largest norm), got {self.grad_clip}")
         if self.use_gpu not in ("auto", "true", "false"):
             bad("use_gpu", f"must be auto, true or false, got {self.use_gpu!r}")
         from codemix_search.core.sizes import SIZES

@@ -77,7 +77,11 @@ class SourceSpec:
             raise ValueError(f"format: {self.format!r} is unknown; allowed: {', '.join(FORMATS)}")
         if not isinstance(self.uri, str) or not self.uri.strip():
             raise ValueError("uri: give a file, folder or glob (local path, s3://, memory://)")
-        if not (isinstance(self.weight, (int, float)) and self.weight > 0):
+        if not (
+            isinstance(self.weight, (int, float))
+            and not isinstance(self.weight, bool)
+            and 0 < self.weight < float("inf")
+        ):
             raise ValueError(f"weight: must be a positive number, got {self.weight!r}")
         if not self.phases or set(self.phases) - set(PHASES):
             raise ValueError(f"phases: must be a non-empty subset of {list(PHASES)}")

@@ -33,14 +33,26 @@ def _type_ok(value: Any, tp: Any) -> bool:
         )
     if tp is str:
         return isinstance(value, str)
+    args = typing.get_args(tp)
     if origin is tuple:
-        return isinstance(value, (list, tuple))
+        if not isinstance(value, (list, tuple)):
+            return False
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        return item is None or all(_type_ok(v, item) for v in value)
     if origin in (Mapping, dict) or tp in (dict,):
-        return isinstance(value, dict)
+        if not isinstance(value, dict):
+            return False
+        # Every value of a Mapping[str, float] is a finite number: a NaN reference point
+        # would make the hypervolume 0 and write NaN into report.json.
+        return len(args) != 2 or all(
+            _type_ok(k, args[0]) and _type_ok(v, args[1]) for k, v in value.items()
+        )
     return True
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_args(tp):  # Mapping[str, float] says what each value must be
+        return str(tp).replace("typing.", "").replace("collections.abc.", "")
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
 

@@ -17,7 +17,44 @@ MAX_YAML_DEPTH = 32
 MAX_YAML_NODES = 100_000  # counted with aliases expanded
 
 
-class _BoundedLoader(yaml.SafeLoader):
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (PyYAML keeps the last
+    silently: ``lr: 0.1`` then ``lr: 10`` trains at 10). Keys a ``<<`` merge brings in may be
+    overridden, as YAML means them to be."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == MERGE_TAG:
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the base constructor refuses it
+                    continue
+                if duplicate:
+                    raise DuplicateKey(key, key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+class DuplicateKey(yaml.constructor.ConstructorError):
+    def __init__(self, key, mark):
+        super().__init__(None, None, f"key {key!r} is given twice (the second would silently "
+                         "win); keep one", mark)  # fmt: skip
+        self.key, self.mark = key, mark
+
+
+def safe_load_unique(text: str) -> Any:
+    """``yaml.safe_load`` refusing duplicate keys (a ``yaml.YAMLError`` names the line)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+class _BoundedLoader(UniqueKeyLoader):
     depth = 0
 
     def compose_node(self, parent, index):
@@ -70,5 +107,7 @@ def load_bounded(text: str, file: str) -> Any:
     except _Bound as e:
         where = f"line {e.mark.line + 1}" if e.mark else ""
         raise ConfigError(file, where, f"{e.why}; write the values out plainly") from None
+    except DuplicateKey as e:
+        raise ConfigError(file, f"line {e.mark.line + 1}", e.problem) from None
     finally:
         loader.dispose()

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from codemix_search.errors import ConfigError, OneLineParser
+from codemix_search.errors import ConfigError, OneLineParser, number
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="build the offline demo sources; print sources.yaml's path")
     d.add_argument("--preset", default="tiny", choices=("tiny", "demo"))
-    d.add_argument("--vocab-size", type=int, default=2048)
+    d.add_argument("--vocab-size", type=number(int, 256, 1 << 20), default=2048)
     d.add_argument("--repo", action="append", help="git repository for commits (default .)")
     b = sub.add_parser("build", help="tokenize and pack sources into <storage>/_data/<key>")
     b.add_argument("--sources", required=True, help="sources YAML (fsspec URI)")
@@ -34,9 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="keep generated code whose tests pass (sandboxed)")
     v.add_argument("input", help="jsonl of prompt/solution/tests records (fsspec URI)")
     v.add_argument("--out", required=True, help="folder for verified.jsonl + report.json")
-    v.add_argument("--timeout-s", type=float, default=5.0)
-    v.add_argument("--memory-mb", type=int, default=512)
-    v.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    v.add_argument("--timeout-s", type=number(float, 0, 86_400, open_low=True), default=5.0)
+    v.add_argument("--memory-mb", type=number(int, 32, 1 << 20), default=512)
+    v.add_argument("--workers", type=number(int, 1, 1024), default=os.cpu_count() or 2)
     c = sub.add_parser("check", help="check a built dataset's shards against its manifest")
     c.add_argument("--dataset", required=True, help="<storage>/_data/<key> (fsspec URI)")
     return ap

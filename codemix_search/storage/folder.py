@@ -29,6 +29,7 @@ import fsspec
 import yaml
 from fsspec.core import url_to_fs
 
+from codemix_search.core.yaml_bounds import DuplicateKey, safe_load_unique
 from codemix_search.errors import ConfigError, DataError, StorageError
 
 SUCCESS = "_SUCCESS"
@@ -119,7 +120,16 @@ def cache_root() -> str:
 
 
 def retry_s() -> float:
-    return float(os.environ.get("CODEMIX_STORAGE_RETRY_S", "120"))
+    raw = os.environ.get("CODEMIX_STORAGE_RETRY_S", "120")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 86_400:  # NaN fails this too
+        raise ConfigError(
+            "CODEMIX_STORAGE_RETRY_S", "", f"{raw!r}: seconds in [0, 86400] (default 120)"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -228,7 +238,9 @@ class Folder:
 
     def read_yaml(self, name: str) -> Any:
         try:
-            return yaml.safe_load(self.read_text(name))
+            return safe_load_unique(self.read_text(name))
+        except DuplicateKey as e:  # written by a person, not damaged: say which key
+            raise ConfigError(self.file(name), f"line {e.mark.line + 1}", e.problem) from None
         except (yaml.YAMLError, ValueError) as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise DamagedFile(

@@ -112,3 +112,80 @@ def test_resume_refuses_what_it_would_drop_and_a_silent_change_of_data(tmp_path)
         {"key": "data-A", "trials": ["t0", "t1"]},
         {"key": "data-B", "trials": ["t2"]},
     ]
+
+
+@pytest.mark.parametrize(
+    "kind,low,high,open_low,text,ok",
+    [
+        (float, 0, None, True, "1e-6", True),
+        (float, 0, None, True, "0", False),
+        (float, None, None, False, "nan", False),
+        (float, None, None, False, "-inf", False),
+        (int, 1, 100, False, "100", True),
+        (int, 1, 100, False, "101", False),
+        (int, 0, None, False, "-4", False),
+        (int, 0, None, False, "2.5", False),
+    ],
+)
+def test_every_numeric_flag_is_finite_and_in_range(kind, low, high, open_low, text, ok):
+    import argparse
+
+    from codemix_search.errors import number
+
+    parse = number(kind, low, high, open_low)
+    if ok:
+        assert parse(text) == kind(text)
+    else:
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(text)
+
+
+def test_a_plain_float_flag_refuses_nan_in_one_line(capsys):
+    from codemix_search.errors import OneLineParser
+
+    ap = OneLineParser(prog="x")
+    ap.add_argument("--t", type=float)
+    assert ap.parse_args(["--t", "0.5"]).t == 0.5
+    with pytest.raises(SystemExit) as e:
+        ap.parse_args(["--t", "nan"])
+    assert e.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_json_output_is_strict_and_says_where_a_number_was_not_finite():
+    import json
+    import math
+
+    from codemix_search.core.strict_json import strict_json
+
+    text = strict_json({"a": 1.0, "b": [math.nan, 2], "c": {"d": math.inf}})
+    out = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert out["b"] == [None, 2] and out["c"]["d"] is None
+    assert out["non_finite"] == {"b[0]": "nan", "c.d": "inf"}
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
+    from codemix_search.core.yaml_bounds import load_bounded
+    from codemix_search.storage.folder import Folder
+
+    with pytest.raises(ConfigError, match=r"line 3: key 'lr' is given twice"):
+        load_bounded("training:\n  lr: 0.1\n  lr: 10\n", "s.yaml")
+    # a merge key may be overridden: that is what YAML means by it
+    merged = load_bounded("base: &b {lr: 1}\nrun:\n  <<: *b\n  lr: 2\n", "s.yaml")
+    assert merged["run"] == {"lr": 2}
+    (tmp_path / "a.yaml").write_text("code: 1B\ncode: 2B\n")
+    with pytest.raises(ConfigError, match=r"a.yaml: line 2: key 'code' is given twice"):
+        Folder(str(tmp_path)).read_yaml("a.yaml")
+
+
+def test_mapping_values_and_training_signs_are_checked(tmp_path):
+    from codemix_search.config.load import load_space
+    from tests.helpers import TINY
+
+    for override, field in [
+        ("ranking.reference_point={nl_reasoning: .nan}", "ranking.reference_point"),
+        ("ranking.weights={nl_reasoning: .inf}", "ranking.weights"),
+        ("training.grad_clip=-1", "training.grad_clip"),
+        ("training.weight_decay=-0.1", "training.weight_decay"),
+    ]:
+        with pytest.raises(ConfigError, match=field):
+            load_space(TINY, [override])

@@ -314,7 +314,7 @@ CASES = [
         "verify-timeout-nan",
         {"g.jsonl": GOOD_VERIFY},
         ["data", "verify", "{d}/g.jsonl", "--out", "{d}/o", "--timeout-s", "nan"],
-        "timeout_s",
+        "--timeout-s",
     ),
     (
         "verify-binary-input",
@@ -425,6 +425,52 @@ CASES = [
         ["run", "--resume", "--name", "r", "--storage", "{d}/runs"],
         "space.yaml",
     ),
+    # --- numbers checked everywhere (NaN, inf, sign, range) and keys given twice ---
+    (
+        "space-duplicate-key",
+        {"s.yaml": space() + "seed: 7\n"},  # tiny.yaml already has a seed
+        ["run", "--space", "{d}/s.yaml", "--storage", "{d}/runs"],
+        "'seed' is given twice",
+    ),
+    (
+        "space-nan-reference-point",
+        {"s.yaml": space(**{"ranking.reference_point": {"nl_reasoning": float("nan")}})},
+        ["run", "--space", "{d}/s.yaml", "--storage", "{d}/runs"],
+        "ranking.reference_point",
+    ),
+    (
+        "space-negative-grad-clip",
+        {"s.yaml": space(**{"training.grad_clip": -1.0})},
+        ["run", "--space", "{d}/s.yaml", "--storage", "{d}/runs"],
+        "training.grad_clip",
+    ),
+    (
+        "space-negative-weight-decay",
+        {"s.yaml": space(**{"training.weight_decay": -0.1})},
+        ["run", "--space", "{d}/s.yaml", "--storage", "{d}/runs"],
+        "training.weight_decay",
+    ),
+    (
+        "sources-infinite-weight",
+        {
+            "a.jsonl": GOOD_DOC,
+            "src.yaml": sources(
+                {"name": "a", "kind": "code", "uri": "a.jsonl", "weight": float("inf")}
+            ),
+        },  # fmt: skip
+        ["data", "build", "--sources", "{d}/src.yaml", "--storage", "{d}/st", "--engine", "local"],
+        "sources.a.weight",
+    ),
+    ("plan-negative-gpus", {}, ["plan", "--space", "{d}/x.yaml", "--gpus", "-4"], "--gpus"),
+    ("replay-nan-tolerance", {}, ["replay", "{d}/r.yaml", "--tolerance", "nan"], "--tolerance"),
+    ("predict-no-candidates", {}, ["predict", "{d}/run", "--candidates", "0"], "--candidates"),
+    (
+        "predict-unbounded-candidates",
+        {},
+        ["predict", "{d}/run", "--candidates", "100000000"],
+        "--candidates",
+    ),
+    ("demo-vocab-too-small", {}, ["data", "demo", "--vocab-size", "1"], "--vocab-size"),
     (
         "resume-would-drop-overrides",
         {"runs/r/space.yaml": space()},
