@@ -51,7 +51,11 @@ class DuplicateKey(yaml.constructor.ConstructorError):
 
 def safe_load_unique(text: str) -> Any:
     """``yaml.safe_load`` refusing duplicate keys (a ``yaml.YAMLError`` names the line)."""
-    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    loader = UniqueKeyLoader(text)  # a SafeLoader: no tags that build objects
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 class _BoundedLoader(UniqueKeyLoader):
