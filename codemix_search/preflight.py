@@ -34,6 +34,7 @@ def check_storage(storage: Folder, flag: str = "--storage", for_ray: bool = True
             "path, s3://, gs:// or abfs://",
         )
     if not storage.is_local:
+        check_credentials(storage, flag)
         return
     path = storage.local_path()
     problem = sqlite_path_problem(path) if for_ray else None
@@ -41,19 +42,59 @@ def check_storage(storage: Folder, flag: str = "--storage", for_ray: bool = True
         raise ConfigError(flag, "", problem)
     if os.path.exists(path) and not os.path.isdir(path):
         raise ConfigError(flag, "", f"{path} is a file, not a folder; give a folder")
-    existing = path
-    while not os.path.exists(existing):
+    probe_folder(path, flag)
+
+
+def probe_folder(path: str, flag: str) -> None:
+    """Make the folders down to ``path``, write and remove a probe file in it, then remove the
+    folders this made: a symlink loop, an over-long name, a file in the way or a read-only
+    mount is one line now, not a traceback when the run writes its lock (access() says yes to
+    root on a read-only mount, so it is tried, and nothing is left)."""
+    missing, existing = [], path
+    while not os.path.lexists(existing):
+        missing.append(existing)
         existing = os.path.dirname(existing)
+    if os.path.islink(existing) and not os.path.exists(existing):
+        raise ConfigError(flag, "", f"{existing} is a symlink that leads nowhere (a loop?)")
     if not os.path.isdir(existing):
         raise ConfigError(flag, "", f"{existing} is a file, not a folder; give a folder")
-    try:  # access() says yes to root on a read-only mount: try it (and leave nothing)
-        os.rmdir(tempfile.mkdtemp(prefix=".codemix-probe-", dir=existing))
+    made = []
+    try:
+        for folder in reversed(missing):
+            os.mkdir(folder)
+            made.append(folder)
+        fd, probe = tempfile.mkstemp(prefix=".codemix-probe-", dir=path)
+        os.close(fd)
+        os.remove(probe)
     except OSError as e:
+        where = e.filename or path
         raise ConfigError(
-            flag,
-            "",
-            f"{existing} is not writable ({e.strerror}); give a folder you can write",
+            flag, "", f"{where} is not writable ({e.strerror}); give a folder you can write"
         ) from None
+    finally:
+        for folder in reversed(made):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+
+
+def check_credentials(storage: Folder, flag: str) -> None:
+    """An object store the run cannot even list (no credentials, a refused key): one line now,
+    before any work, a dry run included."""
+    try:
+        storage.fs.exists(storage.path)
+    except Exception as e:  # noqa: BLE001 - botocore / gcsfs / adlfs each raise their own
+        name = type(e).__name__
+        text = str(e).splitlines()[0][:160] if str(e) else name
+        if "Credential" in name or "credential" in text.lower() or isinstance(e, PermissionError):
+            raise ConfigError(
+                flag,
+                "",
+                f"{storage.uri}: {text}; set the store's credentials in the environment "
+                "(e.g. AWS_ACCESS_KEY_ID / AWS_PROFILE) or an instance role",
+            ) from None
+        # anything else (an unreachable endpoint) is the storage retry's to report, later
 
 
 def check_inits(space: SearchSpace) -> None:

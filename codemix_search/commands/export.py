@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+from codemix_search.config.load import read_user_yaml
 from codemix_search.core.strict_json import strict_json
 from codemix_search.errors import ConfigError, OneLineParser, number
 from codemix_search.export import recipes as export
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("--seq-len", "", f"{args.seq_len}: a positive token count")
         export.load_run(run, need=(RunLayout.SPACE, RunLayout.RECORDS, RunLayout.RUN))
         out = Folder(args.out) if args.out else None
+        if out is not None and out.is_local:  # before the work, not after it
+            check_out_folder(out.local_path())
         done = export_for_trainer(run, args.format, out, args.seq_len, target)
         units = f" in {target.tokenizer.name} tokens" if target.tokenizer else ""
         print(
@@ -80,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     if target.tokenizer or target.target_tokens is not None:
         return _print_target(run, target, args.json)
     return _rewrite(run, args.paths)
+
+
+def check_out_folder(path: str) -> None:
+    """``--out`` is a folder (or nothing yet) under a parent this user can write."""
+    from codemix_search.preflight import probe_folder
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError("--out", "", f"{path} is a file; give a folder (it is replaced whole)")
+    probe_folder(os.path.dirname(os.path.abspath(path)), "--out")
 
 
 def _target_request(args):
@@ -93,10 +105,7 @@ def _target_request(args):
         raise ConfigError("--target-tokens", "", str(e).split(": ", 1)[-1]) from None
     available = None
     if args.available:
-        folder = Folder(os.path.dirname(args.available) or ".")
-        if not folder.exists(os.path.basename(args.available)):
-            raise ConfigError(args.available, "", "does not exist; give a YAML file of sizes")
-        raw = folder.read_yaml(os.path.basename(args.available))
+        raw = read_user_yaml(args.available, "give a YAML file of sizes (code: 250B)")
         available = parse_available(raw, args.available)
     request = TargetRequest(  # flags checked together before a tokenizer is loaded
         None, tokens, args.cooldown_share, available, args.available or "--available",
@@ -167,10 +176,7 @@ def _rewrite(run: Folder, paths_file: str | None) -> int:
     info = run.read_json(RunLayout.RUN)
     paths = None
     if paths_file:
-        folder = Folder(os.path.dirname(paths_file) or ".")
-        if not folder.exists(os.path.basename(paths_file)):
-            raise ConfigError(paths_file, "", "does not exist; give a YAML mapping source -> path")
-        paths = folder.read_yaml(os.path.basename(paths_file))
+        paths = read_user_yaml(paths_file, "give a YAML mapping source -> path")
         if not isinstance(paths, dict) or not all(isinstance(v, str) for v in paths.values()):
             raise ConfigError(paths_file, "", "a mapping of source name -> path or URI")
     uris = export.export_run(records, space, run, info["name"], info["data"], paths)

@@ -22,6 +22,7 @@ from codemix_search.commands.swarm_flags import (
     strict_json,
     swarm_from,
 )
+from codemix_search.config.load import read_user_yaml
 from codemix_search.errors import ConfigError, OneLineParser
 from codemix_search.export.units import UnitsError, parse_count
 from codemix_search.storage.folder import Folder
@@ -135,9 +136,7 @@ def limit_args(swarm: Swarm, args):
         target_tokens = _count(args.target_tokens, "--target-tokens", "--target-tokens")
         if not math.isfinite(args.max_epochs) or not args.max_epochs > 0:
             raise ConfigError("--max-epochs", "", f"{args.max_epochs}: a positive number")
-        raw = Folder(os.path.dirname(args.available) or ".").read_yaml(
-            os.path.basename(args.available)
-        )
+        raw = read_user_yaml(args.available, "give a YAML file of sizes (code: 250B)")
         if not isinstance(raw, dict) or not raw:
             raise ConfigError(args.available, "", "a mapping of source -> tokens (e.g. code: 250B)")
         available = {str(k): _count(v, args.available, str(k)) for k, v in raw.items()}

@@ -276,37 +276,40 @@ def _catalog(data: Data, file: str) -> tuple[SourceInfo, ...]:
     return tuple(SourceInfo(s.name, s.kind, s.weight, s.phases) for s in cfg.sources)
 
 
-def load_space(path: str, overrides: list[str] | None = None) -> SearchSpace:
-    """Read, override and validate a space file. Raises ConfigError (one line) on any problem."""
+def read_user_yaml(path: str, hint: str = "pass a readable YAML file") -> Any:
+    """A YAML file a person wrote (a space, a sources file, --paths, --available), any fsspec
+    path: missing, a folder, unreadable, not UTF-8, empty, not YAML, a key given twice, too
+    deep or too large: one line naming the file and ``hint``."""
     from codemix_search.storage.folder import Folder
 
-    shown = path
     try:
         folder = Folder(os.path.dirname(path) or ".")
         data = folder.read_bytes(os.path.basename(path))
     except FileNotFoundError:
-        raise ConfigError(
-            shown, "", "file not found; pass --space search_spaces/demo.yaml or another space file"
-        ) from None
+        raise ConfigError(path, "", f"file not found; {hint}") from None
     except (IsADirectoryError, PermissionError, OSError) as e:
-        raise ConfigError(
-            shown, "", f"cannot read ({e.__class__.__name__}); pass a readable YAML file"
-        ) from None
+        raise ConfigError(path, "", f"cannot read ({e.__class__.__name__}); {hint}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(shown, "", "not UTF-8 text; pass a YAML search space") from None
+        raise ConfigError(path, "", f"not UTF-8 text; {hint}") from None
     if not text.strip():
-        raise ConfigError(shown, "", "empty file; start from search_spaces/tiny.yaml")
+        raise ConfigError(path, "", f"empty file; {hint}")
     try:
-        raw = load_bounded(text, shown)
+        return load_bounded(text, path)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "yaml"
         problem = getattr(e, "problem", None) or "invalid YAML"
         raise ConfigError(
-            shown, where, f"{problem}; fix the YAML syntax (only plain YAML, no tags)"
+            path, where, f"{problem}; fix the YAML syntax (only plain YAML, no tags)"
         ) from None
+
+
+def load_space(path: str, overrides: list[str] | None = None) -> SearchSpace:
+    """Read, override and validate a space file. Raises ConfigError (one line) on any problem."""
+    shown = path
+    raw = read_user_yaml(path, "pass --space search_spaces/demo.yaml or another space file")
     if overrides:
         if not isinstance(raw, dict):
             raise ConfigError(shown, "", "a search space must be a YAML mapping")

@@ -32,6 +32,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterable
 
@@ -211,6 +212,9 @@ def prepare_data(
     """The dataset of ``cfg`` under ``<storage>/_data/<key>``: reused when complete (after a
     sha256 check of its shards), else built and uploaded. ``engine``: ray | local | auto (Ray
     Data when Ray is initialised)."""
+    # The label names a folder under <storage>/_data: one name, never a path out of it.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", label) or ".." in label:
+        raise ConfigError("--label", "", f"{label[:40]!r}: letters, digits, '-', '_' or '.'")
     files = {s.name: check_source(s, cfg.file) for s in cfg.sources}
     fingerprints = _fingerprints(cfg, files)
     key = dataset_key(cfg, fingerprints, label)

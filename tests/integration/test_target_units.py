@@ -198,7 +198,7 @@ def test_declared_sizes_epochs_and_rebalance(run, tmp_path):
         (["--target-tokens", "1M", "--available", "AVAIL_PARTIAL"], "no figure for"),
         (["--target-tokens", "1M", "--available", "AVAIL_BAD"], "text"),
         (["--target-tokens", "1T", "--available", "AVAIL_TINY", "--rebalance"], "no rebalance"),
-        (["--target-tokens", "1M", "--available", "/nonexistent.yaml"], "does not exist"),
+        (["--target-tokens", "1M", "--available", "/nonexistent.yaml"], "file not found"),
     ],
 )
 def test_bad_target_input_is_one_line_and_writes_nothing(run, tmp_path, extra, words):

@@ -189,3 +189,27 @@ def test_mapping_values_and_training_signs_are_checked(tmp_path):
     ]:
         with pytest.raises(ConfigError, match=field):
             load_space(TINY, [override])
+
+
+def test_storage_preflight_writes_where_the_run_will_and_leaves_nothing(tmp_path):
+    from codemix_search.preflight import probe_folder
+
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    with pytest.raises(ConfigError, match="symlink that leads nowhere"):
+        probe_folder(str(tmp_path / "loop1" / "runs"), "--storage")
+    with pytest.raises(ConfigError, match="File name too long"):
+        probe_folder(str(tmp_path / "a" / ("x" * 300)), "--storage")
+    probe_folder(str(tmp_path / "new" / "runs"), "--storage")  # fine, and nothing left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop1", "loop2"]
+
+
+def test_a_malformed_project_environment_variable_is_one_line(monkeypatch):
+    from codemix_search.storage.folder import retry_s
+
+    for bad in ("abc", "nan", "-1"):
+        monkeypatch.setenv("CODEMIX_STORAGE_RETRY_S", bad)
+        with pytest.raises(ConfigError, match="CODEMIX_STORAGE_RETRY_S"):
+            retry_s()
+    monkeypatch.setenv("CODEMIX_STORAGE_RETRY_S", "3")
+    assert retry_s() == 3.0

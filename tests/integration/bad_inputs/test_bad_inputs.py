@@ -56,6 +56,13 @@ BOMB += "".join(
 )
 
 
+RUN_FILES = {
+    "runs/r/space.yaml": space(),
+    "runs/r/records.jsonl": "",
+    "runs/r/run.json": json.dumps({"name": "r", "layout": 2, "data": {"uri": "nowhere"}}),
+}
+
+
 def sources(*entries: dict) -> str:
     return yaml.safe_dump({"sources": list(entries)}, sort_keys=False)
 
@@ -471,6 +478,39 @@ CASES = [
         "--candidates",
     ),
     ("demo-vocab-too-small", {}, ["data", "demo", "--vocab-size", "1"], "--vocab-size"),
+    # --- every subcommand checks its paths before its work ---
+    (
+        "export-paths-is-a-folder",
+        {**RUN_FILES, "p/keep.txt": "x"},
+        ["export", "{d}/runs/r", "--paths", "{d}/p"],
+        "cannot read",
+    ),
+    (
+        "export-out-is-a-file",
+        {**RUN_FILES, "afile": "x"},
+        ["export", "{d}/runs/r", "--format", "megatron", "--out", "{d}/afile"],
+        "--out",
+    ),
+    (
+        "data-build-label-leaves-its-folder",
+        {
+            "a.jsonl": GOOD_DOC,
+            "src.yaml": sources({"name": "a", "kind": "code", "uri": "a.jsonl"}),
+        },
+        [
+            "data",
+            "build",
+            "--sources",
+            "{d}/src.yaml",
+            "--label",
+            "../..",
+            "--storage",
+            "{d}/st",
+            "--engine",
+            "local",
+        ],
+        "--label",
+    ),  # fmt: skip
     (
         "resume-would-drop-overrides",
         {"runs/r/space.yaml": space()},
@@ -530,3 +570,20 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case, files, 
     assert lines[0].startswith("error: "), lines[0]
     assert names.replace("{d}", d) in lines[0], (names, lines[0])
     assert _tree(d) == before, sorted(_tree(d) - before)  # nothing written, nothing executed
+
+
+def test_s3_storage_without_credentials_is_one_line_even_for_a_dry_run(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",  # no instance role to ask for
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "codemix_search", "run", "--space", "search_spaces/tiny.yaml",
+         "--storage", "s3://codemix-no-such-bucket/runs", "--dry-run"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr[-1000:]
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "credentials" in lines[0] and "--storage" in lines[0], lines
