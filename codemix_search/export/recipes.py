@@ -139,7 +139,11 @@ def recipe(
             "sampler": space.sampler,
             "data": data_info,
             "trial_seed": (record.get("metrics") or {}).get("seed"),
-            "checkpoint_uri": (record.get("metrics") or {}).get("checkpoint_uri"),
+            # Where the checkpoint is now: inside this run folder, also when the run was
+            # copied or resumed elsewhere (the record names where it was first written).
+            "checkpoint_uri": _here(
+                (record.get("metrics") or {}).get("checkpoint_uri"), run_uri, run_name
+            ),
             # The same, relative to the run folder: a run copied elsewhere keeps the link.
             "checkpoint_in_run": _in_run(
                 (record.get("metrics") or {}).get("checkpoint_uri"), run_uri, run_name
@@ -182,6 +186,11 @@ def proxy_bytes_per_token(data_info: dict) -> dict | None:
     except Exception:  # noqa: BLE001 - units are an addition to the recipe, never its failure
         return None
     return {s: v["proxy"].to_dict() for s, v in measure(texts).items()}
+
+
+def _here(uri: str | None, run_uri: str | None, run_name: str) -> str | None:
+    inside = _in_run(uri, run_uri, run_name)
+    return f"{run_uri.rstrip('/')}/{inside}" if inside and run_uri else uri
 
 
 def _in_run(uri: str | None, run_uri: str | None, run_name: str) -> str | None:
@@ -275,7 +284,12 @@ def export_run(
             if name.endswith(trainer_files):
                 recipes.remove(name)
     bytes_per_token = proxy_bytes_per_token(data_info)
-    for r in front_of(rows_in, space):
+    front = front_of(rows_in, space)
+    on_front = {f"{r['trial_id']}.yaml" for r in front}
+    for name in recipes.listdir():  # a trial no longer on the front keeps no recipe
+        if name.endswith(".yaml") and name not in on_front:
+            recipes.remove(name)
+    for r in front:
         rec = recipe(
             r,
             space,

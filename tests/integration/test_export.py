@@ -171,3 +171,22 @@ def test_s3_export_is_atomic_when_the_server_dies_mid_write(tmp_path, s3_endpoin
     monkeypatch.setattr(export_mod, "recipe", real_recipe)
     uris = export_run(records, space, run, "r1", DATA_INFO)  # a rerun completes it
     assert fs.exists(f"{bucket}/r1/recipes/_SUCCESS") and uris
+
+
+def test_a_trial_no_longer_on_the_front_keeps_no_recipe(tmp_path):
+    space = load_space(TINY)
+    run = Folder(str(tmp_path / "run"))
+    records = make_records(space, run)
+    export_run(records, space, run, "r1", DATA_INFO)
+    recipes = tmp_path / "run" / "recipes"
+    before = {p.name for p in recipes.glob("*.yaml")}
+    (recipes / "t9.yaml").write_text("trial_id: t9\n")  # a front member of an earlier export
+    # t3 now the worst on both objectives (BPB, lower is better): its recipe must go
+    worse = [
+        r.with_export(objectives={"nl_reasoning": 9.0, "code": 9.0}) if r.trial_id == "t3" else r
+        for r in records
+    ]
+    export_run(worse, space, run, "r1", DATA_INFO)
+    after = {p.name for p in recipes.glob("*.yaml")}
+    assert "t9.yaml" not in after and "t3.yaml" not in after
+    assert after <= before and (recipes / "_SUCCESS").exists()

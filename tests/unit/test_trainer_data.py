@@ -82,3 +82,10 @@ def test_a_checkpoint_link_is_relative_to_the_run_also_from_a_copied_run():
     assert _in_run("s3://b/x/r1/train/c", "s3://b/x/r1/", "r1") == "train/c"
     assert _in_run("/elsewhere/model", "/data/runs/r1", "r1") is None
     assert _in_run(None, "/data/runs/r1", "r1") is None
+    from codemix_search.export.recipes import _here
+
+    # the absolute link of a copy points into the copy, not the original run
+    assert _here(ckpt, "/home/u/r1-copy", "r1") == (
+        "/home/u/r1-copy/train/train-t1/checkpoint_000003"
+    )
+    assert _here("/elsewhere/model", "/home/u/r1-copy", "r1") == "/elsewhere/model"
