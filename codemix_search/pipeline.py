@@ -89,6 +89,7 @@ def check_request(
     if run.is_complete():
         raise ConfigError("--name", "", f"run {run.uri} already finished; pick another --name")
     preflight.check_inits(space)
+    preflight.check_budget(space)
     if run.exists(RunLayout.SPACE) and not resume:
         raise ConfigError(
             "--name", "", f"run {run.uri} exists; add --resume to continue it, or pick another"
@@ -264,7 +265,13 @@ def finish(
         print("(not saved: the run's storage refused the export; see the error below)")
         raise
     counts = {s.value: sum(r.status is s for r in records) for s in TrialStatus}
-    if counts["interrupted"]:
+    budget_cut = [r for r in records if (r.metrics or {}).get("stopped_by")]
+    if budget_cut:
+        print(
+            f"\n{len(budget_cut)} trials cut by {budget_cut[0].metrics['stopped_by']} "
+            "(recorded as interrupted, not as early stopping)"
+        )
+    if counts["interrupted"] > len(budget_cut):  # a signal stopped the search
         # What finished is exported (records, report, recipes so far); the run is not marked
         # finished, so `--resume` continues the interrupted trials and the rest of the budget.
         print(
@@ -273,13 +280,17 @@ def finish(
             f"`--resume --name {name}`"
         )
         return 130
-    if not (counts["finished"] or counts["pruned"]):
-        # Nothing trained to the end (every trial errored or diverged): not a finished run.
-        cause = next((r.error for r in records if r.error), "see the trials' error files")
+    if not counts["finished"]:
+        # Nothing trained to the end and was scored: no front, no recipe; not a finished run.
+        cause = next(
+            (r.error for r in records if r.error),
+            "the budget ended every trial" if budget_cut else "see the trials' error files",
+        )
         print(
-            f"\nno trial finished ({counts['error']} errors, {counts['diverged']} diverged); "
-            f"first cause: {cause}\nthe run is left unfinished (no _SUCCESS); fix the cause "
-            "and start a new --name"
+            f"\nno trial finished ({counts['error']} errors, {counts['diverged']} diverged, "
+            f"{counts['pruned']} pruned, {len(budget_cut)} cut by the budget); first cause: "
+            f"{cause}\nthe run is left unfinished (no _SUCCESS); fix the cause and start a "
+            "new --name"
         )
         return 1
     run.mark_success(

@@ -141,3 +141,37 @@ def check_cluster(space: SearchSpace, plan, embedded: bool, resources: dict) -> 
             "true, but this machine has no GPU and the embedded cluster cannot add one; use "
             "auto (GPUs when present) or submit to a cluster with GPU nodes",
         )
+
+
+def check_budget(space: SearchSpace) -> None:
+    """A budget that cannot finish one trial, given the plan, is one line before Ray starts
+    (it would train the bases, stop the first trials at the budget and finish nothing)."""
+    b, t = space.budget, space.training
+    searched = {p.name for p in space.parameters}
+    if b.max_tokens is not None and "tokens" not in searched and b.max_tokens < t.tokens:
+        raise ConfigError(
+            space.source_file,
+            "budget.max_tokens",
+            f"{b.max_tokens:,} tokens cannot finish one trial ({t.tokens:,} tokens each); "
+            "raise it to at least that, or leave it out",
+        )
+    if b.time_budget_s is None:
+        return
+    from codemix_search.analysis.budget import plan_for
+
+    try:
+        plan = plan_for(space)
+    except ConfigError:
+        return  # nothing to plan with (no throughput for this model): Tune's limit applies
+    rounds = -(-plan.trials // max(1, plan.concurrency))
+    one_trial = (plan.wall_seconds - plan.bases_seconds) / max(1, rounds)
+    # the plan is a prediction (the learnt throughput can be 2x off on another load): refuse
+    # only a budget under half of what the bases and one trial are predicted to take
+    if b.time_budget_s < 0.5 * (plan.bases_seconds + one_trial):
+        raise ConfigError(
+            space.source_file,
+            "budget.time_budget_s",
+            f"{b.time_budget_s:g} s cannot finish one trial: the plan predicts "
+            f"{plan.bases_seconds:.0f} s for the bases and {one_trial:.0f} s a trial "
+            "(`codemix_search plan`); raise it or leave it out",
+        )

@@ -145,8 +145,15 @@ class TokenBudgetStopper(tune.Stopper):
             self.tokens[trial_id] = int(result["tokens"])
         return False
 
+    hit = False
+    """Set (on the class: Tune may hand the experiment a restored copy) once the budget
+    stopped the search; the trials it cut are recorded as such, not as pruned."""
+
     def stop_all(self) -> bool:
-        return self.max_tokens is not None and sum(self.tokens.values()) >= self.max_tokens
+        if self.max_tokens is not None and sum(self.tokens.values()) >= self.max_tokens:
+            TokenBudgetStopper.hit = True
+            return True
+        return False
 
 
 class UnfinishedTrials(tune.Callback):
@@ -164,6 +171,7 @@ class UnfinishedTrials(tune.Callback):
     def __init__(self):
         self.interrupted = False
         self.ids: set[str] = set()
+        self.last_open: set[str] = set()
 
     def setup(self, **info):
         import signal
@@ -190,7 +198,9 @@ class UnfinishedTrials(tune.Callback):
             self._open = {t.trial_id for t in trials if t.status not in ("TERMINATED", "ERROR")}
 
     def on_experiment_end(self, trials, **info):
-        self.ids = set(getattr(self, "_open", ())) if self.interrupted else set()
+        # what was open at the last step: interrupted by the signal, or cut by a budget
+        self.last_open = set(getattr(self, "_open", ()))
+        self.ids = self.last_open if self.interrupted else set()
 
     def __getstate__(self):  # Tune saves callbacks with its experiment state
-        return {"interrupted": False, "ids": set()}
+        return {"interrupted": False, "ids": set(), "last_open": set()}

@@ -10,6 +10,7 @@ import functools
 import logging
 import os
 import re
+import time
 
 import optuna
 from ray import tune
@@ -257,6 +258,8 @@ def _fit(tuner, space: SearchSpace, unfinished: UnfinishedTrials) -> list[TrialR
 
     previous = signal.signal(signal.SIGTERM, as_interrupt)
     UnfinishedTrials.current = None
+    TokenBudgetStopper.hit = False
+    started = time.monotonic()
     try:
         results = tuner.fit()
     except Exception as e:  # noqa: BLE001 - only the unreadable-results case, re-raised otherwise
@@ -270,7 +273,17 @@ def _fit(tuner, space: SearchSpace, unfinished: UnfinishedTrials) -> list[TrialR
         return []
     finally:
         signal.signal(signal.SIGTERM, previous)
-    return _records(results, space, (UnfinishedTrials.current or unfinished).ids)
+    seen = UnfinishedTrials.current or unfinished
+    cut_by = None
+    if not seen.interrupted:
+        if TokenBudgetStopper.hit:
+            cut_by = "budget.max_tokens"
+        elif space.budget.time_budget_s and (
+            time.monotonic() - started >= 0.99 * space.budget.time_budget_s
+        ):
+            cut_by = "budget.time_budget_s"
+    cut = seen.last_open if cut_by else set()
+    return _records(results, space, seen.ids, cut, cut_by)
 
 
 def _trial_id_of(path: str | None, known: set[str]) -> str:
@@ -280,16 +293,28 @@ def _trial_id_of(path: str | None, known: set[str]) -> str:
     return next((t for t in known if t in base.split("_")), base)
 
 
-def _records(results, space: SearchSpace, unfinished: set[str] = frozenset()) -> list[TrialRecord]:
+def _records(
+    results,
+    space: SearchSpace,
+    unfinished: set[str] = frozenset(),
+    cut: set[str] = frozenset(),
+    cut_by: str | None = None,
+) -> list[TrialRecord]:
+    """Tune's results as records. ``unfinished``: open when a signal stopped the search;
+    ``cut``: open when the budget (``cut_by``) did. Both are interrupted, never pruned (the
+    scheduler did not stop them; early stopping saved nothing there)."""
     records = []
     for r in results:
         metrics = dict(r.metrics or {})
         status = metrics.get("status")
-        trial_id = metrics.get("trial_id") or _trial_id_of(r.path, unfinished)
+        trial_id = metrics.get("trial_id") or _trial_id_of(r.path, unfinished | cut)
         if r.error is not None:
             status = TrialStatus.ERROR
         elif status in (TrialStatus.FINISHED, TrialStatus.DIVERGED):
             pass
+        elif trial_id in cut:
+            status = TrialStatus.INTERRUPTED
+            metrics["stopped_by"] = cut_by
         elif trial_id in unfinished or space.early_stopping.scheduler == "none":
             # The search was stopped, not this trial (without a scheduler nothing prunes: a
             # trial the stop caught between its last report and Tune's bookkeeping was seen

@@ -190,3 +190,23 @@ def test_a_trial_no_longer_on_the_front_keeps_no_recipe(tmp_path):
     after = {p.name for p in recipes.glob("*.yaml")}
     assert "t9.yaml" not in after and "t3.yaml" not in after
     assert after <= before and (recipes / "_SUCCESS").exists()
+
+
+def test_a_run_where_nothing_finished_exits_1_and_is_not_marked_finished(tmp_path, capsys):
+    import time
+
+    from codemix_search.core.records import TrialStatus
+    from codemix_search.pipeline import finish
+
+    space = load_space(TINY)
+    run = Folder(str(tmp_path / "run"))
+    run.write_yaml("space.yaml", space.to_dict())
+    cut = [
+        r.with_export(status=TrialStatus.INTERRUPTED, objectives={},
+                      metrics={**r.metrics, "stopped_by": "budget.max_tokens"})
+        for r in make_records(space, run)[:2]
+    ]  # fmt: skip
+    assert finish(cut, space, run, "r1", DATA_INFO, time.time()) == 1
+    out = capsys.readouterr().out
+    assert "2 trials cut by budget.max_tokens" in out and "no trial finished" in out
+    assert not run.is_complete()

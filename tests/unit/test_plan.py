@@ -38,3 +38,15 @@ def test_a_cluster_too_small_for_one_trial_is_one_clear_error():
 
 def test_embedded_cluster_declares_one_driver_slot_per_trial():
     assert embedded_cluster_resources(2, 3) == {"num_cpus": 2, "resources": {DRIVER_RESOURCE: 3}}
+
+
+def test_the_asha_simulation_is_bounded_whatever_the_budget():
+    import time
+
+    from codemix_search.core.costs import simulate_asha
+
+    t0 = time.monotonic()
+    big = simulate_asha(10_000, 4, 1, 3, concurrency=2)
+    assert time.monotonic() - t0 < 5  # was ~2 minutes: every trial simulated, 400 times
+    mid = simulate_asha(128, 4, 1, 3, concurrency=2)
+    assert abs(big.share - mid.share) < 0.02 and big.share_sd < mid.share_sd

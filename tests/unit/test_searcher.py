@@ -184,3 +184,32 @@ def test_token_budget_stopper_and_budget_validation():
     assert space.budget.time_budget_s == 600 and space.budget.max_tokens == 100000
     with pytest.raises(ConfigError, match="budget.max_tokens"):
         load_space(TINY, ["budget.max_tokens=0"])
+
+
+def test_trials_cut_by_the_budget_are_recorded_as_such_not_as_pruned():
+    from types import SimpleNamespace
+
+    from codemix_search.core.records import TrialStatus
+    from codemix_search.search.tuner import _records
+
+    space = load_space(TINY)  # ASHA: a stopped trial would otherwise read "pruned"
+    cfg = space.sample(__import__("random").Random(0))
+
+    def result(tid, status=None):
+        metrics = {"trial_id": tid, "tokens": 5120, **({"status": status} if status else {})}
+        return SimpleNamespace(metrics=metrics, config=cfg, error=None, path=f"/x/{tid}")
+
+    results = [result("a", "finished"), result("b"), result("c")]
+    records = {r.trial_id: r for r in _records(results, space, set(), {"c"}, "budget.max_tokens")}
+    assert records["b"].status is TrialStatus.PRUNED  # stopped by ASHA before the budget
+    assert records["c"].status is TrialStatus.INTERRUPTED
+    assert records["c"].metrics["stopped_by"] == "budget.max_tokens"
+
+
+def test_a_budget_that_cannot_finish_one_trial_is_refused_before_ray(tmp_path):
+    from codemix_search.errors import ConfigError
+    from codemix_search.preflight import check_budget
+
+    with pytest.raises(ConfigError, match="budget.max_tokens: 1,000 tokens cannot finish"):
+        check_budget(load_space(TINY, ["budget.max_tokens=1000"]))
+    check_budget(load_space(TINY, ["budget.max_tokens=100000"]))
