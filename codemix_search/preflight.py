@@ -82,9 +82,27 @@ def probe_folder(path: str, flag: str) -> None:
 def check_credentials(storage: Folder, flag: str) -> None:
     """An object store the run cannot even list (no credentials, a refused key): one line now,
     before any work, a dry run included."""
+    scheme = storage.uri.split("://", 1)[0]
+    if scheme in ("s3", "s3a"):
+        # Asked of botocore's chain (environment, profile files, instance role), not of the
+        # store: no request leaves the machine for this.
+        import botocore.session
+        import fsspec.config
+
+        opts = fsspec.config.conf.get("s3") or {}
+        if opts.get("key") or opts.get("anon") or opts.get("profile"):
+            return
+        if botocore.session.Session().get_credentials() is None:
+            raise ConfigError(
+                flag,
+                "",
+                f"{storage.uri}: no S3 credentials found; set them in the environment "
+                "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) or an instance role",
+            )
+        return
     try:
         storage.fs.exists(storage.path)
-    except Exception as e:  # noqa: BLE001 - botocore / gcsfs / adlfs each raise their own
+    except Exception as e:  # noqa: BLE001 - gcsfs / adlfs each raise their own
         name = type(e).__name__
         text = str(e).splitlines()[0][:160] if str(e) else name
         if "Credential" in name or "credential" in text.lower() or isinstance(e, PermissionError):

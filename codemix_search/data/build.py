@@ -45,7 +45,8 @@ from codemix_search.data.engines import Engine
 from codemix_search.data.sources import check_source, fingerprint, read_file
 from codemix_search.data.stages import NGRAM, ShardWriter, eval_index
 from codemix_search.errors import ConfigError
-from codemix_search.storage.folder import Folder, publish_dir
+from codemix_search.storage.folder import Folder
+from codemix_search.storage.publish import publish_dir
 
 log = logging.getLogger(__name__)
 BUILDER_VERSION = 5

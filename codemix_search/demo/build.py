@@ -23,7 +23,8 @@ from codemix_search.demo.corpora import (
 )
 from codemix_search.demo.problems import synthetic_code_documents
 from codemix_search.errors import ConfigError
-from codemix_search.storage.folder import is_complete_dir, publish_dir
+from codemix_search.storage.folder import is_complete_dir
+from codemix_search.storage.publish import publish_dir
 
 SOURCE_KINDS = {
     "text": "text",

@@ -278,17 +278,9 @@ def export_run(
     summary = write_report(rows, space, run)
     recipes = layout.recipes
     uris = []
-    trainer_files = tuple(f".{fmt}.json" for fmt in EXPORTERS)
-    if not paths:
-        for name in recipes.listdir():  # blends of an earlier --paths export: not runnable now
-            if name.endswith(trainer_files):
-                recipes.remove(name)
     bytes_per_token = proxy_bytes_per_token(data_info)
     front = front_of(rows_in, space)
-    on_front = {f"{r['trial_id']}.yaml" for r in front}
-    for name in recipes.listdir():  # a trial no longer on the front keeps no recipe
-        if name.endswith(".yaml") and name not in on_front:
-            recipes.remove(name)
+    _remove_stale(recipes, {r["trial_id"] for r in front}, keep_trainer_files=bool(paths))
     for r in front:
         rec = recipe(
             r,
@@ -305,6 +297,20 @@ def export_run(
             recipes.write_json(f"{r['trial_id']}.{fmt}.json", fn(rec, paths))
     recipes.mark_success({"recipes": len(uris)})
     return uris
+
+
+def _remove_stale(recipes: Folder, front: set[str], keep_trainer_files: bool) -> None:
+    """A trial no longer on the front keeps no recipe; without --paths, no blend of an earlier
+    --paths export stays (it named the team's copies, which this export did not check)."""
+    from codemix_search.export.formats import EXPORTERS
+
+    trainer_files = tuple(f".{fmt}.json" for fmt in EXPORTERS)
+    for name in recipes.listdir():
+        stem = name.split(".", 1)[0]
+        if name.endswith(".yaml") and stem not in front:
+            recipes.remove(name)
+        elif name.endswith(trainer_files) and (stem not in front or not keep_trainer_files):
+            recipes.remove(name)
 
 
 def load_run(

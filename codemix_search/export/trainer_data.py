@@ -33,8 +33,9 @@ from codemix_search.errors import ConfigError
 from codemix_search.export.formats import PHASES, phase_tokens, recipe_weights
 from codemix_search.export.target import TargetRequest, plan_target
 from codemix_search.export.trainer_writers import write_mds, write_megatron, write_olmo
-from codemix_search.storage.folder import Folder, publish_dir
+from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout
+from codemix_search.storage.publish import publish_dir
 
 MEGATRON_TARGET = "megatron-core 0.16 (IndexedDataset MMIDIDX v1, GPTDataset)"
 OLMO_TARGET = "ai2-olmo-core 3.0 (NumpyFSLDatasetConfig.from_dict)"

@@ -36,7 +36,7 @@ def test_gpu_trials_on_the_embedded_cpu_cluster_are_refused_not_left_waiting():
     preflight.check_cluster(space, plan, True, {**cpu_only, "GPU": 1.0})
 
 
-def test_storage_checks(tmp_path):
+def test_storage_checks(tmp_path, monkeypatch):
     preflight.check_storage(preflight.Folder(str(tmp_path / "new" / "runs")))
     assert not (tmp_path / "new").exists()  # the write probe leaves nothing
     (tmp_path / "f").write_text("x")
@@ -44,4 +44,13 @@ def test_storage_checks(tmp_path):
         preflight.check_storage(preflight.Folder(str(tmp_path / "f" / "runs")))
     with pytest.raises(ConfigError, match="memory://"):
         preflight.check_storage(preflight.Folder("memory://runs"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     preflight.check_storage(preflight.Folder("s3://bucket/runs"))  # not contacted here
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(ConfigError, match="no S3 credentials found"):
+        preflight.check_storage(preflight.Folder("s3://bucket/runs"))
