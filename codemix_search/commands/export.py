@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if target.tokenizer or target.target_tokens is not None:
         return _print_target(run, target, args.json)
+    if args.json:
+        raise ConfigError("--json", "", "goes with --tokenizer or --target-tokens (it prints "
+                          "the units and the budget); without them export writes the run")  # fmt: skip
     return _rewrite(run, args.paths)
 
 

@@ -136,8 +136,14 @@ class Folder:
     uri: str
 
     def __post_init__(self):
-        if not self.uri:
-            raise ValueError("empty storage URI")
+        # A path a person typed reaches here from many flags: an empty one or an unknown
+        # protocol is one line, not a ValueError from deep inside fsspec.
+        if not self.uri or not self.uri.strip():
+            raise ConfigError("(empty path)", "", "give a folder or a URI (s3://bucket/prefix)")
+        if "://" in self.uri:
+            check_uri(self.uri, "path")
+            if not self.uri.split("://", 1)[1].strip("/") and not self.uri.startswith("file:"):
+                raise ConfigError(self.uri, "", "names no bucket or folder; give one")
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
@@ -182,11 +188,14 @@ class Folder:
         self._retrying(f"removing {name}", lambda: self.fs.exists(path) and self.fs.rm(path))
 
     def listdir(self) -> list[str]:
-        if not self.fs.exists(self.path):
-            return []
-        return sorted(
-            posixpath.basename(p.rstrip("/")) for p in self.fs.ls(self.path, detail=False)
-        )
+        def names() -> list[str]:
+            if not self.fs.exists(self.path):
+                return []
+            return sorted(
+                posixpath.basename(p.rstrip("/")) for p in self.fs.ls(self.path, detail=False)
+            )
+
+        return self._retrying("listing the folder", names)
 
     def _retrying(self, what: str, fn):
         """Run ``fn()``; retry transient failures with backoff until the deadline."""
@@ -196,6 +205,13 @@ class Folder:
             try:
                 return fn()
             except Exception as e:  # noqa: BLE001 - classified below, re-raised if not ours
+                if "Credential" in type(e).__name__:  # botocore's NoCredentialsError & co
+                    raise ConfigError(
+                        self.uri,
+                        "",
+                        f"{str(e)[:120]}; set the store's credentials in the environment "
+                        "(e.g. AWS_ACCESS_KEY_ID / AWS_PROFILE) or an instance role",
+                    ) from None
                 if is_full(e):
                     raise StorageError(
                         self.uri,
@@ -220,10 +236,19 @@ class Folder:
             with self.fs.open(self._p(name), "rb") as f:
                 return f.read()
 
-        return self._retrying(f"reading {name}", read)
+        try:
+            return self._retrying(f"reading {name}", read)
+        except IsADirectoryError:
+            raise ConfigError(self.file(name), "", "a folder, not a file; give the file") from None
+        except NotADirectoryError:
+            raise ConfigError(self.file(name), "", "a path through a file; check it") from None
 
     def read_text(self, name: str) -> str:
-        return self.read_bytes(name).decode("utf-8")
+        data = self.read_bytes(name)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(self.file(name), "", "not UTF-8 text (a binary file?)") from None
 
     def read_json(self, name: str) -> Any:
         try:
