@@ -50,6 +50,8 @@ def probe_folder(path: str, flag: str) -> None:
     folders this made: a symlink loop, an over-long name, a file in the way or a read-only
     mount is one line now, not a traceback when the run writes its lock (access() says yes to
     root on a read-only mount, so it is tried, and nothing is left)."""
+    if "\x00" in path:
+        raise ConfigError(flag, "", "holds a NUL byte; give a plain path")
     missing, existing = [], path
     while not os.path.lexists(existing):
         missing.append(existing)

@@ -106,13 +106,13 @@ def read_records(uri: str) -> list[dict]:
                 out.append(normalise(raw, f"{uri}:{lineno}"))
     except FileNotFoundError:
         raise ConfigError(uri, "", "file not found; pass a jsonl of generated records") from None
-    except (IsADirectoryError, NotADirectoryError, PermissionError, ValueError) as e:
-        raise ConfigError(
-            uri, "", f"cannot read ({type(e).__name__}); pass a jsonl of generated records"
-        ) from None
     except UnicodeDecodeError:
         raise ConfigError(
             uri, "", "not UTF-8 text (a binary file?); pass a jsonl of generated records"
+        ) from None
+    except (IsADirectoryError, NotADirectoryError, PermissionError, ValueError) as e:
+        raise ConfigError(
+            uri, "", f"cannot read ({type(e).__name__}); pass a jsonl of generated records"
         ) from None
     if not out:
         raise ConfigError(uri, "", "no records; pass a jsonl with prompt/solution/tests lines")

@@ -483,7 +483,7 @@ CASES = [
         "export-paths-is-a-folder",
         {**RUN_FILES, "p/keep.txt": "x"},
         ["export", "{d}/runs/r", "--paths", "{d}/p"],
-        "cannot read",
+        "a folder, not a file",
     ),
     (
         "export-out-is-a-file",
