@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
 def _demo(args) -> int:
     from codemix_search.demo.build import build_demo
 
+    for repo in args.repo or []:  # the report would name a repository that gave nothing
+        if not os.path.isdir(os.path.join(repo, ".git")) and not os.path.isfile(
+            os.path.join(repo, "HEAD")
+        ):
+            raise ConfigError("--repo", "", f"{repo} is not a git repository; give a clone's path")
     path = build_demo(args.preset, args.vocab_size, tuple(args.repo or ["."]))
     with open(os.path.join(os.path.dirname(path), "report.json")) as f:
         report = json.load(f)

@@ -111,9 +111,10 @@ def check_uri(uri: str, what: str) -> None:
 
 def cache_root() -> str:
     """This machine's cache (datasets, fetched models, a remote run's journal copy)."""
-    return os.environ.get("CODEMIX_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "codemix_search"
-    )
+    root = os.environ.get("CODEMIX_CACHE")
+    if root and (os.path.exists(root) and not os.path.isdir(root) or "\x00" in root):
+        raise ConfigError("CODEMIX_CACHE", "", f"{root!r} is not a folder; unset it or fix it")
+    return root or os.path.join(os.path.expanduser("~"), ".cache", "codemix_search")
 
 
 def retry_s() -> float:

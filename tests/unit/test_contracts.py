@@ -213,3 +213,12 @@ def test_a_malformed_project_environment_variable_is_one_line(monkeypatch):
             retry_s()
     monkeypatch.setenv("CODEMIX_STORAGE_RETRY_S", "3")
     assert retry_s() == 3.0
+
+
+def test_a_cache_variable_naming_a_file_is_one_line(tmp_path, monkeypatch):
+    from codemix_search.storage.folder import cache_root
+
+    (tmp_path / "f").write_text("x")
+    monkeypatch.setenv("CODEMIX_CACHE", str(tmp_path / "f"))
+    with pytest.raises(ConfigError, match="CODEMIX_CACHE"):
+        cache_root()

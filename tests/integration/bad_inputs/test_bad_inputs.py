@@ -478,6 +478,7 @@ CASES = [
         "--candidates",
     ),
     ("demo-vocab-too-small", {}, ["data", "demo", "--vocab-size", "1"], "--vocab-size"),
+    ("demo-repo-missing", {}, ["data", "demo", "--repo", "{d}/no-such-repo"], "--repo"),
     # --- every subcommand checks its paths before its work ---
     (
         "export-paths-is-a-folder",
