@@ -20,6 +20,10 @@ so no call creates a file outside it (``mkfifo``, ``mknod`` raise no audit event
 rest of the filesystem was never writable). Its output goes to files capped by ``RLIMIT_FSIZE``, and only
 their tails are read: an output flood costs the verifier nothing.
 
+Home folders (/home, /root, the user's) are covered by an empty read-only tmpfs in that
+namespace, the Python installation bound back in when it lives there: a home readable by
+anyone (0755) shows nothing.
+
 The verdict does not trust the exit status: a harness runs the program as ``__main__`` and, only
 when it reached its end, writes a nonce (sent on stdin before the program starts, then gone from
 stdin) to a result file of the parent's; ``sys.exit(0)`` or ``os._exit(0)`` before the tests is a
@@ -208,9 +212,45 @@ for d in /tmp /var/tmp /dev/shm /run/lock; do
 done
 mount --bind "$w" "$w"
 mount -o remount,bind,rw "$w"
+# Home folders ($CODEMIX_SANDBOX_HIDE): an empty read-only tmpfs over each, so no permission
+# slip (a 0755 home) shows a file of theirs; the Python installation, when it lives there
+# ($CODEMIX_SANDBOX_KEEP), is bound back in first through a staging mount in the work folder.
+IFS=:
+i=0
+for k in ${CODEMIX_SANDBOX_KEEP:-}; do
+  mkdir -p "$w/.keep$i"; mount --bind "$k" "$w/.keep$i"; i=$((i+1))
+done
+for d in ${CODEMIX_SANDBOX_HIDE:-}; do
+  if [ -d "$d" ]; then mount -t tmpfs -o size=1m,mode=755 tmpfs "$d"; fi
+done
+i=0
+for k in ${CODEMIX_SANDBOX_KEEP:-}; do
+  mkdir -p "$k"; mount --bind "$w/.keep$i" "$k"; mount -o remount,bind,ro "$k"
+  umount "$w/.keep$i"; rmdir "$w/.keep$i"
+  i=$((i+1))
+done
+for d in ${CODEMIX_SANDBOX_HIDE:-}; do
+  if mountpoint -q "$d"; then mount -o remount,ro "$d"; fi
+done
+unset IFS CODEMIX_SANDBOX_HIDE CODEMIX_SANDBOX_KEEP
 cd "$w"
 exec "$@"
 """
+
+
+def _hidden_homes(workdir: str) -> dict[str, str]:
+    """The environment that tells the mount script which home folders to cover (/home,
+    /root, this user's) and which Python folders under them to keep; none that holds the work
+    folder."""
+    home = os.path.realpath(os.path.expanduser("~"))
+    hide = sorted({p for p in ("/home", "/root", home) if p not in ("/", "") and os.path.isdir(p)})
+    work = os.path.realpath(workdir) + os.sep
+    hide = [h for h in hide if not work.startswith(h + os.sep)]
+    # nested homes (/home/u under /home) are covered by their parent's tmpfs already
+    hide = [h for h in hide if not any(h != o and h.startswith(o + os.sep) for o in hide)]
+    python = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    keep = sorted(p for p in python if any(p.startswith(h + os.sep) for h in hide))
+    return {"CODEMIX_SANDBOX_HIDE": ":".join(hide), "CODEMIX_SANDBOX_KEEP": ":".join(keep)}
 
 
 @dataclass(frozen=True)
@@ -221,9 +261,10 @@ class Isolation:
     """The program can create files in its work folder only (world-writable folders read-only)."""
 
 
-def _try(cmd: list[str]) -> bool:
+def _try(cmd: list[str], env: dict | None = None) -> bool:
     try:
-        return subprocess.run(cmd, capture_output=True, timeout=10).returncode == 0
+        full_env = {**os.environ, **env} if env else None
+        return subprocess.run(cmd, capture_output=True, timeout=10, env=full_env).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -239,7 +280,7 @@ def _isolation() -> Isolation:
         for user in ([], ["--map-root-user"]):
             full = [exe, "--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
                     *user, "sh", "-c", MOUNT_SCRIPT, "sandbox"]  # fmt: skip
-            if os.path.isdir("/var/tmp") and _try([*full, probe, "true"]):
+            if os.path.isdir("/var/tmp") and _try([*full, probe, "true"], _hidden_homes(probe)):
                 return Isolation(tuple(full), True)
         for prefix in ([exe, "--net"], [exe, "--net", "--map-root-user"]):
             if _try([*prefix, "true"]):
@@ -305,6 +346,8 @@ def run_python(source: str, limits: SandboxLimits = SandboxLimits()) -> SandboxR
             for path in (workdir, prog, os.path.join(workdir, "_run.py")):
                 os.chown(path, 65534, 65534)
         mount_args = [workdir] if iso.private_mounts else []
+        if iso.private_mounts:
+            env.update(_hidden_homes(workdir))  # read (and unset) by the mount script
         cmd = [*iso.prefix, *mount_args, *drop, sys.executable, "-I", "-B", "_run.py"]
         result = open(os.path.join(outdir, "done"), "wb")  # noqa: SIM115 - closed below
         cmd.append(str(result.fileno()))

@@ -272,3 +272,24 @@ def test_a_report_never_copies_what_the_program_printed():
     assert error_kind(r.stderr, r.returncode) == "exited before its end"
     r = run_python("import os; os._exit(0)", FAST)
     assert r.status == "failed" and error_kind(r.stderr, r.returncode) == "exit status 0"
+
+
+@needs_namespaces
+def test_home_folders_are_not_in_the_programs_view_of_the_filesystem():
+    # A home readable by anyone (0755, a 0644 file): the operating system, not the audit hook
+    # (it guards only the parent's own home), keeps it out: an empty read-only tmpfs covers it.
+    home = f"/home/codemix-sandbox-test-{os.getpid()}"
+    os.makedirs(home, mode=0o755)
+    try:
+        with open(os.path.join(home, "notes.txt"), "w") as f:
+            f.write("PRIVATE NOTES\n")
+        os.chmod(os.path.join(home, "notes.txt"), 0o644)
+        r = run_python(f"print(open({home + '/notes.txt'!r}).read())", FAST)
+        assert r.status == "failed" and "PRIVATE NOTES" not in r.stdout
+        assert "FileNotFoundError" in r.stderr
+        r = run_python("import os; print(os.listdir('/home'))", FAST)
+        assert r.status == "passed" and r.stdout.strip() == "[]"
+    finally:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
