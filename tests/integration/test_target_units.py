@@ -25,22 +25,10 @@ from tests.integration.consumer_env import (
     ENV,
     check_shares,
     consume,
-    consumer_python_path,
-    run_with_recipes,
 )
 
 NEOX = os.path.join(REPO, "benchmarks", "data", "tokenizers", "gpt-neox-20b")
 NEOX_VOCAB = 50277
-
-
-@pytest.fixture(scope="module")
-def consumer_python():
-    return consumer_python_path()
-
-
-@pytest.fixture(scope="module")
-def run(tiny_data, tmp_path_factory):
-    return run_with_recipes(tiny_data, str(tmp_path_factory.mktemp("run")))
 
 
 def cli(*args: str, python: str = sys.executable) -> subprocess.CompletedProcess:

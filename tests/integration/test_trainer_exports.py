@@ -28,22 +28,10 @@ from tests.integration.consumer_env import (
     ENV,
     check_shares,
     consume,
-    consumer_python_path,
     consumer_venv,
     export,
     run_in,
-    run_with_recipes,
 )
-
-
-@pytest.fixture(scope="module")
-def consumer_python():
-    return consumer_python_path()
-
-
-@pytest.fixture(scope="module")
-def run(tiny_data, tmp_path_factory):
-    return run_with_recipes(tiny_data, str(tmp_path_factory.mktemp("run")))
 
 
 def first_document(tiny_data, source: str) -> list[int]:

@@ -12,7 +12,7 @@ PKG = pathlib.Path(REPO) / "codemix_search"
 
 # Lowest first; a module may import its own layer's modules or lower ones.
 LAYERS = [
-    ["errors", "sandbox", "core"],
+    ["errors", "sandbox_prelude", "sandbox", "core"],
     ["observability"],
     ["storage", "cluster", "evaluate.registry", "evaluate.bpb", "config.sources"],
     ["config"],

@@ -79,33 +79,39 @@ def _alarm(signum, frame):
     raise TimeoutError(f"no answer in {HANG_S} s")
 
 
+def call(main, argv: list[str], hang_s: int = HANG_S) -> tuple[int, str, str]:
+    """``main(argv)`` in-process: its exit code, stdout and stderr; a hang past ``hang_s`` is
+    a TimeoutError (the per-example alarm)."""
+    out, err = io.StringIO(), io.StringIO()
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(hang_s)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main(argv)
+            except SystemExit as e:  # argparse's own exit (OneLineParser: one line, exit 2)
+                rc = e.code
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    return rc, out.getvalue(), err.getvalue()
+
+
 def run_cli(argv: list[str], work: str, what: str) -> tuple[int, str, str]:
     """The contract, asserted: exit 0, or 2 with one line; no traceback, no hang, and on a
     refusal nothing new under ``work``."""
     from codemix_search.run import main
 
     before = _tree(work)
-    out, err = io.StringIO(), io.StringIO()
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(HANG_S)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                rc = guarded(main)(argv)
-            except SystemExit as e:  # argparse's own exit (OneLineParser: one line, exit 2)
-                rc = e.code
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    rc, stdout, stderr = call(guarded(main), argv)
     COUNTS[what] = COUNTS.get(what, 0) + 1
-    stderr = err.getvalue()
-    assert "Traceback" not in stderr + out.getvalue(), (argv, stderr[-2000:])
+    assert "Traceback" not in stderr + stdout, (argv, stderr[-2000:])
     assert rc in (0, 2), (argv, rc, stderr[-2000:])
     if rc == 2:
         lines = stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), (argv, lines)
         assert _tree(work) == before, (argv, sorted(_tree(work) - before))
-    return rc, out.getvalue(), stderr
+    return rc, stdout, stderr
 
 
 @pytest.fixture(scope="module")

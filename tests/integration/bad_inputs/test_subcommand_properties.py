@@ -11,17 +11,15 @@ costs milliseconds. Left out, because a valid input starts real work: ``calibrat
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import signal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import TINY
+from tests.integration.bad_inputs.test_properties import _tree, call
 
 EXAMPLES = int(os.environ.get("CODEMIX_PROPERTY_EXAMPLES", "150"))
 HANG_S = 30
@@ -34,14 +32,6 @@ numbers = st.one_of(
                      "300B", "-5B", "1.5T", "1e-320"]),
 )  # fmt: skip
 texts = st.one_of(st.text(max_size=30), st.sampled_from(["", "-", "--", "..", "../..", "\x00"]))
-
-
-def _alarm(signum, frame):
-    raise TimeoutError(f"no answer in {HANG_S} s")
-
-
-def _tree(d: str) -> set[str]:
-    return {os.path.relpath(os.path.join(r, n), d) for r, ds, fs in os.walk(d) for n in ds + fs}
 
 
 @pytest.fixture(scope="module")
@@ -81,20 +71,8 @@ def run_cli(argv: list[str], work_dir: str, what: str) -> int:
     from codemix_search.cli import main
 
     before = _tree(work_dir)
-    out, err = io.StringIO(), io.StringIO()
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(HANG_S)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                rc = main(argv)
-            except SystemExit as e:  # argparse's own exit (OneLineParser: one line, exit 2)
-                rc = e.code
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    rc, stdout, stderr = call(main, argv, HANG_S)
     COUNTS[what] = COUNTS.get(what, 0) + 1
-    stdout, stderr = out.getvalue(), err.getvalue()
     assert "Traceback" not in stderr + stdout, (argv, stderr[-2000:])
     assert rc in (0, 1, 2), (argv, rc, stderr[-2000:])
     if rc:
