@@ -70,7 +70,7 @@ def main() -> None:
     out = {
         "model": args.model,
         "steps": args.steps,
-        "batch": f"{cfg['batch_size']} x {cfg['seq_len']}",
+        "batch": f"{cfg.batch_size} x {cfg.seq_len}",
         "bare_tokens_per_s": round(statistics.median(bare)),
         "ray_train_tokens_per_s": round(statistics.median(inside)),
         "ratio_ray_over_bare": round(statistics.median(inside) / statistics.median(bare), 3),

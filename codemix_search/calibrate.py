@@ -19,18 +19,14 @@ import random
 import statistics
 
 from codemix_search.core import noise
-from codemix_search.errors import ConfigError, OneLineParser, number
+from codemix_search.errors import ConfigError, OneLineParser
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = OneLineParser(prog="codemix_search calibrate", description=__doc__.splitlines()[0])
     ap.add_argument("--space", required=True, help="the search space to calibrate")
-    ap.add_argument(
-        "--mixtures", type=number(int, 2), default=4, help="reference mixtures K (>= 2)"
-    )
-    ap.add_argument(
-        "--seeds", type=number(int, 2), default=2, help="seed replicas per mixture (>= 2)"
-    )
+    ap.add_argument("--mixtures", type=int, default=4, help="reference mixtures K (>= 2)")
+    ap.add_argument("--seeds", type=int, default=2, help="seed replicas per mixture (>= 2)")
     ap.add_argument("--storage", default=os.path.abspath("runs"))
     ap.add_argument("--name", default=None, help="run name (default: <space>-calibration)")
     ap.add_argument("--address", default=None, help="Ray cluster address")

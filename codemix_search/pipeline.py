@@ -99,6 +99,22 @@ def check_request(
     return Request(space, storage, run, name, resume, allow_new_data)
 
 
+def _recorded_data(req: Request, run: Folder):
+    """On a resume, the run's own dataset when it is still complete where run.json says."""
+    from codemix_search.data.dataset import DataRef
+
+    if not req.resume or not run.exists(RunLayout.RUN):
+        return None
+    try:
+        uri = (run.read_json(RunLayout.RUN).get("data") or {}).get("uri")
+        data = Folder(uri) if uri else None
+        if data is None or not data.is_complete() or not data.exists("manifest.json"):
+            return None
+        return DataRef(data.uri, data.read_json("manifest.json"))
+    except (DamagedFile, ConfigError):
+        return None
+
+
 def _data_history(req: Request, run: Folder, key: str) -> list[dict]:
     """On a resume, the datasets the run's trials used so far. A dataset that comes out under
     another key (its sources changed, or a cache rebuilt them differently) would put trials of
@@ -193,7 +209,10 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
     try:
         # With Ray up, the data build (a no-op when the dataset exists) runs on Ray Data.
         t = time.time()
-        data = prepare_space_data(space, req.storage)
+        # A resume trains on the dataset its trials used (run.json), also from a head with
+        # another cache (which would build the demo data under another key); only when that
+        # dataset is gone is it built again (and checked against the recorded key below).
+        data = _recorded_data(req, run) or prepare_space_data(space, req.storage)
         stages["data_seconds"] = round(time.time() - t, 1)
         preflight.check_validation_splits(space, data.manifest)
         if space.evaluation.suite == "demo" and not data.manifest.get("eval"):
