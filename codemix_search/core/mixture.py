@@ -206,3 +206,17 @@ def mixture_from_dirichlet(
         phases[phase] = dirichlet_phase(uniforms, min_weight)
     shares = {k: float(config[k]) for k in dirichlet_param_names(catalog)}
     return Mixture(pretrain=phases["pretrain"], cooldown=phases["cooldown"], shares=shares)
+
+
+def rounded_weights(weights: Mapping[str, float], places: int = 6) -> dict[str, float]:
+    """Weights to ``places`` decimals that sum to exactly 1 in the decimals written (largest
+    remainder: the units lost to rounding down go to the largest remainders); rounding each
+    on its own wrote sums of 0.999999 or 1.000001, which some trainers' checks refuse."""
+    unit = 10**places
+    total = sum(weights.values())
+    scaled = {s: w / total * unit for s, w in weights.items()}
+    floor = {s: int(v) for s, v in scaled.items()}
+    short = unit - sum(floor.values())
+    for s in sorted(scaled, key=lambda s: (floor[s] - scaled[s], s))[:short]:
+        floor[s] += 1
+    return {s: floor[s] / unit for s in sorted(weights)}

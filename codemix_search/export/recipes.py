@@ -15,7 +15,7 @@ import time
 
 from codemix_search import __version__
 from codemix_search.config.space import SearchSpace
-from codemix_search.core.mixture import PHASES
+from codemix_search.core.mixture import PHASES, rounded_weights
 from codemix_search.core.records import RecordError, TrialRecord
 from codemix_search.errors import ConfigError
 from codemix_search.export.tables import front_of, leaderboard_csv, ranked
@@ -104,7 +104,7 @@ def recipe(
                 "token_share": round(
                     1 - t.cooldown_share if phase == "pretrain" else t.cooldown_share, 6
                 ),
-                "weights": {s: round(w, 6) for s, w in sorted(record["mixture"][phase].items())},
+                "weights": rounded_weights(record["mixture"][phase]),
             }
             for phase in PHASES
         },

@@ -123,7 +123,11 @@ class MixtureOptunaSearch(OptunaSearch):
         super()._setup_study(mode)
         # The dashboard and study.trials_dataframe() then name the objectives, not "values_0".
         if isinstance(self._metric, list):
-            self._ot_study.set_metric_names(list(self._metric))
+            import warnings
+
+            with warnings.catch_warnings():  # "experimental" in Optuna 5: nothing a user can do
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self._ot_study.set_metric_names(list(self._metric))
 
     # The study's storage can fail mid-search (a full disk under optuna.db, S3 gone past its
     # retries): the searcher then stops suggesting, the running trials finish, and the driver

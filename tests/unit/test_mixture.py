@@ -106,3 +106,20 @@ def test_dirichlet_weights_cover_the_simplex_and_respect_min_weight():
     cfg = {f"w_{p}_{s.name}": 0.5 for p in ("pretrain", "cooldown") for s in DEMO_CATALOG}
     m = mixture_from_dirichlet(cfg, DEMO_CATALOG)
     assert m.pretrain == pytest.approx({s.name: 0.2 for s in DEMO_CATALOG})
+
+
+def test_recipe_weights_are_rounded_to_sum_to_exactly_one():
+    from decimal import Decimal
+
+    from codemix_search.core.mixture import rounded_weights
+
+    w = {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}
+    out = rounded_weights(w)
+    assert sum(Decimal(repr(v)) for v in out.values()) == 1
+    assert sorted(out.values()) == [0.333333, 0.333333, 0.333334]
+    rng = __import__("random").Random(0)
+    for _ in range(200):
+        w = {f"s{i}": rng.random() for i in range(rng.randint(1, 9))}
+        out = rounded_weights(w)
+        assert sum(Decimal(repr(v)) for v in out.values()) == 1
+        assert all(abs(out[s] - w[s] / sum(w.values())) <= 1e-6 for s in w)
