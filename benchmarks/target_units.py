@@ -40,7 +40,12 @@ def measure_points(space_file: str, tokenizer: str) -> list[dict]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from codemix_search.config.load import load_space
     from codemix_search.demo.build import prepare_space_data
-    from codemix_search.export.measure_units import load_target_tokenizer, measure, sample_sources
+    from codemix_search.export.measure_units import (
+        encode_sources,
+        load_target_tokenizer,
+        measure,
+        sample_sources,
+    )
     from codemix_search.storage.folder import Folder
 
     space = load_space(space_file)
@@ -48,7 +53,7 @@ def measure_points(space_file: str, tokenizer: str) -> list[dict]:
     target = load_target_tokenizer(tokenizer)
     texts = sample_sources(data.uri, data.manifest, sorted(data.manifest["sources"]), None)
     rows = []
-    for source, units in sorted(measure(texts, target).items()):
+    for source, units in sorted(measure(texts, encode_sources(texts, target)).items()):
         proxy, tgt = units["proxy"], units["target"]
         rows.append({
             "source": source,

@@ -12,12 +12,11 @@ print (``--json``: strict JSON) and write nothing.
 
 from __future__ import annotations
 
-import os
-
 from codemix_search.config.load import read_user_yaml
 from codemix_search.core.strict_json import strict_json
 from codemix_search.errors import ConfigError, OneLineParser, number
 from codemix_search.export import recipes as export
+from codemix_search.preflight import check_storage
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout
 
@@ -71,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("--seq-len", "", f"{args.seq_len}: a positive token count")
         export.load_run(run, need=(RunLayout.SPACE, RunLayout.RECORDS, RunLayout.RUN))
         out = Folder(args.out) if args.out else None
-        if out is not None and out.is_local:  # before the work, not after it
-            check_out_folder(out.local_path())
+        if out is not None:  # before the work, not after it (as data verify's --out)
+            check_storage(out, flag="--out", for_ray=False)
         done = export_for_trainer(run, args.format, out, args.seq_len, target)
         units = f" in {target.tokenizer.name} tokens" if target.tokenizer else ""
         print(
@@ -86,15 +85,6 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("--json", "", "goes with --tokenizer or --target-tokens (it prints "
                           "the units and the budget); without them export writes the run")  # fmt: skip
     return _rewrite(run, args.paths)
-
-
-def check_out_folder(path: str) -> None:
-    """``--out`` is a folder (or nothing yet) under a parent this user can write."""
-    from codemix_search.preflight import probe_folder
-
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ConfigError("--out", "", f"{path} is a file; give a folder (it is replaced whole)")
-    probe_folder(os.path.dirname(os.path.abspath(path)), "--out")
 
 
 def _target_request(args):

@@ -11,9 +11,9 @@ from codemix_search.commands.swarm_flags import (
     add_swarm_flags,
     check_seed,
     objective_from,
-    strict_json,
     swarm_from,
 )
+from codemix_search.core.strict_json import strict_json
 from codemix_search.errors import ConfigError, OneLineParser
 
 SELECT_METHODS = ("gp-ei", "gp-sd", "tpe")

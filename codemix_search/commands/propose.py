@@ -19,10 +19,10 @@ from codemix_search.commands.swarm_flags import (
     add_fit_flags,
     add_swarm_flags,
     check_seed,
-    strict_json,
     swarm_from,
 )
 from codemix_search.config.load import read_user_yaml
+from codemix_search.core.strict_json import strict_json
 from codemix_search.errors import ConfigError, OneLineParser
 from codemix_search.export.units import UnitsError, parse_count
 from codemix_search.storage.folder import Folder

@@ -10,7 +10,8 @@ import tempfile
 import numpy as np
 
 from codemix_search.analysis.swarm import to_frame
-from codemix_search.commands.swarm_flags import add_swarm_flags, strict_json, swarm_from
+from codemix_search.commands.swarm_flags import add_swarm_flags, swarm_from
+from codemix_search.core.strict_json import strict_json
 from codemix_search.errors import ConfigError, OneLineParser
 from codemix_search.storage.folder import Folder
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from codemix_search.analysis.swarm import parse_objective
 from codemix_search.analysis.swarm_readers import SwarmSpec, read
-from codemix_search.core.strict_json import strict_json  # noqa: F401 - the commands' JSON
 from codemix_search.errors import ConfigError, OneLineParser, number
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from codemix_search.data.dataset import load_split, materialize
 from codemix_search.errors import ConfigError
+from codemix_search.export.trainer_writers import document_lengths
 from codemix_search.export.units import BytesPerToken, bytes_per_token
 
 SAMPLE_DOCUMENTS = 4096
@@ -101,12 +102,10 @@ class SourceText:
 
 
 def documents(tokens: np.ndarray, eos_id: int) -> list[np.ndarray]:
-    """A shard split after each end-of-text token (a tail without one is a document too)."""
-    ends = np.flatnonzero(np.asarray(tokens) == eos_id) + 1
-    bounds = [0, *ends.tolist()]
-    if bounds[-1] != len(tokens):
-        bounds.append(len(tokens))
-    return [np.asarray(tokens[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    """A shard split after each end-of-text token (``document_lengths``: a tail without one
+    is a document too)."""
+    ends = np.cumsum(document_lengths(tokens, eos_id))[:-1]
+    return np.split(np.asarray(tokens), ends)
 
 
 def sample_sources(data_uri: str, manifest: Mapping, sources: list[str],
@@ -133,14 +132,22 @@ def sample_sources(data_uri: str, manifest: Mapping, sources: list[str],
     return out
 
 
-def measure(texts: Mapping[str, SourceText], target: TargetTokenizer | None = None
+def encode_sources(texts: Mapping[str, SourceText], target: TargetTokenizer
+                   ) -> dict[str, list[np.ndarray]]:  # fmt: skip
+    """Each source's documents in the target's ids (counted by ``measure``; written by the
+    trainer exports: encoded once)."""
+    return {s: target.encode(st.texts) for s, st in texts.items()}
+
+
+def measure(texts: Mapping[str, SourceText], encoded: Mapping[str, list[np.ndarray]] | None = None
             ) -> dict[str, dict[str, BytesPerToken]]:  # fmt: skip
-    """Per source, bytes per token under ``proxy`` and (when given) ``target``."""
+    """Per source, bytes per token under ``proxy`` and (given its ``encoded`` documents) the
+    target."""
     out = {}
     for s, st in texts.items():
         nbytes = np.asarray([len(t.encode("utf-8")) for t in st.texts])
         out[s] = {"proxy": bytes_per_token(nbytes, st.proxy_tokens, st.population)}
-        if target is not None:
-            counts = np.asarray([len(ids) for ids in target.encode(st.texts)])
+        if encoded is not None:
+            counts = np.asarray([len(ids) for ids in encoded[s]])
             out[s]["target"] = bytes_per_token(nbytes, counts, st.population)
     return out

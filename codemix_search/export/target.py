@@ -18,8 +18,8 @@ from codemix_search.errors import ConfigError
 from codemix_search.export.formats import PHASES, phase_tokens, recipe_weights
 from codemix_search.export.measure_units import (
     SAMPLE_DOCUMENTS,
-    SourceText,
     TargetTokenizer,
+    encode_sources,
     measure,
     sample_sources,
 )
@@ -83,7 +83,8 @@ class TargetPlan:
     views: list[dict]
     blocks: dict[str, dict]
     per_token: dict
-    texts: dict[str, SourceText] = field(repr=False)
+    encoded: dict[str, list] | None = field(default=None, repr=False)
+    """Each source's documents in the target's ids (with a tokenizer): what the exports write."""
 
 
 def parse_available(raw, file: str) -> dict[str, dict[str, float]]:
@@ -114,7 +115,8 @@ def plan_target(
     the exported data needs; else a sample, export/measure_units.py)."""
     sources = sorted({s for r in recipes for p in PHASES for s in recipe_weights(r, p)})
     texts = sample_sources(data_uri, manifest, sources, None if full else SAMPLE_DOCUMENTS)
-    per_token = measure(texts, req.tokenizer)
+    encoded = encode_sources(texts, req.tokenizer) if req.tokenizer else None
+    per_token = measure(texts, encoded)
     bpt_proxy = {s: per_token[s]["proxy"].mean for s in sources}
     bpt_active = {s: per_token[s][req.unit].mean for s in sources}
     available, available_from = _available(req, manifest, sources, bpt_proxy, bpt_active)
@@ -140,7 +142,7 @@ def plan_target(
             )
         views.append(_view(r, final_w, tokens))
         blocks[r["trial_id"]] = {"units": units, "budget": budget_block}
-    return TargetPlan(views, blocks, per_token, texts)
+    return TargetPlan(views, blocks, per_token, encoded)
 
 
 def _unit_words(req: TargetRequest) -> str:

@@ -214,7 +214,7 @@ def export_for_trainer(
         if tok:
             tok.save(os.path.join(tmp, "tokenizer"))
             # every train document, re-encoded with the target's tokenizer
-            tokens = {s: np.concatenate(tok.encode(plan.texts[s].texts)) for s in sources}
+            tokens = {s: np.concatenate(plan.encoded[s]) for s in sources}
             vocab = TokenVocab(tok.eos_id, tok.vocab_size)
         else:
             portable_tokenizer(os.path.join(local, "tokenizer"), os.path.join(tmp, "tokenizer"))
