@@ -24,13 +24,14 @@ def demo_setup(prefix: str):
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from codemix_search.config.load import load_space
-    from codemix_search.demo.build import prepare_space_data
+    from codemix_search.data.build import prepare_space_data
+    from codemix_search.demo.build import space_sources
     from codemix_search.storage.folder import Folder
     from codemix_search.train.loop_config import loop_config
 
     space = load_space(os.path.join(ROOT, "search_spaces", "demo.yaml"))
     store = tempfile.mkdtemp(prefix=prefix)
-    data = prepare_space_data(space, Folder(store), engine="local")
+    data = prepare_space_data(space, *space_sources(space), Folder(store), engine="local")
     return space, data, store, loop_config(space, SHARES, data.uri, data.manifest, seed=0)
 
 

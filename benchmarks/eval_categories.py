@@ -29,7 +29,7 @@ def main() -> None:
 
     from codemix_search.data.dataset import materialize
     from codemix_search.evaluate.harness import evaluate
-    from codemix_search.evaluate.registry import DEMO
+    from codemix_search.core.suites import DEMO
     from codemix_search.train.model import build_model
 
     cfg = cfg.replace(steps=args.steps, threads=2)

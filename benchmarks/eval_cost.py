@@ -32,7 +32,7 @@ def main() -> None:
 
     from codemix_search.data.dataset import materialize
     from codemix_search.evaluate.harness import evaluate
-    from codemix_search.evaluate.registry import suite_for
+    from codemix_search.core.suites import suite_for
     from codemix_search.evaluate.rung import rung_pairs
     from codemix_search.search.scoring import objective_tasks
     from codemix_search.train.loop_config import report_steps

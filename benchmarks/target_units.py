@@ -39,7 +39,8 @@ def measure_points(space_file: str, tokenizer: str) -> list[dict]:
     tokens under the proxy and the target tokenizer (end-of-text included)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from codemix_search.config.load import load_space
-    from codemix_search.demo.build import prepare_space_data
+    from codemix_search.data.build import prepare_space_data
+    from codemix_search.demo.build import space_sources
     from codemix_search.export.measure_units import (
         encode_sources,
         load_target_tokenizer,
@@ -49,7 +50,9 @@ def measure_points(space_file: str, tokenizer: str) -> list[dict]:
     from codemix_search.storage.folder import Folder
 
     space = load_space(space_file)
-    data = prepare_space_data(space, Folder(tempfile.mkdtemp(prefix="units-")), engine="local")
+    data = prepare_space_data(
+        space, *space_sources(space), Folder(tempfile.mkdtemp(prefix="units-")), engine="local"
+    )
     target = load_target_tokenizer(tokenizer)
     texts = sample_sources(data.uri, data.manifest, sorted(data.manifest["sources"]), None)
     rows = []

@@ -1,5 +1,5 @@
 import sys
 
-from codemix_search.cli import main
+from codemix_search.commands.dispatch import main
 
 sys.exit(main())

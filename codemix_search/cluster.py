@@ -112,7 +112,7 @@ def keep_credentials_out_of_runtime_envs() -> None:
     class_cache.ENV_VARS_TO_PROPAGATE = set(class_cache.ENV_VARS_TO_PROPAGATE) - CREDENTIAL_VARS
 
 
-def plan_for(space) -> ResourcePlan:
+def resource_plan(space) -> ResourcePlan:
     import ray
 
     t = space.training

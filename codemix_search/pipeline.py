@@ -197,8 +197,9 @@ def execute(req: Request, address: str | None) -> int:
 def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: float) -> int:
     import ray
 
-    from codemix_search.cluster import plan_for
-    from codemix_search.demo.build import prepare_space_data
+    from codemix_search.cluster import resource_plan
+    from codemix_search.data.build import prepare_space_data
+    from codemix_search.demo.build import space_sources
     from codemix_search.export.formats import default_paths
     from codemix_search.search.tuner import search
     from codemix_search.train.bases import ensure_bases
@@ -212,7 +213,9 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
         # A resume trains on the dataset its trials used (run.json), also from a head with
         # another cache (which would build the demo data under another key); only when that
         # dataset is gone is it built again (and checked against the recorded key below).
-        data = _recorded_data(req, run) or prepare_space_data(space, req.storage)
+        data = _recorded_data(req, run) or prepare_space_data(
+            space, *space_sources(space), req.storage
+        )
         stages["data_seconds"] = round(time.time() - t, 1)
         preflight.check_validation_splits(space, data.manifest)
         if space.evaluation.suite == "demo" and not data.manifest.get("eval"):
@@ -235,7 +238,7 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
             | ({"data_history": history} if history else {}),
         )
         _keep_tasks(space, data, run)
-        plan = plan_for(space)
+        plan = resource_plan(space)
         preflight.check_cluster(space, plan, started, ray.cluster_resources())
         t = time.time()
         inits = ensure_bases(space, data, req.storage, plan)  # trained once, then cached
@@ -255,7 +258,7 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
 def _keep_tasks(space: SearchSpace, data, run: Folder) -> None:
     """The lm-eval task files the trials score with, kept in the run (evaluate/tasks.py)."""
     from codemix_search.data.dataset import materialize
-    from codemix_search.evaluate.registry import suite_for
+    from codemix_search.core.suites import suite_for
     from codemix_search.evaluate.tasks import keep_tasks
 
     tasks = RunLayout(run).tasks
@@ -273,14 +276,14 @@ def finish(
     print the table and the ledger."""
     from codemix_search.core.ledger import line, run_totals
     from codemix_search.export import recipes as export
-    from codemix_search.export.tables import ranked, table
+    from codemix_search.export.tables import ranked, trials_table
 
     try:
         uris = export.export_run(records, space, run, name, data_info)
     except StorageError:
         # Storage full or gone at the end: what finished is still shown (from memory), then the
         # one-line error; the run stays unfinished, and `--resume` exports once space is back.
-        print("\n" + table(ranked([r.to_dict() for r in records], space), space))
+        print("\n" + trials_table(ranked([r.to_dict() for r in records], space), space))
         print("(not saved: the run's storage refused the export; see the error below)")
         raise
     counts = {s.value: sum(r.status is s for r in records) for s in TrialStatus}
@@ -324,7 +327,7 @@ def finish(
     _learn_throughput(run, space)
     rows = export.load_run(run)  # as exported: with the cost ledger
     print()
-    print(table(ranked([r.to_dict() for r in rows], space), space))
+    print(trials_table(ranked([r.to_dict() for r in rows], space), space))
     print(line(run_totals([r.cost for r in rows if r.cost])))
     print(
         f"\n{counts['finished']} finished, {counts['pruned']} pruned, {counts['diverged']} diverged, {counts['error']} errors; "

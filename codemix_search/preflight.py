@@ -177,10 +177,10 @@ def check_budget(space: SearchSpace) -> None:
         )
     if b.time_budget_s is None:
         return
-    from codemix_search.analysis.budget import plan_for
+    from codemix_search.analysis.budget import cost_plan
 
     try:
-        plan = plan_for(space)
+        plan = cost_plan(space)
     except ConfigError:
         return  # nothing to plan with (no throughput for this model): Tune's limit applies
     rounds = -(-plan.trials // max(1, plan.concurrency))

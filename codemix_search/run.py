@@ -1,19 +1,6 @@
-"""Run a mixture search: ``python codemix_search/run.py --space search_spaces/demo.yaml``.
-
-Embedded (laptop, CPU): starts a local Ray on loopback, builds the demo data once (cached), runs
-the trials and writes recipes under ``--storage`` (default ./runs). On a cluster:
-
-    ray job submit --working-dir . -- python codemix_search/run.py --space search_spaces/demo.yaml
-
-Tiny run used by the tests (a few minutes on 2 cores):
-
-    python codemix_search/run.py --space search_spaces/tiny.yaml --storage /tmp/cm-runs
-    python codemix_search/run.py --space search_spaces/tiny.yaml --dry-run budget.samples=8
-
-A run whose driver died (killed, node lost) continues where it stopped; finished trials are kept:
-
-    python codemix_search/run.py --resume --name try1 --storage /tmp/cm-runs
-"""
+"""``python codemix_search/run.py --space search_spaces/demo.yaml``: the README's entry, kept as
+a file so ``ray job submit --working-dir . -- python codemix_search/run.py ...`` works from a
+checkout; the command itself is codemix_search/commands/run.py (``codemix_search run``)."""
 
 from __future__ import annotations
 
@@ -27,94 +14,8 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
     sys.path.insert(0, os.path.dirname(_here))
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import random  # noqa: E402
-
-from codemix_search.errors import OneLineParser, guarded  # noqa: E402
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = OneLineParser(prog="codemix_search run", description=__doc__.splitlines()[0])
-    ap.add_argument("--space", help="search space YAML (search_spaces/*.yaml)")
-    ap.add_argument(
-        "--storage",
-        default=os.path.abspath("runs"),
-        help="fsspec URI for runs (local path, s3://...)",
-    )
-    ap.add_argument("--name", default=None, help="run name (default: <space>-<UTC time>)")
-    ap.add_argument(
-        "--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or embedded)"
-    )
-    ap.add_argument(
-        "--dry-run", action="store_true", help="print the space and sampled mixtures; start nothing"
-    )
-    ap.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the unfinished run --name from its storage (its own space.yaml)",
-    )
-    ap.add_argument(
-        "--allow-new-data",
-        action="store_true",
-        help="with --resume: continue even if the dataset comes out under another key",
-    )
-    ap.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. budget.samples=8")
-    return ap.parse_args(argv)
-
-
-def dry_run(space, n: int = 3) -> None:
-    import yaml
-
-    print(
-        yaml.safe_dump(
-            {"space": space.to_dict()}, sort_keys=False, default_flow_style=None
-        ).rstrip()
-    )
-    rng = random.Random(space.seed)
-    for i in range(n):
-        cfg = space.sample(rng)
-        m = space.mixture(cfg)
-        print(
-            f"\nsample {i}: {m.id}  "
-            + ", ".join(
-                f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in cfg.items()
-            )
-        )
-        for phase in ("pretrain", "cooldown"):
-            print(
-                f"  {phase:8s} "
-                + "  ".join(f"{s}={w:.3f}" for s, w in sorted(m.phase(phase).items()))
-            )
-    from codemix_search.analysis.budget import plan_for, table
-    from codemix_search.errors import ConfigError
-
-    try:  # what it would cost (codemix_search plan has the GPU and price options)
-        print("\n" + table(plan_for(space), space))
-    except ConfigError as e:
-        print(f"\nplan: {e.one_line()}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    from codemix_search.pipeline import check_request, execute
-
-    args = parse_args(argv)
-    req = check_request(
-        args.space, args.overrides, args.storage, args.name, args.resume,
-        allow_new_data=args.allow_new_data,
-    )  # fmt: skip
-    if args.address:  # before anything is written: one line, not a minute of GCS warnings
-        from codemix_search.cluster import check_address
-
-        check_address(args.address)
-    if args.dry_run:
-        dry_run(req.space)
-        return 0
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    return execute(req, args.address)
-
+from codemix_search.commands.run import main  # noqa: E402
+from codemix_search.errors import guarded  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(guarded(main)())

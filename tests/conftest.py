@@ -36,12 +36,15 @@ def tiny_data(tmp_path_factory):
     import dataclasses
 
     from codemix_search.config.load import load_space
-    from codemix_search.demo.build import prepare_space_data
+    from codemix_search.data.build import prepare_space_data
+    from codemix_search.demo.build import space_sources
     from codemix_search.storage.folder import Folder
 
     space = load_space(TINY)
     space = dataclasses.replace(space, data=dataclasses.replace(space.data, commit_repos=(REPO,)))
-    return prepare_space_data(space, Folder(str(tmp_path_factory.mktemp("data"))), engine="local")
+    return prepare_space_data(
+        space, *space_sources(space), Folder(str(tmp_path_factory.mktemp("data"))), engine="local"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -11,25 +11,8 @@ from __future__ import annotations
 from codemix_search.core import costs
 from codemix_search.core.mixture import BASES
 from codemix_search.core.records import TrialStatus
-from codemix_search.core.strict_json import strict_json
-from codemix_search.errors import ConfigError, OneLineParser, number
+from codemix_search.errors import ConfigError
 from codemix_search.train.loop_config import max_reports
-
-
-def parse_args(argv):
-    ap = OneLineParser(prog="codemix_search plan", description=__doc__.splitlines()[0])
-    ap.add_argument("--space", required=True, help="search space YAML")
-    ap.add_argument(
-        "--gpus", type=number(int, 0, 1_000_000), default=0, help="GPUs the cluster has for trials"
-    )
-    ap.add_argument("--gpu-type", default=None, help=f"one of {', '.join(costs.DEVICES)}")
-    ap.add_argument(
-        "--price-per-hour", type=number(float, 0), default=None, help="per device (GPU or CPU)"
-    )
-    ap.add_argument("--from-run", default=None, help="learn throughput from a finished run")
-    ap.add_argument("--json", action="store_true", help="one JSON object instead of a table")
-    ap.add_argument("overrides", nargs="*", help="dotlist overrides of the space")
-    return ap.parse_args(argv)
 
 
 def learn(run_uri: str, model: str, device: str) -> costs.Throughput:
@@ -118,7 +101,7 @@ def vocab_size(space) -> int:
     return load_sources(sources_uri(space.data, space.source_file)).vocab_size
 
 
-def plan_for(space, gpus: int = 0, gpu_type: str | None = None, price=None, row=None):
+def cost_plan(space, gpus: int = 0, gpu_type: str | None = None, price=None, row=None):
     """The space's plan on ``gpus`` GPUs of ``gpu_type`` (none: the CPU). One line when the
     request cannot be planned."""
     t = space.training
@@ -191,7 +174,7 @@ def plan_for(space, gpus: int = 0, gpu_type: str | None = None, price=None, row=
 BASES_NOTE = "trained first, skipped once cached"
 
 
-def table(p: costs.Plan, space) -> str:
+def plan_table(p: costs.Plan, space) -> str:
     s = space.training
     row = p.throughput
     lines = [
@@ -214,15 +197,3 @@ def table(p: costs.Plan, space) -> str:
         f"  cost         {'-' if p.cost is None else f'{p.cost:,.2f}'}",
     ]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from codemix_search.config.load import load_space
-
-    args = parse_args(argv)
-    space = load_space(args.space, args.overrides)
-    device = args.gpu_type or "cpu"
-    row = learn(args.from_run, space.training.model, device) if args.from_run else None
-    p = plan_for(space, args.gpus, args.gpu_type, args.price_per_hour, row)
-    print(strict_json(p.to_dict(), indent=1) if args.json else table(p, space))
-    return 0

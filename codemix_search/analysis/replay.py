@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 import posixpath
-import sys
 
-from codemix_search.errors import ConfigError, OneLineParser, number
+from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout, TrialLayout
 
@@ -67,21 +66,3 @@ def replay(recipe_uri: str, tolerance: float = 1e-6) -> dict:
         )
     same = len(recorded) == len(replayed) and all(r["diff"] <= tolerance for r in rows)
     return {"trial_id": recipe["trial_id"], "reproduced": same, "steps": rows}
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = OneLineParser(prog="codemix_search replay", description=__doc__.splitlines()[0])
-    ap.add_argument("recipe", help="a recipe file (fsspec URI) inside a run's recipes/ folder")
-    ap.add_argument("--tolerance", type=number(float, 0, open_low=True), default=1e-6)
-    args = ap.parse_args(argv)
-    out = replay(args.recipe, args.tolerance)
-    for r in out["steps"]:
-        print(
-            f"step {r['step']:6d}  recorded {r['recorded']:.6f}  replayed {r['replayed']:.6f}  diff {r['diff']:.2e}"
-        )
-    print(f"trial {out['trial_id']}: {'reproduced' if out['reproduced'] else 'NOT reproduced'}")
-    return 0 if out["reproduced"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import json
 
-import yaml
-
 from codemix_search.core.ranking import pareto_front
-from codemix_search.errors import ConfigError, OneLineParser
+from codemix_search.errors import ConfigError
 
 
 def _key(record: dict) -> str:
@@ -122,7 +120,7 @@ def compare(small: list[dict], large: list[dict], objectives: dict[str, str]) ->
     return {"matched": len(pairs), "objectives": per, "front": front}
 
 
-def _load_run(uri: str) -> tuple[list[dict], dict]:
+def read_run(uri: str) -> tuple[list[dict], dict]:
     from codemix_search.export.recipes import load_run
     from codemix_search.storage.folder import Folder
     from codemix_search.storage.layout import RunLayout
@@ -156,37 +154,3 @@ def space_for(records: list[dict], space: dict, model: str) -> dict:
     out["early_stopping"]["scheduler"] = "none"  # every replayed mixture must finish
     out["evaluation"]["run_baseline"] = False
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = OneLineParser(prog="codemix_search transfer", description=__doc__.splitlines()[0])
-    ap.add_argument("small", help="the small-scale run folder (fsspec URI)")
-    ap.add_argument("large", nargs="?", help="the large-scale run folder")
-    ap.add_argument("--space-for", metavar="MODEL", help="print a space replaying SMALL at MODEL")
-    args = ap.parse_args(argv)
-    small, space = _load_run(args.small)
-    if args.space_for:
-        print(yaml.safe_dump(space_for(small, space, args.space_for), sort_keys=False))
-        return 0
-    if not args.large:
-        raise ConfigError("large", "", "give the large-scale run (or --space-for MODEL)")
-    large, _ = _load_run(args.large)
-    objectives = {o["name"]: o["mode"] for o in space["objectives"]}
-    out = compare(small, large, objectives)
-    print(f"{out['matched']} mixtures finished at both scales")
-    for name, c in out["objectives"].items():
-        ci = c.get("ci95") or {}
-
-        def interval(key, ci=ci):
-            return "" if not ci.get(key) else f" [{ci[key][0]:+.2f}, {ci[key][1]:+.2f}]"
-
-        print(
-            f"  {name:18s} spearman {c['spearman']:+.3f}{interval('spearman')} "
-            f"(p {c['spearman_p']:.3g})  kendall {c['kendall']:+.3f}{interval('kendall')}  "
-            f"decision accuracy {c.get('decision_accuracy', float('nan')):.2f}"
-            f"{interval('decision_accuracy')}"
-        )
-    if out["front"]:
-        print(f"  small Pareto set on the large front: {out['front']['survived']:.0%}")
-    print(json.dumps(out, default=str))
-    return 0

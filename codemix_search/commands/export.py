@@ -162,7 +162,7 @@ def _print_target(run: Folder, target, as_json: bool) -> int:
 def _rewrite(run: Folder, paths_file: str | None) -> int:
     from codemix_search.config.load import parse_space
     from codemix_search.evaluate.tasks import relocate_tasks
-    from codemix_search.export.tables import ranked, table
+    from codemix_search.export.tables import ranked, trials_table
 
     records = export.load_run(run, need=(RunLayout.SPACE, RunLayout.RECORDS, RunLayout.RUN))
     space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
@@ -176,7 +176,7 @@ def _rewrite(run: Folder, paths_file: str | None) -> int:
     if relocate_tasks(RunLayout(run).tasks):  # the run folder was copied or moved
         print(f"task files now point at {RunLayout(run).tasks.uri}")
     records = export.load_run(run)  # as exported: with the cost ledger and the baseline comparison
-    print(table(ranked([r.to_dict() for r in records], space), space))
+    print(trials_table(ranked([r.to_dict() for r in records], space), space))
     print(
         f"\n{len(uris)} recipes in {run.child('recipes').uri}; report in {run.child('report').uri}"
     )

@@ -15,7 +15,7 @@ from codemix_search.errors import ConfigError
 
 def check_objectives(objectives, evaluation: Evaluation, file: str) -> None:
     """Objectives and task settings against the tasks the evaluation suite has."""
-    from codemix_search.evaluate.registry import suite_for
+    from codemix_search.core.suites import suite_for
 
     suite = suite_for(evaluation)
     for where in ("task_limits", "task_weights"):

@@ -38,7 +38,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from codemix_search.config.sources import SourcesConfig, SourceSpec
+from codemix_search.config.sources import SourcesConfig, SourceSpec, load_sources
 from codemix_search.data import pack
 from codemix_search.data.dataset import DataRef, cache_root, verify_shards
 from codemix_search.data.engines import Engine
@@ -243,3 +243,15 @@ def prepare_data(
         return DataRef(local.uri, local.read_json("manifest.json"))
     target.publish_from(local.uri, {"key": key})  # every file, the marker last
     return DataRef(target.uri, target.read_json("manifest.json"))
+
+
+def prepare_space_data(
+    space, sources_file: str, label: str, storage: Folder, engine: str = "auto"
+) -> DataRef:
+    """The dataset of a space: ``sources_file`` built (or reused) once it is checked to hold
+    every source the space's mixtures name (demo/build.space_sources gives file and label)."""
+    cfg = load_sources(sources_file)
+    missing = {s.name for s in space.catalog} - {s.name for s in cfg.sources}
+    if missing:
+        raise ConfigError(cfg.file, "sources", f"missing sources {sorted(missing)}")
+    return prepare_data(cfg, storage, label, engine)

@@ -12,6 +12,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+from codemix_search.config.space import sources_uri
 from codemix_search.data.dataset import cache_root
 from codemix_search.demo import eval_items
 from codemix_search.demo.corpora import (
@@ -22,7 +23,6 @@ from codemix_search.demo.corpora import (
     text_documents,
 )
 from codemix_search.demo.problems import synthetic_code_documents
-from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import is_complete_dir
 from codemix_search.storage.publish import publish_dir
 
@@ -185,22 +185,11 @@ def build_demo(
     return os.path.join(final, "sources.yaml")
 
 
-def prepare_space_data(space, storage, engine: str = "auto"):
-    """The dataset a search space names: its sources file, or the demo preset (built offline)."""
-    from codemix_search.config.sources import load_sources
-    from codemix_search.config.space import sources_uri
-    from codemix_search.data.build import prepare_data
-
+def space_sources(space) -> tuple[str, str]:
+    """(sources file, dataset label) of a space: its own sources file, or the demo preset built
+    here (offline, cached) into a sources file like a user's, so the data stage
+    (data/build.prepare_space_data) only ever reads sources files."""
     if space.data.sources is not None:
-        cfg = load_sources(sources_uri(space.data, space.source_file))
-        label = "data"
-    else:
-        cfg = load_sources(
-            build_demo(space.data.preset, space.data.vocab_size, space.data.commit_repos)
-        )
-        label = space.data.preset
-    names = {s.name for s in cfg.sources}
-    wanted = {s.name for s in space.catalog}
-    if wanted - names:
-        raise ConfigError(cfg.file, "sources", f"missing sources {sorted(wanted - names)}")
-    return prepare_data(cfg, storage, label, engine)
+        return sources_uri(space.data, space.source_file), "data"
+    preset = space.data.preset
+    return build_demo(preset, space.data.vocab_size, space.data.commit_repos), preset

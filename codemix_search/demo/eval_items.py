@@ -201,7 +201,7 @@ def write_task_yamls(eval_dir: str, out_dir: str) -> list[str]:
     """lm-eval task YAMLs over the local jsonl files (absolute paths: lm-eval needs them). Every
     task scores through a ``process_results`` function of the metrics shim that
     evaluate/scorers.py writes next to them (gold BPB, Brier, sandboxed pass@1, chrF)."""
-    from codemix_search.evaluate.bpb import metric_list
+    from codemix_search.core.bpb import metric_list
 
     os.makedirs(out_dir, exist_ok=True)
     mc = {

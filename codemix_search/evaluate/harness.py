@@ -7,7 +7,7 @@ import os
 import tempfile
 import time
 
-from codemix_search.evaluate.registry import Suite
+from codemix_search.core.suites import Suite
 from codemix_search.evaluate.tasks import write_task_yamls
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@
 Our ``process_results`` receives only the document, so it renders the prompt and the choices
 with the upstream config the way lm-eval's ``ConfigurableTask`` does (a feature name, a Jinja
 template, a list, or a function), then counts the bytes of exactly the scored string
-(evaluate/bpb.py).
+(core/bpb.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import functools
 
-from codemix_search.evaluate import bpb
+from codemix_search.core import bpb
 
 MC_TASKS = (
     "boolq", "piqa", "sciq", "social_iqa", "cb", "copa", "storycloze_2016", "hellaswag",

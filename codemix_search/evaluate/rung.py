@@ -6,7 +6,7 @@ falls with the share of code when most sources are code, so stopping on it favou
 the objectives say (a demo run stopped the text-only baseline and every text-initialised trial).
 Here the rung scalar is the mean, over the BPB objectives, of each one's gold bits-per-byte on a
 fixed subset of its eval items (the same items and the same scoring rule as the final lm-eval
-scores, evaluate/bpb.py), so a rung ranks trials the way the objectives will.
+scores, core/bpb.py), so a rung ranks trials the way the objectives will.
 
 ``rung_pairs`` (driver side) picks the (context, continuation) strings; the training loop scores
 them (train/rung.py) at every report.
@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 
 from codemix_search.demo.eval_items import data_file
-from codemix_search.evaluate.bpb import DELIMITER
-from codemix_search.evaluate.registry import Suite
+from codemix_search.core.bpb import DELIMITER
+from codemix_search.core.suites import Suite
 
 RUNG_ITEMS = 32
 """Items per task at each rung: ~200 short forward passes per report for a 5-objective space."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from codemix_search.evaluate import bpb
+from codemix_search.core import bpb
 from codemix_search.sandbox import SandboxLimits, run_python
 
 CODE_LIMITS = SandboxLimits(timeout_s=5, memory_mb=512)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from codemix_search.evaluate.registry import UPSTREAM, Suite
+from codemix_search.core.suites import UPSTREAM, Suite
 from codemix_search.storage.folder import Folder
 
 

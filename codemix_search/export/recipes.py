@@ -30,7 +30,7 @@ def compare_with_baseline(records: list[dict], space: SearchSpace, run: Folder) 
     category score (the paper's +8.2% format) and the judged generative win-rate against the
     baseline trial. Empty when no baseline trial finished."""
     from codemix_search.evaluate.judge import JudgeError, make_judge, win_rate
-    from codemix_search.evaluate.registry import suite_for
+    from codemix_search.core.suites import suite_for
 
     finished = [r for r in records if r["status"] == "finished"]
     base = next((r for r in finished if r["metrics"].get("baseline") == 1), None)

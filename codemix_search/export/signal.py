@@ -27,7 +27,7 @@ import statistics
 
 from codemix_search.config.space import SearchSpace
 from codemix_search.core import noise
-from codemix_search.evaluate.registry import suite_for
+from codemix_search.core.suites import suite_for
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout, TrialLayout
 

@@ -98,7 +98,7 @@ def _fmt(v) -> str:
     return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def table(rows: list[dict], space: SearchSpace) -> str:
+def trials_table(rows: list[dict], space: SearchSpace) -> str:
     """The ranked table printed at the end of a run."""
     cols = [
         "rank",

@@ -3,9 +3,6 @@ codemix_search.train.loop`` get the same scaling, backend, failure and checkpoin
 
 from __future__ import annotations
 
-import json
-import os
-
 from codemix_search.core.plan import ResourcePlan
 from codemix_search.train.loop_config import LoopConfig
 
@@ -51,48 +48,3 @@ def checkpoint_uri(checkpoint, storage_path: str) -> str:
         scheme = storage_path.split("://", 1)[0]
         return f"{scheme}://{checkpoint.path.lstrip('/')}"
     return checkpoint.path
-
-
-def main() -> None:
-    """Train one mixture outside Tune (single worker) and print the reports."""
-    import argparse
-    import random
-
-    import ray
-
-    from codemix_search.config.load import load_space
-    from codemix_search.core.plan import ResourcePlan
-    from codemix_search.demo.build import prepare_space_data
-    from codemix_search.storage.folder import Folder
-    from codemix_search.train.loop_config import loop_config
-
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--space", default="search_spaces/tiny.yaml")
-    ap.add_argument("--storage", default=os.path.abspath("runs"))
-    args = ap.parse_args()
-    space = load_space(args.space)
-    cfg = space.sample(random.Random(space.seed))
-    data = prepare_space_data(space, Folder(args.storage))
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2)
-    plan = ResourcePlan(
-        driver={"CPU": 1}, worker={"CPU": 1}, workers=1, use_gpu=False, concurrency=1
-    )
-    trainer = make_trainer(
-        loop_config(space, cfg, data.uri, data.manifest, seed=space.seed),
-        plan,
-        "train_loop_main",
-        os.path.abspath(args.storage),
-    )
-    result = trainer.fit()
-    print(
-        json.dumps(
-            {k: v for k, v in result.metrics.items() if not isinstance(v, dict)},
-            indent=1,
-            default=str,
-        )
-    )
-
-
-if __name__ == "__main__":
-    main()

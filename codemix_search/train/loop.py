@@ -8,7 +8,7 @@ source, phase, tokens and tokens/s; the last report carries the final checkpoint
 
 Run it without Tune (tiny CPU run, ~20 s):
 
-    python -m codemix_search.train.launch --space search_spaces/tiny.yaml
+    python -m codemix_search train --space search_spaces/tiny.yaml
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ def test_the_plan_predicts_what_the_tiny_run_spent(tiny_run):
     and wall-clock within +-25% of what the run spent (the issue's target)."""
     import json
 
-    from codemix_search.analysis.budget import learnt_rows, plan_for
+    from codemix_search.analysis.budget import cost_plan, learnt_rows
     from codemix_search.config.load import load_space
     from codemix_search.core import costs
 
@@ -235,7 +235,7 @@ def test_the_plan_predicts_what_the_tiny_run_spent(tiny_run):
     done = json.loads((run / "_SUCCESS").read_text())
     assert done["bases_seconds"] > 0 and done["search_seconds"] > 0  # where the time went
     wall = done["wall_seconds"] - done["data_seconds"]  # the plan leaves out a first data build
-    planned = plan_for(space)
+    planned = cost_plan(space)
     assert ledger["planned_tokens"] == planned.planned_tokens == 4 * space.training.tokens
     share = ledger["tokens"] / ledger["planned_tokens"]
     rows = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
@@ -253,7 +253,7 @@ def test_the_plan_predicts_what_the_tiny_run_spent(tiny_run):
     # The run taught this machine's table its throughput: later plans use the measured row.
     learnt = {(r.model, r.device): r for r in learnt_rows()}
     assert learnt[("tiny", "cpu")].source.startswith("learnt from run")
-    assert plan_for(space).throughput["source"].startswith("learnt from run")
+    assert cost_plan(space).throughput["source"].startswith("learnt from run")
 
 
 def test_a_recipes_checkpoint_is_a_self_contained_hf_folder_linked_from_the_run(tiny_run):

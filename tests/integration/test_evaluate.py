@@ -15,7 +15,7 @@ import pytest
 from codemix_search.config.load import load_space
 from codemix_search.data.dataset import materialize
 from codemix_search.evaluate.judge import JudgeError, OpenAIJudge, ReferenceJudge, win_rate
-from codemix_search.evaluate.registry import DEMO, PAPER
+from codemix_search.core.suites import DEMO, PAPER
 from codemix_search.evaluate.scorers import chrf, demo_pass_at_1
 from codemix_search.evaluate.tasks import missing_from_registry
 from codemix_search.train.loop import train
@@ -201,7 +201,7 @@ def test_paper_bpb_variants_resolve_offline_and_score_local_stand_ins(models, tm
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from codemix_search.evaluate import bpb
+    from codemix_search.core import bpb
     from codemix_search.evaluate.harness import item_values
     from codemix_search.evaluate.tasks import write_task_yamls
 
@@ -333,7 +333,7 @@ def test_export_compares_with_the_baseline_and_survives_a_broken_judge(tmp_path,
     import dataclasses
 
     from codemix_search.export.recipes import compare_with_baseline
-    from codemix_search.export.tables import table
+    from codemix_search.export.tables import trials_table
     from codemix_search.storage.folder import Folder
 
     space = load_space(TINY)
@@ -383,7 +383,7 @@ def test_export_compares_with_the_baseline_and_survives_a_broken_judge(tmp_path,
     # BPB objectives (lower is better): t1's 8.2% higher BPB reads -8.2%, the paper's sign
     assert vs["t1"]["objectives"]["nl_reasoning"] == pytest.approx(-0.082)
     assert vs["t1"]["better"] == "positive"
-    assert "nl_reasoning -8.2%" in table(rows, space)
+    assert "nl_reasoning -8.2%" in trials_table(rows, space)
     flipped = compare_with_baseline(
         [records[0], {**records[1], "objectives": {"nl_reasoning": 0.459, "code": 0.1}}], space, run
     )
@@ -402,7 +402,7 @@ def test_task_weights_and_generative_prompts_configure_the_suite(tmp_path):
 
     from codemix_search.config.load import parse_space
     from codemix_search.errors import ConfigError
-    from codemix_search.evaluate.registry import suite_for
+    from codemix_search.core.suites import suite_for
 
     raw = _yaml.safe_load(open(TINY))
     raw["evaluation"] = {"task_weights": {"demo_code_pass1": 0.0, "demo_code": 2.0}}
@@ -436,7 +436,7 @@ def test_paper_generative_task_runs_on_the_users_prompts(models, tmp_path):
     import dataclasses
 
     from codemix_search.evaluate.harness import evaluate
-    from codemix_search.evaluate.registry import PAPER, TaskSpec
+    from codemix_search.core.suites import PAPER, TaskSpec
 
     prompts = tmp_path / "dolly.jsonl"
     prompts.write_text(

@@ -11,7 +11,7 @@ import pytest
 
 from codemix_search.config.load import load_space
 from codemix_search.data.dataset import materialize
-from codemix_search.evaluate.registry import suite_for
+from codemix_search.core.suites import suite_for
 from codemix_search.evaluate.rung import rung_pairs
 from codemix_search.search.tuner import BaselineKeepingASHA, make_scheduler, scheduler_metric
 from codemix_search.train.loop import train

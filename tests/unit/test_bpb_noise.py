@@ -7,7 +7,7 @@ import math
 import pytest
 
 from codemix_search.core import noise
-from codemix_search.evaluate import bpb
+from codemix_search.core import bpb
 
 
 def test_scored_string_moves_the_contexts_trailing_whitespace():

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from codemix_search.calibrate import calibration_space, reference_points, seed_table
+from codemix_search.analysis.calibrate import calibration_space, reference_points, seed_table
 from codemix_search.config.load import load_space, parse_space
 from tests.helpers import TINY
 

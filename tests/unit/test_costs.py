@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codemix_search.analysis.budget import plan_for
+from codemix_search.analysis.budget import cost_plan
 from codemix_search.config.load import load_space
 from codemix_search.core import costs
 from codemix_search.core.sizes import PROXY_LADDER
@@ -83,7 +83,7 @@ def test_gpu_rows_are_estimates_that_say_so():
 )
 def test_bad_plan_requests_are_one_line(kwargs, says):
     with pytest.raises(ConfigError) as e:
-        plan_for(load_space(LADDER), **kwargs)
+        cost_plan(load_space(LADDER), **kwargs)
     assert says in e.value.one_line() and "\n" not in e.value.one_line()
 
 
@@ -92,12 +92,12 @@ def test_a_model_that_does_not_fit_the_gpu_is_refused():
     with pytest.raises(
         ConfigError, match="training.model: paper-470m .* needs ~\\d+ GiB, L4 has 24"
     ):
-        plan_for(space, gpus=8, gpu_type="L4")
-    assert plan_for(space, gpus=8, gpu_type="H200").trials == 32
+        cost_plan(space, gpus=8, gpu_type="L4")
+    assert cost_plan(space, gpus=8, gpu_type="H200").trials == 32
 
 
 def test_the_tiny_plan_uses_the_measured_row():
-    p = plan_for(load_space(TINY))
+    p = cost_plan(load_space(TINY))
     assert p.throughput["source"].startswith("measured") and p.concurrency == 2
     assert set(p.to_dict()) >= {"wall_seconds", "device_seconds", "tokens", "flops", "cost"}
 

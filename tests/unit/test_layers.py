@@ -14,7 +14,7 @@ PKG = pathlib.Path(REPO) / "codemix_search"
 LAYERS = [
     ["errors", "sandbox_prelude", "sandbox", "core"],
     ["observability"],
-    ["storage", "cluster", "evaluate.registry", "evaluate.bpb", "config.sources"],
+    ["storage", "cluster"],
     ["config"],
     ["data"],
     ["demo"],
@@ -26,7 +26,7 @@ LAYERS = [
     ["preflight"],
     ["pipeline"],
     ["commands"],
-    ["cli", "run", "__main__", "data.cli", "calibrate"],
+    ["cli", "run", "__main__"],
 ]
 
 

@@ -14,19 +14,19 @@ from tests.helpers import TINY
 def test_a_recorded_row_replaces_the_built_in_one_and_the_estimate(tmp_path, monkeypatch):
     monkeypatch.setenv("CODEMIX_CACHE", str(tmp_path))
     space = load_space(TINY)
-    built_in = budget.plan_for(space)
+    built_in = budget.cost_plan(space)
     assert built_in.throughput["source"].startswith("measured")
     budget.record_row(costs.Throughput("tiny", "cpu", 4000.0, 10.0, 3.0, "learnt from run x"))
-    learnt = budget.plan_for(space)
+    learnt = budget.cost_plan(space)
     assert learnt.throughput["tokens_per_s"] == 4000.0
     assert learnt.device_seconds < built_in.device_seconds  # twice as fast, less overhead
-    gpu = budget.plan_for(space, gpus=1, gpu_type="H100")
+    gpu = budget.cost_plan(space, gpus=1, gpu_type="H100")
     assert gpu.throughput["source"].startswith("estimated")
     budget.record_row(costs.Throughput("tiny", "H100", 9e5, 40.0, 5.0, "gpu_check --record"))
     budget.record_row(costs.Throughput("tiny", "cpu", 5000.0, 10.0, 3.0, "learnt from run y"))
     rows = {(r.model, r.device): r.tokens_per_s for r in budget.learnt_rows()}
     assert rows == {("tiny", "H100"): 9e5, ("tiny", "cpu"): 5000.0}  # one row per pair
-    assert budget.plan_for(space, gpus=1, gpu_type="H100").throughput["tokens_per_s"] == 9e5
+    assert budget.cost_plan(space, gpus=1, gpu_type="H100").throughput["tokens_per_s"] == 9e5
     (tmp_path / budget.LEARNT).write_text("{not json")
     assert budget.learnt_rows() == []  # a damaged cache is no table, not an error
 

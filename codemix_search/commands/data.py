@@ -1,4 +1,4 @@
-"""``codemix_search data ...``: the data plane on its own.
+"""``codemix_search data ...``: the data plane on its own (data/ has the steps).
 
     python -m codemix_search data demo --preset tiny              # offline demo sources -> path
     python -m codemix_search data build --sources sources.yaml --storage s3://bucket/runs
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from codemix_search.errors import ConfigError, OneLineParser, number
 
@@ -133,6 +132,3 @@ def _check(args) -> int:
 
 
 COMMANDS = {"demo": _demo, "build": _build, "verify": _verify, "check": _check}
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@
 
 A category's score is the (weighted) mean of its tasks' values of one metric family, as the
 paper averages: ``acc`` (each task's primary metric: accuracy, exact match, pass@1; the paper's
-numbers, kept as display columns), ``bpb`` (gold-answer bits per byte, evaluate/bpb.py: what
+numbers, kept as display columns), ``bpb`` (gold-answer bits per byte, core/bpb.py: what
 proxies are ranked by) or ``brier`` (multiple-choice Brier score). Every multiple-choice task also
 reports gold BPB and Brier; QA and code tasks get a ``*_bpb`` variant that scores the gold answer
 or reference solution given the prompt.
