@@ -25,7 +25,7 @@ def demo_setup(prefix: str):
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from codemix_search.config.load import load_space
     from codemix_search.data.build import prepare_space_data
-    from codemix_search.demo.build import space_sources
+    from codemix_search.demo.make_sources import space_sources
     from codemix_search.storage.folder import Folder
     from codemix_search.train.loop_config import loop_config
 

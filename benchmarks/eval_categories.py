@@ -27,9 +27,9 @@ def main() -> None:
     space, data, store, cfg = demo_setup("cm-evalbench-")
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
+    from codemix_search.core.suites import DEMO
     from codemix_search.data.dataset import materialize
     from codemix_search.evaluate.harness import evaluate
-    from codemix_search.core.suites import DEMO
     from codemix_search.train.model import build_model
 
     cfg = cfg.replace(steps=args.steps, threads=2)

@@ -30,13 +30,13 @@ def main() -> None:
     import torch
     from transformers import PreTrainedTokenizerFast
 
+    from codemix_search.core.suites import suite_for
     from codemix_search.data.dataset import materialize
     from codemix_search.evaluate.harness import evaluate
-    from codemix_search.core.suites import suite_for
-    from codemix_search.evaluate.rung import rung_pairs
+    from codemix_search.evaluate.rung_metric import rung_pairs
     from codemix_search.search.scoring import objective_tasks
     from codemix_search.train.loop_config import report_steps
-    from codemix_search.train.rung import RungScorer
+    from codemix_search.train.rung_scoring import RungScorer
 
     cfg = cfg.replace(steps=args.steps, threads=2)
     keep, _, train_s = train_and_keep(cfg, store)

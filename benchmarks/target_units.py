@@ -40,7 +40,7 @@ def measure_points(space_file: str, tokenizer: str) -> list[dict]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from codemix_search.config.load import load_space
     from codemix_search.data.build import prepare_space_data
-    from codemix_search.demo.build import space_sources
+    from codemix_search.demo.make_sources import space_sources
     from codemix_search.export.measure_units import (
         encode_sources,
         load_target_tokenizer,

@@ -199,7 +199,7 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
 
     from codemix_search.cluster import resource_plan
     from codemix_search.data.build import prepare_space_data
-    from codemix_search.demo.build import space_sources
+    from codemix_search.demo.make_sources import space_sources
     from codemix_search.export.formats import default_paths
     from codemix_search.search.tuner import search
     from codemix_search.train.bases import ensure_bases
@@ -257,8 +257,8 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
 
 def _keep_tasks(space: SearchSpace, data, run: Folder) -> None:
     """The lm-eval task files the trials score with, kept in the run (evaluate/tasks.py)."""
-    from codemix_search.data.dataset import materialize
     from codemix_search.core.suites import suite_for
+    from codemix_search.data.dataset import materialize
     from codemix_search.evaluate.tasks import keep_tasks
 
     tasks = RunLayout(run).tasks

@@ -37,7 +37,7 @@ def tiny_data(tmp_path_factory):
 
     from codemix_search.config.load import load_space
     from codemix_search.data.build import prepare_space_data
-    from codemix_search.demo.build import space_sources
+    from codemix_search.demo.make_sources import space_sources
     from codemix_search.storage.folder import Folder
 
     space = load_space(TINY)

@@ -9,7 +9,7 @@ import random
 import numpy as np
 
 from codemix_search.core.ranking import pareto_front
-from codemix_search.search.params import distributions
+from codemix_search.search.optuna_params import distributions
 from codemix_search.search.surrogate import Surrogate, encode
 
 

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _demo(args) -> int:
-    from codemix_search.demo.build import build_demo
+    from codemix_search.demo.make_sources import build_demo
 
     for repo in args.repo or []:  # the report would name a repository that gave nothing
         if not os.path.isdir(os.path.join(repo, ".git")) and not os.path.isfile(

@@ -13,7 +13,7 @@ import ray
 from codemix_search.config.load import load_space
 from codemix_search.core.plan import ResourcePlan
 from codemix_search.data.build import prepare_space_data
-from codemix_search.demo.build import space_sources
+from codemix_search.demo.make_sources import space_sources
 from codemix_search.errors import OneLineParser
 from codemix_search.storage.folder import Folder
 from codemix_search.train.launch import make_trainer

@@ -1,5 +1,5 @@
 """One parameter of a space (searched or fixed) and its checks; Optuna conversion lives in
-search/params.py so config/ knows nothing of Optuna."""
+search/optuna_params.py so config/ knows nothing of Optuna."""
 
 from __future__ import annotations
 

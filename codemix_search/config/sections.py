@@ -230,7 +230,7 @@ class Budget:
 @dataclass(frozen=True)
 class Data:
     sources: str | None = None
-    """A sources YAML (codemix_search/data/sources.py), relative to this file or any fsspec URI.
+    """A sources YAML (its schema: codemix_search/config/sources.py), relative to this file or any fsspec URI.
     Left out: the offline demo dataset of ``preset``."""
     preset: str = "tiny"
     """Demo corpus size: tiny (tests, ~seconds) or demo (laptop). Only without ``sources``."""

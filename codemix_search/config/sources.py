@@ -16,7 +16,7 @@ A sources file says where a team's corpora are and what each one is::
 Kinds place a source in the mixture (core/mixture.py): ``code`` and ``markup`` are web code,
 ``synthetic_code`` and ``commits`` have their own shares, every other kind (``text``, ``hq_text``,
 or a team's own, e.g. ``math``) is text. ``weight`` splits a group between its sources. Reading
-the files is data/sources.py's job; here only the YAML's fields are checked, each problem one line
+the files is data/readers.py's job; here only the YAML's fields are checked, each problem one line
 naming the file, the source and the fix.
 """
 

@@ -4,7 +4,7 @@
     python -m codemix_search data check  --dataset s3://bucket/runs/_data/<key>
 
 Stages (plain Python functions; Ray only runs them at scale):
-1. read: every file of every source (codemix_search/data/sources.py), one document per record;
+1. read: every file of every source (codemix_search/data/readers.py), one document per record;
 2. split: a document's hash puts it in ``val`` (``validation_share``) or ``train``, so the split is
    stable across runs, machines and engines; exact duplicates inside a source are dropped, and so
    is every document sharing a 13-word n-gram with an eval text (``decontaminate``);
@@ -42,7 +42,7 @@ from codemix_search.config.sources import SourcesConfig, SourceSpec, load_source
 from codemix_search.data import pack
 from codemix_search.data.dataset import DataRef, cache_root, verify_shards
 from codemix_search.data.engines import Engine
-from codemix_search.data.sources import check_source, fingerprint, read_file
+from codemix_search.data.readers import check_source, fingerprint, read_file
 from codemix_search.data.stages import NGRAM, ShardWriter, eval_index
 from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import Folder
@@ -249,7 +249,7 @@ def prepare_space_data(
     space, sources_file: str, label: str, storage: Folder, engine: str = "auto"
 ) -> DataRef:
     """The dataset of a space: ``sources_file`` built (or reused) once it is checked to hold
-    every source the space's mixtures name (demo/build.space_sources gives file and label)."""
+    every source the space's mixtures name (demo/make_sources.space_sources gives file and label)."""
     cfg = load_sources(sources_file)
     missing = {s.name for s in space.catalog} - {s.name for s in cfg.sources}
     if missing:

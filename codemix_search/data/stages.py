@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from codemix_search.config.sources import SourceSpec
-from codemix_search.data.sources import read_file
+from codemix_search.data.readers import read_file
 
 NGRAM = 13
 """Decontamination n-gram length in words (GPT-3's and lm-eval's choice)."""

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from codemix_search.data.sources import jsonl_records
+from codemix_search.data.readers import jsonl_records
 from codemix_search.errors import ConfigError
 from codemix_search.sandbox import SandboxLimits, error_kind, run_python
 from codemix_search.storage.folder import Folder

@@ -24,7 +24,7 @@ import subprocess
 import sysconfig
 from collections.abc import Iterator
 
-from codemix_search.data.sources import git_documents
+from codemix_search.data.readers import git_documents
 
 
 def _stdlib_files() -> list[str]:

@@ -29,8 +29,8 @@ def compare_with_baseline(records: list[dict], space: SearchSpace, run: Folder) 
     """``vs_baseline`` of every finished record (trial id -> it): relative change of each
     category score (the paper's +8.2% format) and the judged generative win-rate against the
     baseline trial. Empty when no baseline trial finished."""
-    from codemix_search.evaluate.judge import JudgeError, make_judge, win_rate
     from codemix_search.core.suites import suite_for
+    from codemix_search.evaluate.judge import JudgeError, make_judge, win_rate
 
     finished = [r for r in records if r["status"] == "finished"]
     base = next((r for r in finished if r["metrics"].get("baseline") == 1), None)

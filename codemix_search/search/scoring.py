@@ -9,9 +9,9 @@ import os
 from dataclasses import dataclass, field
 
 from codemix_search.config.space import SearchSpace
+from codemix_search.core.suites import Suite, suite_for
 from codemix_search.data.dataset import load_split, materialize
 from codemix_search.data.sampler import validation_windows
-from codemix_search.core.suites import Suite, suite_for
 
 
 @dataclass

@@ -69,7 +69,7 @@ def rebuild_history(
 ) -> int:
     """Put every finished trial on storage that the study lacks into it (COMPLETE, with its
     parameters and objectives), so the sampler keeps learning from them; return how many."""
-    from codemix_search.search.params import distributions
+    from codemix_search.search.optuna_params import distributions
 
     study = optuna.create_study(
         study_name=space.name,

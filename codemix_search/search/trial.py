@@ -199,9 +199,9 @@ def _knobs(training) -> list:
 
 
 def _rung_pairs(space: SearchSpace, data_uri: str, manifest: dict) -> dict:
-    from codemix_search.data.dataset import materialize
     from codemix_search.core.suites import suite_for
-    from codemix_search.evaluate.rung import rung_pairs
+    from codemix_search.data.dataset import materialize
+    from codemix_search.evaluate.rung_metric import rung_pairs
 
     eval_dir = os.path.join(materialize(data_uri, manifest), "eval")
     pairs = rung_pairs(space.objectives, suite_for(space.evaluation), eval_dir)

@@ -32,7 +32,7 @@ from codemix_search.search.callbacks import (
     TokenBudgetStopper,
     UnfinishedTrials,
 )
-from codemix_search.search.params import suggest
+from codemix_search.search.optuna_params import suggest
 from codemix_search.search.study import (
     STUDY_WRITE_ERRORS,
     MixtureOptunaSearch,

@@ -40,7 +40,7 @@ from codemix_search.train.checkpoint import (
 )
 from codemix_search.train.loop_config import LoopConfig, checkpoint_steps, report_steps
 from codemix_search.train.model import build_model, compile_model, n_params
-from codemix_search.train.rung import RungScorer, rung_metric
+from codemix_search.train.rung_scoring import RungScorer, rung_metric
 
 log = logging.getLogger(__name__)
 

@@ -52,7 +52,7 @@ class LoopConfig:
     end, so the trial can be scored at each for checkpoint-to-checkpoint noise."""
     rung_pairs: dict | None = None
     """{objective: [[context, continuation], ...]}: score these at every report and report
-    ``rung_metric`` (evaluate/rung.py); None: no objective-aligned rung metric."""
+    ``rung_metric`` (evaluate/rung_metric.py); None: no objective-aligned rung metric."""
 
     @property
     def tokens_per_step(self) -> int:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from codemix_search.config.load import load_space
+from codemix_search.core.suites import DEMO, PAPER
 from codemix_search.data.dataset import materialize
 from codemix_search.evaluate.judge import JudgeError, OpenAIJudge, ReferenceJudge, win_rate
-from codemix_search.core.suites import DEMO, PAPER
 from codemix_search.evaluate.scorers import chrf, demo_pass_at_1
 from codemix_search.evaluate.tasks import missing_from_registry
 from codemix_search.train.loop import train
@@ -401,8 +401,8 @@ def test_task_weights_and_generative_prompts_configure_the_suite(tmp_path):
     import yaml as _yaml
 
     from codemix_search.config.load import parse_space
-    from codemix_search.errors import ConfigError
     from codemix_search.core.suites import suite_for
+    from codemix_search.errors import ConfigError
 
     raw = _yaml.safe_load(open(TINY))
     raw["evaluation"] = {"task_weights": {"demo_code_pass1": 0.0, "demo_code": 2.0}}
@@ -435,8 +435,8 @@ def test_task_weights_and_generative_prompts_configure_the_suite(tmp_path):
 def test_paper_generative_task_runs_on_the_users_prompts(models, tmp_path):
     import dataclasses
 
-    from codemix_search.evaluate.harness import evaluate
     from codemix_search.core.suites import PAPER, TaskSpec
+    from codemix_search.evaluate.harness import evaluate
 
     prompts = tmp_path / "dolly.jsonl"
     prompts.write_text(

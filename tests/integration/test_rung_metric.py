@@ -10,9 +10,9 @@ import os
 import pytest
 
 from codemix_search.config.load import load_space
-from codemix_search.data.dataset import materialize
 from codemix_search.core.suites import suite_for
-from codemix_search.evaluate.rung import rung_pairs
+from codemix_search.data.dataset import materialize
+from codemix_search.evaluate.rung_metric import rung_pairs
 from codemix_search.search.tuner import BaselineKeepingASHA, make_scheduler, scheduler_metric
 from codemix_search.train.loop import train
 from codemix_search.train.loop_config import loop_config
@@ -125,7 +125,7 @@ def test_batched_rung_scores_equal_one_item_at_a_time(tiny_data):
     from transformers import PreTrainedTokenizerFast
 
     from codemix_search.train.model import build_model
-    from codemix_search.train.rung import RungScorer
+    from codemix_search.train.rung_scoring import RungScorer
 
     space = load_space(TINY)
     local = materialize(tiny_data.uri, tiny_data.manifest)

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from codemix_search.config.sources import load_sources, parse_sources
-from codemix_search.data.sources import check_source, iter_documents, list_files
+from codemix_search.data.readers import check_source, iter_documents, list_files
 from codemix_search.errors import ConfigError
 from tests.helpers import REPO
 

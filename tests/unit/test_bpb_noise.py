@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from codemix_search.core import noise
-from codemix_search.core import bpb
+from codemix_search.core import bpb, noise
 
 
 def test_scored_string_moves_the_contexts_trailing_whitespace():

@@ -5,7 +5,7 @@ import functools
 import optuna
 
 from codemix_search.config.load import load_space
-from codemix_search.search.params import suggest
+from codemix_search.search.optuna_params import suggest
 from codemix_search.search.study import MixtureOptunaSearch
 from codemix_search.search.tuner import make_sampler
 from tests.helpers import TINY

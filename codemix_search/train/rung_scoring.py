@@ -1,4 +1,4 @@
-"""Score the objectives' rung items inside the training loop (see evaluate/rung.py).
+"""Score the objectives' rung items inside the training loop (see evaluate/rung_metric.py).
 
 Tokenised once with lm-eval's rule (``TemplateLM._encode_pair``: the context's trailing
 whitespace moves onto the continuation; the continuation's tokens are those of the whole string

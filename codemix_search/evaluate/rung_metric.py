@@ -9,16 +9,16 @@ fixed subset of its eval items (the same items and the same scoring rule as the 
 scores, core/bpb.py), so a rung ranks trials the way the objectives will.
 
 ``rung_pairs`` (driver side) picks the (context, continuation) strings; the training loop scores
-them (train/rung.py) at every report.
+them (train/rung_scoring.py) at every report.
 """
 
 from __future__ import annotations
 
 import json
 
-from codemix_search.demo.eval_items import data_file
 from codemix_search.core.bpb import DELIMITER
 from codemix_search.core.suites import Suite
+from codemix_search.demo.eval_items import data_file
 
 RUNG_ITEMS = 32
 """Items per task at each rung: ~200 short forward passes per report for a 5-objective space."""

@@ -178,7 +178,7 @@ def build_demo(
             ],
         }
         with open(os.path.join(tmp, "sources.yaml"), "w") as f:
-            f.write(f"# codemix_search demo data, preset {preset} (made by demo/build.py)\n")
+            f.write(f"# codemix_search demo data, preset {preset} (made by demo/make_sources.py)\n")
             yaml.safe_dump(spec, f, sort_keys=False)
         with open(os.path.join(tmp, "report.json"), "w") as f:
             json.dump(report, f, indent=1, sort_keys=True)
