@@ -28,6 +28,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from codemix_search.analysis.transfer import match, rank_correlations  # noqa: E402
+from codemix_search.core.records import TrialRecord  # noqa: E402
 from codemix_search.export.recipes import load_run  # noqa: E402
 from codemix_search.storage.folder import Folder  # noqa: E402
 
@@ -35,16 +36,16 @@ CATEGORIES = ("nl_reasoning", "world_knowledge", "code", "generative")
 FAMILIES = {"bpb": "/bpb", "acc": "", "brier": "/brier"}
 
 
-def table(small: list[dict], large: list[dict]) -> list[dict]:
+def table(small: list[TrialRecord], large: list[TrialRecord]) -> list[dict]:
     pairs = match(small, large)
     rows = []
     for category in CATEGORIES:
         for family, suffix in FAMILIES.items():
             key = f"category/{category}{suffix}"
             both = [
-                (s["metrics"][key], b["metrics"][key])
+                (s.metrics[key], b.metrics[key])
                 for s, b in pairs
-                if key in (s.get("metrics") or {}) and key in (b.get("metrics") or {})
+                if key in s.metrics and key in b.metrics
             ]
             if len(both) < 3:
                 continue
@@ -53,13 +54,13 @@ def table(small: list[dict], large: list[dict]) -> list[dict]:
     return rows
 
 
-def records(uri: str) -> list[dict]:
+def records(uri: str) -> list[TrialRecord]:
     """A run folder's records, or a grid's committed points (benchmarks/grid_points.py)."""
     if uri.endswith("_points.jsonl"):
         from benchmarks.grid_points import as_records, read
 
         return as_records(read(uri)[1])
-    return [r.to_dict() for r in load_run(Folder(uri))]
+    return load_run(Folder(uri))
 
 
 def fmt(value, ci, sign: str = "+") -> str:

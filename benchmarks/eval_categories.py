@@ -32,12 +32,12 @@ def main() -> None:
     from codemix_search.evaluate.harness import evaluate
     from codemix_search.train.model import build_model
 
-    cfg = cfg.replace(steps=args.steps, threads=2)
+    cfg = cfg.replace(steps=args.steps, cpus_per_worker=2)
     keep, last, train_s = train_and_keep(cfg, store)
     local = materialize(data.uri, data.manifest)
     tok = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
     models = {
-        "untrained": build_model("demo", data.manifest["vocab_size"], cfg.seq_len, 0),
+        "untrained": build_model("demo", data.manifest["vocab_size"], cfg.training.seq_len, 0),
         "trained": AutoModelForCausalLM.from_pretrained(keep),
     }
     out = {"train_seconds": round(train_s, 1), "final_val_loss": round(last["val_loss"], 3)}
@@ -46,9 +46,11 @@ def main() -> None:
         scores = evaluate(model.eval(), tok, DEMO, os.path.join(local, "eval"), args.limit, 32)
         out[name] = {
             "eval_seconds": round(time.time() - t0, 1),
-            **{k: round(v, 4) for k, v in DEMO.category_scores(scores).items()},
+            **{k: round(v, 4) for k, v in DEMO.category_scores(scores.tasks).items()},
             "tasks": {
-                t.name: round(scores[t.name][t.metric], 4) for t in DEMO.tasks if t.name in scores
+                t.name: round(scores.tasks[t.name][t.metric], 4)
+                for t in DEMO.tasks
+                if t.name in scores.tasks
             },
         }
     print(json.dumps(out, indent=1))

@@ -38,7 +38,7 @@ def main() -> None:
     from codemix_search.train.loop_config import report_steps
     from codemix_search.train.rung_scoring import RungScorer
 
-    cfg = cfg.replace(steps=args.steps, threads=2)
+    cfg = cfg.replace(steps=args.steps, cpus_per_worker=2)
     keep, _, train_s = train_and_keep(cfg, store)
     from transformers import AutoModelForCausalLM
 
@@ -70,7 +70,7 @@ def main() -> None:
         scorer.score(model, "cpu")
         times["rung"].append(time.time() - t)
     med = {name: statistics.median(v) for name, v in times.items()}
-    reports = len(report_steps(cfg.schedule, cfg.evals, cfg.noise_points))
+    reports = len(report_steps(cfg.schedule, cfg.training.evals, cfg.noise_points))
     out = {
         "train_seconds": round(train_s, 1),
         "median_seconds": {k2: round(v, 2) for k2, v in med.items()},

@@ -28,6 +28,7 @@ TRAIN_START_S = 8.3  # Ray Train V2 controller + worker group, warm cluster (iss
 def main() -> None:
     import torch
 
+    from codemix_search.config.sections import Training
     from codemix_search.core.sizes import SIZES
     from codemix_search.train.loop import train
     from codemix_search.train.loop_config import LoopConfig
@@ -53,28 +54,22 @@ def main() -> None:
         for z in args.sizes.split(",")
         for c in (["false", "true"] if modes == "both" else [modes])
     ]:
-        cfg = LoopConfig(**{
-            "model": size,
-            "seq_len": args.seq_len,
-            "batch_size": args.batch,
-            "steps": args.steps,
-            "lr": 3e-3,
-            "weight_decay": 0.1,
-            "cooldown_share": 0.2,
-            "warmup_share": 0.05,
-            "evals": 2,
-            "val_sequences": 4,
-            "grad_clip": 1.0,
-            "threads": 8,
-            "compile": compiled,
-            "mixture": {
+        knobs = Training(
+            model=size, seq_len=args.seq_len, batch_size=args.batch, lr=3e-3, weight_decay=0.1,
+            cooldown_share=0.2, warmup_share=0.05, evals=2, val_sequences=4, grad_clip=1.0,
+            cpus_per_worker=8, compile=compiled,
+        )  # fmt: skip
+        cfg = LoopConfig(
+            training=knobs,
+            steps=args.steps,
+            mixture={
                 "pretrain": {"text": 0.25, "knowledge": 0.25, "code": 0.5},
                 "cooldown": {"text": 0.4, "knowledge": 0.4, "code": 0.2},
             },
-            "seed": 0,
-            "data_uri": os.path.abspath(args.data),
-            "manifest": manifest,
-        })  # fmt: skip
+            seed=0,
+            data_uri=os.path.abspath(args.data),
+            manifest=manifest,
+        )
         reports = []
         # Warm-up run (allocator, kernels), then the timed one.
         w0 = time.time()

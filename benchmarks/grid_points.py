@@ -18,6 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from codemix_search.core.records import TrialRecord, TrialStatus  # noqa: E402
 from codemix_search.storage.folder import Folder  # noqa: E402
 from codemix_search.storage.layout import RunLayout  # noqa: E402
 
@@ -63,9 +64,19 @@ def read(path: str) -> tuple[dict, list[dict]]:
         return json.load(f), rows
 
 
-def as_records(rows: list[dict]) -> list[dict]:
-    """Points as the finished trial records the analysis functions take."""
-    return [{**p, "status": "finished"} for p in rows]
+def as_records(rows: list[dict]) -> list[TrialRecord]:
+    """Points as the finished trial records the analysis functions take (the point's seed,
+    base, tokens and seconds go into the record's metrics)."""
+    fields = ("trial_id", "config", "mixture", "mixture_id", "objectives")
+    extra = ("seed", "base", "tokens", "seconds")
+    return [
+        TrialRecord(
+            status=TrialStatus.FINISHED,
+            metrics={**p.get("metrics", {}), **{k: p[k] for k in extra if k in p}},
+            **{k: p[k] for k in fields if k in p},
+        )
+        for p in rows
+    ]
 
 
 def load(uri: str):

@@ -35,7 +35,7 @@ def main() -> None:
 
     from codemix_search.train.loop import train, train_loop_per_worker
 
-    cfg = cfg.replace(model=args.model, steps=args.steps, threads=1, evals=4)
+    cfg = cfg.replace(model=args.model, steps=args.steps, cpus_per_worker=1, evals=4)
 
     ray.init(
         num_cpus=2,
@@ -70,7 +70,7 @@ def main() -> None:
     out = {
         "model": args.model,
         "steps": args.steps,
-        "batch": f"{cfg.batch_size} x {cfg.seq_len}",
+        "batch": f"{cfg.training.batch_size} x {cfg.training.seq_len}",
         "bare_tokens_per_s": round(statistics.median(bare)),
         "ray_train_tokens_per_s": round(statistics.median(inside)),
         "ratio_ray_over_bare": round(statistics.median(inside) / statistics.median(bare), 3),

@@ -19,7 +19,7 @@ from codemix_search.config.space import SearchSpace
 from codemix_search.core.records import TrialStatus
 from codemix_search.errors import CodemixError, ConfigError, StorageError
 from codemix_search.storage.folder import DamagedFile, Folder, check_uri
-from codemix_search.storage.layout import LAYOUT_VERSION, RunLayout
+from codemix_search.storage.layout import LAYOUT_VERSION, DatasetLayout, RunLayout
 from codemix_search.storage.lock import RunLock
 
 log = logging.getLogger(__name__)
@@ -108,9 +108,9 @@ def _recorded_data(req: Request, run: Folder):
     try:
         uri = (run.read_json(RunLayout.RUN).get("data") or {}).get("uri")
         data = Folder(uri) if uri else None
-        if data is None or not data.is_complete() or not data.exists("manifest.json"):
+        if data is None or not data.is_complete() or not data.exists(DatasetLayout.MANIFEST):
             return None
-        return DataRef(data.uri, data.read_json("manifest.json"))
+        return DataRef(data.uri, data.read_json(DatasetLayout.MANIFEST))
     except (DamagedFile, ConfigError):
         return None
 
@@ -265,7 +265,7 @@ def _keep_tasks(space: SearchSpace, data, run: Folder) -> None:
     if tasks.is_complete():  # a resumed run keeps what its trials scored with
         return
     suite = suite_for(space.evaluation)
-    eval_dir = os.path.join(materialize(data.uri, data.manifest), "eval") if suite.local else None
+    eval_dir = os.path.join(materialize(data.uri, data.manifest), DatasetLayout.EVAL) if suite.local else None
     keep_tasks(suite, eval_dir, tasks, space.evaluation.generative_prompts)
 
 
@@ -275,42 +275,45 @@ def finish(
     """Export what the search found, then ``_SUCCESS`` (counts, wall-clock and its ``stages``);
     print the table and the ledger."""
     from codemix_search.core.ledger import line, run_totals
+    from codemix_search.evaluate.baseline import with_baseline_comparison
     from codemix_search.export import recipes as export
     from codemix_search.export.tables import ranked, trials_table
 
+    # Scored against the baseline (the judge's win-rates) here, once: the export only writes.
+    records = with_baseline_comparison(records, space, run)
     try:
         uris = export.export_run(records, space, run, name, data_info)
     except StorageError:
         # Storage full or gone at the end: what finished is still shown (from memory), then the
         # one-line error; the run stays unfinished, and `--resume` exports once space is back.
-        print("\n" + trials_table(ranked([r.to_dict() for r in records], space), space))
+        print("\n" + trials_table(ranked(records, space), space))
         print("(not saved: the run's storage refused the export; see the error below)")
         raise
-    counts = {s.value: sum(r.status is s for r in records) for s in TrialStatus}
+    counts = {s: sum(r.status is s for r in records) for s in TrialStatus}
     budget_cut = [r for r in records if (r.metrics or {}).get("stopped_by")]
     if budget_cut:
         print(
             f"\n{len(budget_cut)} trials cut by {budget_cut[0].metrics['stopped_by']} "
             "(recorded as interrupted, not as early stopping)"
         )
-    if counts["interrupted"] > len(budget_cut):  # a signal stopped the search
+    if counts[TrialStatus.INTERRUPTED] > len(budget_cut):  # a signal stopped the search
         # What finished is exported (records, report, recipes so far); the run is not marked
         # finished, so `--resume` continues the interrupted trials and the rest of the budget.
         print(
-            f"\ninterrupted: {counts['interrupted']} trials did not finish, {counts['finished']} "
+            f"\ninterrupted: {counts[TrialStatus.INTERRUPTED]} trials did not finish, {counts[TrialStatus.FINISHED]} "
             f"did (recipes so far in {RunLayout(run).recipes.uri}); continue with "
             f"`--resume --name {name}`"
         )
         return 130
-    if not counts["finished"]:
+    if not counts[TrialStatus.FINISHED]:
         # Nothing trained to the end and was scored: no front, no recipe; not a finished run.
         cause = next(
             (r.error for r in records if r.error),
             "the budget ended every trial" if budget_cut else "see the trials' error files",
         )
         print(
-            f"\nno trial finished ({counts['error']} errors, {counts['diverged']} diverged, "
-            f"{counts['pruned']} pruned, {len(budget_cut)} cut by the budget); first cause: "
+            f"\nno trial finished ({counts[TrialStatus.ERROR]} errors, {counts[TrialStatus.DIVERGED]} diverged, "
+            f"{counts[TrialStatus.PRUNED]} pruned, {len(budget_cut)} cut by the budget); first cause: "
             f"{cause}\nthe run is left unfinished (no _SUCCESS); fix the cause and start a "
             "new --name"
         )
@@ -318,7 +321,7 @@ def finish(
     run.mark_success(
         {
             "records": len(records),
-            **counts,
+            **{s.value: n for s, n in counts.items()},
             "recipes": len(uris),
             "wall_seconds": round(time.time() - t0, 1),
             **(stages or {}),
@@ -327,10 +330,10 @@ def finish(
     _learn_throughput(run, space)
     rows = export.load_run(run)  # as exported: with the cost ledger
     print()
-    print(trials_table(ranked([r.to_dict() for r in rows], space), space))
+    print(trials_table(ranked(rows, space), space))
     print(line(run_totals([r.cost for r in rows if r.cost])))
     print(
-        f"\n{counts['finished']} finished, {counts['pruned']} pruned, {counts['diverged']} diverged, {counts['error']} errors; "
+        f"\n{counts[TrialStatus.FINISHED]} finished, {counts[TrialStatus.PRUNED]} pruned, {counts[TrialStatus.DIVERGED]} diverged, {counts[TrialStatus.ERROR]} errors; "
         f"{len(uris)} recipes in {RunLayout(run).recipes.uri} ({time.time() - t0:.0f} s)"
     )
     return 0

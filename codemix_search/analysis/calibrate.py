@@ -17,6 +17,7 @@ import random
 import statistics
 
 from codemix_search.core import noise
+from codemix_search.core.records import TrialRecord
 
 
 def reference_points(space, k: int) -> list[dict]:
@@ -52,11 +53,11 @@ def calibration_space(space, k: int, n: int) -> dict:
     return raw
 
 
-def seed_table(records: list[dict], space) -> dict:
+def seed_table(records: list[TrialRecord], space) -> dict:
     """{objective: {means, seed_noise, signal, snr, mdd, verdict}} from finished replicas."""
     from codemix_search.export.signal import replica_groups
 
-    finished = [r for r in records if r["status"] == "finished" and r.get("objectives")]
+    finished = [r for r in records if r.finished and r.objectives]
     # Replicas are trials whose settings differ only in seed_offset: the mixture id alone
     # would pool two inits of one mixture (a grid's text and balanced points) as "seeds".
     groups = {o.name: replica_groups(finished, o.name) for o in space.objectives}

@@ -9,20 +9,21 @@ import random
 import numpy as np
 
 from codemix_search.core.ranking import pareto_front
+from codemix_search.core.records import TrialRecord
 from codemix_search.search.optuna_params import distributions
 from codemix_search.search.surrogate import Surrogate, encode
 
 
-def predict_run(records: list[dict], space, n_candidates: int = 512, seed: int = 0) -> dict:
+def predict_run(records: list[TrialRecord], space, n_candidates: int = 512, seed: int = 0) -> dict:
     """Fit on the run's finished trials; predict the front over random candidates; compare the
     measured front with leave-one-out predictions."""
     dists = distributions(space)
     names, modes = space.metric_names, space.modes
-    done = [r for r in records if r["status"] == "finished"]
+    done = [r for r in records if r.finished]
     if len(done) < 3:
         raise ValueError(f"{len(done)} finished trials; the surrogate needs at least 3")
-    X = [encode(r["config"], dists) for r in done]
-    Y = [[r["objectives"][n] for n in names] for r in done]
+    X = [encode(r.config, dists) for r in done]
+    Y = [[r.objectives[n] for n in names] for r in done]
     model = Surrogate(seed).fit(X, Y)
     rng = random.Random(seed)
     cands = [space.sample(rng) for _ in range(n_candidates)]
@@ -47,7 +48,7 @@ def predict_run(records: list[dict], space, n_candidates: int = 512, seed: int =
     loo_front = set(pareto_front(loo_mean, modes))
     disagree = [
         {
-            "trial_id": done[i]["trial_id"],
+            "trial_id": done[i].trial_id,
             "measured_front": i in measured_front,
             "predicted_front": i in loo_front,
             "measured": dict(zip(names, Y[i], strict=True)),

@@ -16,7 +16,7 @@ import posixpath
 
 from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import Folder
-from codemix_search.storage.layout import RunLayout, TrialLayout
+from codemix_search.storage.layout import DatasetLayout, RunLayout, TrialLayout
 
 
 def _run_of(recipe_uri: str) -> tuple[Folder, str]:
@@ -48,7 +48,7 @@ def replay(recipe_uri: str, tolerance: float = 1e-6) -> dict:
     space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
     info = trial.read_json(TrialLayout.TRIAL)
     data_uri = info["data"]["uri"]
-    data = DataRef(data_uri, Folder(data_uri).read_json("manifest.json"))
+    data = DataRef(data_uri, Folder(data_uri).read_json(DatasetLayout.MANIFEST))
     inits = {info["init"]["name"]: info["init"]["uri"]} if info["init"].get("uri") else None
     cfg = loop_config(space, info["config"], data.uri, data.manifest, info["seed"], inits)
     recorded = [json.loads(x) for x in trial.read_text(TrialLayout.CURVE).splitlines() if x.strip()]

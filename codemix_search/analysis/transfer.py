@@ -21,17 +21,20 @@ from __future__ import annotations
 import json
 
 from codemix_search.core.ranking import pareto_front
+from codemix_search.core.records import TrialRecord
 from codemix_search.errors import ConfigError
 
 
-def _key(record: dict) -> str:
-    return f"{record['mixture_id']}|{(record.get('config') or {}).get('init', '')}"
+def _key(record: TrialRecord) -> str:
+    return f"{record.mixture_id}|{record.config.get('init', '')}"
 
 
-def match(small: list[dict], large: list[dict]) -> list[tuple[dict, dict]]:
+def match(
+    small: list[TrialRecord], large: list[TrialRecord]
+) -> list[tuple[TrialRecord, TrialRecord]]:
     """Finished trials of the same mixture (and init) at both scales, in the small run's order."""
-    big = {_key(r): r for r in large if r["status"] == "finished"}
-    return [(r, big[_key(r)]) for r in small if r["status"] == "finished" and _key(r) in big]
+    big = {_key(r): r for r in large if r.finished}
+    return [(r, big[_key(r)]) for r in small if r.finished and _key(r) in big]
 
 
 def rank_correlations(a: list[float], b: list[float]) -> dict:
@@ -102,34 +105,34 @@ def front_survival(small: list[list[float]], large: list[list[float]], modes: li
     }
 
 
-def compare(small: list[dict], large: list[dict], objectives: dict[str, str]) -> dict:
+def compare(small: list[TrialRecord], large: list[TrialRecord], objectives: dict[str, str]) -> dict:
     pairs = match(small, large)
     names, modes = list(objectives), list(objectives.values())
     per = {
         n: rank_correlations(
-            [p[0]["objectives"][n] for p in pairs], [p[1]["objectives"][n] for p in pairs]
+            [p[0].objectives[n] for p in pairs], [p[1].objectives[n] for p in pairs]
         )
         for n in names
     }
-    sv = [[p[0]["objectives"][n] for n in names] for p in pairs]
-    lv = [[p[1]["objectives"][n] for n in names] for p in pairs]
+    sv = [[p[0].objectives[n] for n in names] for p in pairs]
+    lv = [[p[1].objectives[n] for n in names] for p in pairs]
     front = front_survival(sv, lv, modes) if pairs else None
     if front:
-        front["small_front"] = [pairs[i][0]["mixture_id"] for i in front["small_front"]]
-        front["large_front"] = [pairs[i][1]["mixture_id"] for i in front["large_front"]]
+        front["small_front"] = [pairs[i][0].mixture_id for i in front["small_front"]]
+        front["large_front"] = [pairs[i][1].mixture_id for i in front["large_front"]]
     return {"matched": len(pairs), "objectives": per, "front": front}
 
 
-def read_run(uri: str) -> tuple[list[dict], dict]:
+def read_run(uri: str) -> tuple[list[TrialRecord], dict]:
     from codemix_search.export.recipes import load_run
     from codemix_search.storage.folder import Folder
     from codemix_search.storage.layout import RunLayout
 
     run = Folder(uri)
-    return [r.to_dict() for r in load_run(run)], run.read_yaml(RunLayout.SPACE)
+    return load_run(run), run.read_yaml(RunLayout.SPACE)
 
 
-def space_for(records: list[dict], space: dict, model: str) -> dict:
+def space_for(records: list[TrialRecord], space: dict, model: str) -> dict:
     """The small run's space at another model size, replaying its finished mixtures, unpruned."""
     from codemix_search.core.sizes import SIZES
 
@@ -140,9 +143,7 @@ def space_for(records: list[dict], space: dict, model: str) -> dict:
         k for k, v in params.items() if isinstance(v, dict) and v.get("type", "fixed") != "fixed"
     }
     points = [
-        {k: v for k, v in r["config"].items() if k in searched}
-        for r in records
-        if r["status"] == "finished"
+        {k: v for k, v in r.config.items() if k in searched} for r in records if r.finished
     ]
     if not points:
         raise ConfigError("--space-for", "", "the run has no finished trials to replay")

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     rc = execute(req, args.address)
-    records = [r.to_dict() for r in load_run(req.run)]
+    records = load_run(req.run)
     table = seed_table(records, cal)
     # The fingerprint lets a later run on the same storage with the same model, data, tokens,
     # evaluation and objectives take its seed noise from here (export/signal.find_calibration).

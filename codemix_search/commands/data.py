@@ -15,6 +15,7 @@ import json
 import os
 
 from codemix_search.errors import ConfigError, OneLineParser, number
+from codemix_search.storage.layout import DatasetLayout
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,7 +124,7 @@ def _check(args) -> int:
     folder = Folder(args.dataset)
     if not folder.is_complete():
         raise ConfigError(args.dataset, "_SUCCESS", "not a finished dataset; build it first")
-    manifest = folder.read_json("manifest.json")
+    manifest = folder.read_json(DatasetLayout.MANIFEST)
     local = materialize(args.dataset, manifest)  # remote: downloaded and checked
     verify_shards(local, manifest)
     tokens = sum(sp["tokens"] for s in manifest["sources"].values() for sp in s["splits"].values())

@@ -176,7 +176,7 @@ def _rewrite(run: Folder, paths_file: str | None) -> int:
     if relocate_tasks(RunLayout(run).tasks):  # the run folder was copied or moved
         print(f"task files now point at {RunLayout(run).tasks.uri}")
     records = export.load_run(run)  # as exported: with the cost ledger and the baseline comparison
-    print(trials_table(ranked([r.to_dict() for r in records], space), space))
+    print(trials_table(ranked(records, space), space))
     print(
         f"\n{len(uris)} recipes in {run.child('recipes').uri}; report in {run.child('report').uri}"
     )

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=number(int, 0), default=0)
     args = ap.parse_args(argv)
     run = Folder(args.run)
-    records = [r.to_dict() for r in load_run(run)]
+    records = load_run(run)
     space = load_space(run.file(RunLayout.SPACE))
     try:
         out = predict_run(records, space, args.candidates, args.seed)

@@ -17,6 +17,7 @@ from codemix_search.config.checks import (
 from codemix_search.config.params import PARAM_TYPES, Param
 from codemix_search.config.sections import (
     SAMPLERS,
+    TRAINING_FIELDS,
     Budget,
     Data,
     EarlyStopping,
@@ -26,7 +27,7 @@ from codemix_search.config.sections import (
     Ranking,
     Training,
 )
-from codemix_search.config.space import TRAINING_FIELDS, SearchSpace, sources_uri
+from codemix_search.config.space import SearchSpace, sources_uri
 from codemix_search.config.yamlio import apply_overrides, build
 from codemix_search.core.mixture import (
     DEMO_CATALOG,

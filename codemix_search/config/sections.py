@@ -7,7 +7,7 @@ need two sections (objectives vs the evaluation suite, points vs parameters) are
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from codemix_search.config.params import check_init
@@ -135,6 +135,16 @@ class Training:
     @property
     def steps(self) -> int:
         return max(1, self.tokens // self.tokens_per_step)
+
+
+TRAINING_FIELDS = frozenset(f.name for f in fields(Training))
+# How a trial is run, not what it trains: these change neither a base's weights (its cache key,
+# train/bases.base_key, hashes the other knobs) nor what a trainer must reproduce (the recipe's
+# training block lists the other knobs). Any knob not named here reaches both by itself.
+RUN_ONLY_KNOBS = frozenset(
+    {"evals", "val_sequences", "workers", "cpus_per_worker", "use_gpu", "dist_backend",
+     "compile", "checkpoint_every", "max_failures", "seed_offset"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from codemix_search.config.params import Param
 from codemix_search.config.sections import (
+    TRAINING_FIELDS,
     Budget,
     Data,
     EarlyStopping,
@@ -144,8 +145,6 @@ class SearchSpace:
         d["evaluation"]["task_limits"] = dict(self.evaluation.task_limits)
         return d
 
-
-TRAINING_FIELDS = {f.name for f in dataclasses.fields(Training)}
 
 # ---------------------------------------------------------------------------------------------
 # Loading

@@ -12,6 +12,7 @@ per token.
 
 from __future__ import annotations
 
+from codemix_search.core.records import Cost, TrialRecord, TrialStatus
 from codemix_search.core.sizes import SIZES
 
 
@@ -26,44 +27,45 @@ def flops_per_token(size: str, vocab_size: int, seq_len: int) -> float:
     return 6.0 * matmul_params(size, vocab_size) + 6.0 * s.layers * seq_len * s.hidden
 
 
-def trial_cost(record: dict, space, vocab_size: int) -> dict:
+def trial_cost(record: TrialRecord, space, vocab_size: int) -> Cost:
     """One trial's ledger entry. Pruned and diverged trials count what they trained; the rest of
     their planned budget is what early stopping (or divergence detection) saved."""
-    t = space.training_for(record.get("config") or {})
-    m = record.get("metrics") or {}
+    t = space.training_for(record.config)
+    m = record.metrics
     per_token = flops_per_token(t.model, vocab_size, t.seq_len)
     used = int(m.get("tokens") or 0)
-    if record.get("status") == "finished":
+    if record.finished:
         used = max(used, t.tokens)
-    if m.get("reused_from"):  # a twin's result (same mixture and seed): nothing was trained
+    if record.reused_from:  # a twin's result (same mixture and seed): nothing was trained
         used = 0
-    saved = max(0, t.tokens - used) if record.get("status") in ("pruned", "diverged") else 0
+    stopped = record.status in (TrialStatus.PRUNED, TrialStatus.DIVERGED)
+    saved = max(0, t.tokens - used) if stopped else 0
     # Device-seconds: every worker for the training wall time (Tune's clock for a stopped
     # trial, which never reported its own) plus the trial's own process for the rest of the
     # trial: evaluation, and set-up and writes around it (~6 s of a 47 s tiny trial on 2 cores
     # that train_seconds + eval_seconds left out).
     train_s = float(m.get("train_seconds") or m.get("time_total_s") or 0.0)
     driver_s = float(m.get("eval_seconds") or 0.0)
-    if record.get("status") == "finished" and m.get("train_seconds"):
+    if record.finished and m.get("train_seconds"):
         train_s = float(m["train_seconds"])
         driver_s = max(driver_s, float(m.get("time_total_s") or 0.0) - train_s)
-    if m.get("reused_from"):
+    if record.reused_from:
         train_s = driver_s = 0.0
-    return {
-        "tokens": used,
-        "planned_tokens": t.tokens,
-        "flops": used * per_token,
-        "saved_tokens": saved,
-        "saved_flops": saved * per_token,
-        "device_seconds": round(train_s * t.workers + driver_s, 2),
-        "flops_per_token": per_token,
-    }
+    return Cost(
+        tokens=used,
+        planned_tokens=t.tokens,
+        flops=used * per_token,
+        saved_tokens=saved,
+        saved_flops=saved * per_token,
+        device_seconds=round(train_s * t.workers + driver_s, 2),
+        flops_per_token=per_token,
+    )
 
 
-def run_totals(costs: list[dict]) -> dict:
+def run_totals(costs: list[Cost]) -> dict:
     """Sums over the run, and the share of the planned compute that early stopping saved."""
     keys = ("tokens", "planned_tokens", "flops", "saved_tokens", "saved_flops", "device_seconds")
-    out = {k: sum(c[k] for c in costs) for k in keys}
+    out = {k: sum(getattr(c, k) for c in costs) for k in keys}
     out["device_seconds"] = round(out["device_seconds"], 2)
     spent_or_saved = out["tokens"] + out["saved_tokens"]
     out["saved_share"] = out["saved_tokens"] / spent_or_saved if spent_or_saved else 0.0

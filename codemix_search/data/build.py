@@ -46,6 +46,7 @@ from codemix_search.data.readers import check_source, fingerprint, read_file
 from codemix_search.data.stages import NGRAM, ShardWriter, eval_index
 from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import Folder
+from codemix_search.storage.layout import DatasetLayout
 from codemix_search.storage.publish import publish_dir
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def build_dataset(
     """Build into local folder ``out``; return the manifest."""
     t0 = time.time()
     eng = Engine(cfg, files, engine)
-    tok_dir = os.path.join(out, "tokenizer")
+    tok_dir = os.path.join(out, DatasetLayout.TOKENIZER)
     if cfg.tokenizer_uri:
         tok = _load_tokenizer(cfg.tokenizer_uri, tok_dir)
     else:
@@ -221,7 +222,7 @@ def prepare_data(
     key = dataset_key(cfg, fingerprints, label)
     target = storage.child("_data", key)
     if target.is_complete():
-        manifest = target.read_json("manifest.json")
+        manifest = target.read_json(DatasetLayout.MANIFEST)
         if target.is_local:
             verify_shards(target.local_path(), manifest)
         return DataRef(target.uri, manifest)
@@ -235,14 +236,14 @@ def prepare_data(
         with publish_dir(local.uri) as tmp:  # the whole folder appears at once
             manifest = build_dataset(cfg, tmp, files, fingerprints, engine)
             manifest["key"] = key
-            with open(os.path.join(tmp, "manifest.json"), "w") as f:
+            with open(os.path.join(tmp, DatasetLayout.MANIFEST), "w") as f:
                 json.dump(manifest, f, indent=1, sort_keys=True)
     else:
-        verify_shards(local.uri, local.read_json("manifest.json"))
+        verify_shards(local.uri, local.read_json(DatasetLayout.MANIFEST))
     if os.path.abspath(target.uri) == os.path.abspath(local.uri):
-        return DataRef(local.uri, local.read_json("manifest.json"))
+        return DataRef(local.uri, local.read_json(DatasetLayout.MANIFEST))
     target.publish_from(local.uri, {"key": key})  # every file, the marker last
-    return DataRef(target.uri, target.read_json("manifest.json"))
+    return DataRef(target.uri, target.read_json(DatasetLayout.MANIFEST))
 
 
 def prepare_space_data(

@@ -11,6 +11,7 @@ import numpy as np
 
 from codemix_search.errors import DataError
 from codemix_search.storage.folder import Folder, cache_root, is_complete_dir  # noqa: F401 - cache_root re-exported
+from codemix_search.storage.layout import DatasetLayout
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,9 @@ def materialize(ref_uri: str, manifest: dict) -> str:
     local = os.path.join(cache_root(), "remote", key)
     if is_complete_dir(local):
         return local
-    files = ["manifest.json", *shard_files(manifest)]
-    files += [f"tokenizer/{n}" for n in Folder(folder.file("tokenizer")).listdir()]
-    if manifest.get("eval"):
-        files += [f"eval/{n}" for n in Folder(folder.file("eval")).listdir()]
+    files = [DatasetLayout.MANIFEST, *shard_files(manifest)]
+    for sub in (DatasetLayout.TOKENIZER, *([DatasetLayout.EVAL] if manifest.get("eval") else [])):
+        files += [f"{sub}/{n}" for n in Folder(folder.file(sub)).listdir()]
     for rel in files:
         folder.download(rel, os.path.join(local, rel))
     verify_shards(local, manifest)

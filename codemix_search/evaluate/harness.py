@@ -7,6 +7,7 @@ import os
 import tempfile
 import time
 
+from codemix_search.core.records import EvalScores
 from codemix_search.core.suites import Suite
 from codemix_search.evaluate.tasks import write_task_yamls
 
@@ -25,12 +26,9 @@ def evaluate(
     generative_prompts: str | None = None,
     task_limits: dict[str, int] | None = None,
     log_samples: bool = True,
-) -> dict:
-    """{task: {metric: value}} for the suite's tasks (or ``tasks``), plus ``_eval_seconds``,
-    ``_generations`` ({task: [{"prompt", "generation", "reference"}]} for judged tasks) and
-    ``_items`` ({task: {metric: per-item values in document order}}: gold BPB items as
-    ``[loglikelihood, bytes]``, Brier items as their squared error), for paired comparisons of two
-    trials on the same items.
+) -> EvalScores:
+    """The suite's tasks (or ``tasks``) scored: per task and metric, the judged tasks'
+    generations and every task's per-item values (core/records.EvalScores).
     ``limit`` bounds the items of every task; ``task_limits`` overrides it per task (lm-eval
     takes one limit per call, so tasks are evaluated in one call per distinct limit)."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -87,10 +85,8 @@ def evaluate(
                 }
                 for s in samples
             ]
-    scores["_eval_seconds"] = time.time() - t0
-    scores["_generations"] = generations
-    scores["_items"] = {t: item_values(samples) for t, samples in out["samples"].items()}
-    return scores
+    items = {t: item_values(samples) for t, samples in out["samples"].items()}
+    return EvalScores(scores, generations, items, time.time() - t0)
 
 
 def item_values(samples: list[dict]) -> dict[str, list]:

@@ -20,6 +20,7 @@ from codemix_search.data.dataset import load_split, materialize
 from codemix_search.errors import ConfigError
 from codemix_search.export.trainer_writers import document_lengths
 from codemix_search.export.units import BytesPerToken, bytes_per_token
+from codemix_search.storage.layout import DatasetLayout
 
 SAMPLE_DOCUMENTS = 4096
 SAMPLE_SEED = 0
@@ -115,7 +116,7 @@ def sample_sources(data_uri: str, manifest: Mapping, sources: list[str],
     from tokenizers import Tokenizer
 
     local = materialize(data_uri, dict(manifest))
-    proxy = Tokenizer.from_file(os.path.join(local, "tokenizer", "tokenizer.json"))
+    proxy = Tokenizer.from_file(os.path.join(local, DatasetLayout.TOKENIZER, "tokenizer.json"))
     eos = int(manifest["eos_id"])
     out = {}
     for s in sources:

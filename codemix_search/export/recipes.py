@@ -10,81 +10,25 @@ Layout of ``<storage>/<name>/``:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
 from codemix_search import __version__
+from codemix_search.config.sections import RUN_ONLY_KNOBS
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.mixture import PHASES, rounded_weights
 from codemix_search.core.records import RecordError, TrialRecord
 from codemix_search.errors import ConfigError
 from codemix_search.export.tables import front_of, leaderboard_csv, ranked
 from codemix_search.storage.folder import Folder
-from codemix_search.storage.layout import RunLayout, TrialLayout
+from codemix_search.storage.layout import DatasetLayout, RunLayout
 
 RECIPE_VERSION = 1
 
 
-def compare_with_baseline(records: list[dict], space: SearchSpace, run: Folder) -> dict[str, dict]:
-    """``vs_baseline`` of every finished record (trial id -> it): relative change of each
-    category score (the paper's +8.2% format) and the judged generative win-rate against the
-    baseline trial. Empty when no baseline trial finished."""
-    from codemix_search.core.suites import suite_for
-    from codemix_search.evaluate.judge import JudgeError, make_judge, win_rate
-
-    finished = [r for r in records if r["status"] == "finished"]
-    base = next((r for r in finished if r["metrics"].get("baseline") == 1), None)
-    if base is None:
-        return {}
-    judged = [t.name for t in suite_for(space.evaluation).tasks if t.generations]
-    judge = make_judge(space.evaluation)
-
-    def generations(record: dict) -> dict:
-        try:
-            trial = RunLayout(run).trial(record["trial_id"])
-            return trial.folder.read_json(TrialLayout.GENERATIONS)
-        except FileNotFoundError:
-            return {}
-
-    base_gens = generations(base)
-    out = {}
-    for r in finished:
-        relative = {}
-        for key, value in r["metrics"].items():
-            if key.startswith("category/") and key in base["metrics"]:
-                b = base["metrics"][key]
-                relative[key.split("/", 1)[1]] = (value - b) / abs(b) if b else None
-        judged_out = {}
-        if r is not base:
-            gens = generations(r)
-            for task in judged:
-                try:
-                    judged_out[task] = win_rate(judge, gens.get(task, []), base_gens.get(task, []))
-                except JudgeError as e:
-                    judged_out[task] = {"error": str(e)}
-        out[r["trial_id"]] = {
-            "baseline": base["trial_id"],
-            "relative": relative,
-            # The objectives' change in the paper's +x% format: positive is better whatever the
-            # mode (a BPB 13.4% lower than the baseline's reads +13.4%).
-            "objectives": {
-                o.name: (1.0 if o.mode == "max" else -1.0)
-                * (r["objectives"][o.name] - base["objectives"][o.name])
-                / abs(base["objectives"][o.name])
-                if base["objectives"].get(o.name)
-                else None
-                for o in space.objectives
-                if o.name in (r.get("objectives") or {})
-                and o.name in (base.get("objectives") or {})
-            },
-            "better": "positive",
-            "win_rate": judged_out,
-        }
-    return out
-
-
 def recipe(
-    record: dict,
+    record: TrialRecord,
     space: SearchSpace,
     run_name: str,
     data_info: dict,
@@ -93,26 +37,27 @@ def recipe(
     run_uri: str | None = None,
     bytes_per_token: dict | None = None,
 ) -> dict:
-    t = space.training_for(record["config"])
+    t = space.training_for(record.config)
+    m = record.metrics
     return {
         "recipe_version": RECIPE_VERSION,
         "generated_by": f"codemix_search {__version__}: Pareto-optimal trial of run {run_name!r}",
-        "trial_id": record["trial_id"],
-        "mixture_id": record["mixture_id"],
+        "trial_id": record.trial_id,
+        "mixture_id": record.mixture_id,
         "phases": {
             phase: {
                 "token_share": round(
                     1 - t.cooldown_share if phase == "pretrain" else t.cooldown_share, 6
                 ),
-                "weights": rounded_weights(record["mixture"][phase]),
+                "weights": rounded_weights(record.mixture[phase]),
             }
             for phase in PHASES
         },
-        "shares": record["mixture"]["shares"],
-        "units": recipe_units(record["mixture"], bytes_per_token),
-        "objectives": record["objectives"],
-        "vs_baseline": record.get("vs_baseline"),
-        "cost": record.get("cost"),
+        "shares": record.mixture["shares"],
+        "units": recipe_units(record.mixture, bytes_per_token),
+        "objectives": record.objectives,
+        "vs_baseline": dataclasses.asdict(record.vs_baseline) if record.vs_baseline else None,
+        "cost": record.cost.to_dict() if record.cost else None,
         "objective_modes": dict(zip(space.metric_names, space.modes, strict=True)),
         # Front members within the minimum detectable difference of this one on every
         # objective: the run cannot tell them apart (report.md, "Can the objectives ...").
@@ -120,34 +65,21 @@ def recipe(
         "objective_noise": {
             n: {k: v.get(k) for k in ("snr", "mdd", "verdict")} for n, v in (signal or {}).items()
         },
-        "training": {
-            "model": t.model,
-            "tokens": t.tokens,
-            "lr": t.lr,
-            "batch_size": t.batch_size,
-            "seq_len": t.seq_len,
-            "cooldown_share": t.cooldown_share,
-            "warmup_share": t.warmup_share,
-            "weight_decay": t.weight_decay,
-            # Where continued pretraining started: the paper's bases (text/balanced/code) or a
-            # user's checkpoint; a recipe without it is not reproducible.
-            "init": t.init,
-        },
+        # Every knob that says what was trained (the run-only ones left out: config/sections.py),
+        # ``init`` included: where continued pretraining started (the paper's bases or a
+        # user's checkpoint); a recipe without it is not reproducible.
+        "training": {k: v for k, v in dataclasses.asdict(t).items() if k not in RUN_ONLY_KNOBS},
         "seed": space.seed,
         "provenance": {
             "space_file": space.source_file,
             "sampler": space.sampler,
             "data": data_info,
-            "trial_seed": (record.get("metrics") or {}).get("seed"),
+            "trial_seed": m.get("seed"),
             # Where the checkpoint is now: inside this run folder, also when the run was
             # copied or resumed elsewhere (the record names where it was first written).
-            "checkpoint_uri": _here(
-                (record.get("metrics") or {}).get("checkpoint_uri"), run_uri, run_name
-            ),
+            "checkpoint_uri": _here(m.get("checkpoint_uri"), run_uri, run_name),
             # The same, relative to the run folder: a run copied elsewhere keeps the link.
-            "checkpoint_in_run": _in_run(
-                (record.get("metrics") or {}).get("checkpoint_uri"), run_uri, run_name
-            ),
+            "checkpoint_in_run": _in_run(m.get("checkpoint_uri"), run_uri, run_name),
             "git_commit": git_commit(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
@@ -179,9 +111,9 @@ def proxy_bytes_per_token(data_info: dict) -> dict | None:
 
     try:
         data = Folder(data_info["uri"])
-        if not data.exists("manifest.json"):
+        if not data.exists(DatasetLayout.MANIFEST):
             return None
-        manifest = data.read_json("manifest.json")
+        manifest = data.read_json(DatasetLayout.MANIFEST)
         texts = sample_sources(data.uri, manifest, sorted(manifest["sources"]))
     except Exception:  # noqa: BLE001 - units are an addition to the recipe, never its failure
         return None
@@ -253,48 +185,42 @@ def export_run(
         missing = sorted(used - set(paths))
         if missing:
             raise ConfigError("--paths", missing[0], "no path for this source: add one")
-    vs_baseline = compare_with_baseline([r.to_dict() for r in records], space, run)
     records = [  # the cost ledger: tokens, FLOPs, device-seconds, what stopping saved
-        r.with_export(
-            cost=trial_cost(r.to_dict(), space, space.data.vocab_size),
-            vs_baseline=vs_baseline.get(r.trial_id),
-        )
-        for r in records
+        r.with_export(cost=trial_cost(r, space, space.data.vocab_size)) for r in records
     ]
-    rows_in = [r.to_dict() for r in records]
     run.write_json(
         RunLayout.LEDGER,
         {
             "totals": run_totals([r.cost for r in records]),
-            "trials": {r.trial_id: r.cost for r in records},
+            "trials": {r.trial_id: r.cost.to_dict() for r in records},
         },
     )
-    rows = ranked(rows_in, space)
+    rows = ranked(records, space)
     run.write_text(
         RunLayout.RECORDS,
-        "".join(json.dumps(r, default=str, sort_keys=True) + "\n" for r in rows_in),
+        "".join(json.dumps(r.to_dict(), default=str, sort_keys=True) + "\n" for r in records),
     )
     run.write_text(RunLayout.LEADERBOARD, leaderboard_csv(rows, space))
     summary = write_report(rows, space, run)
     recipes = layout.recipes
     uris = []
     bytes_per_token = proxy_bytes_per_token(data_info)
-    front = front_of(rows_in, space)
-    _remove_stale(recipes, {r["trial_id"] for r in front}, keep_trainer_files=bool(paths))
+    front = front_of(records, space)
+    _remove_stale(recipes, {r.trial_id for r in front}, keep_trainer_files=bool(paths))
     for r in front:
         rec = recipe(
             r,
             space,
             run_name,
             data_info,
-            summary["ties"].get(r["trial_id"]),
-            summary["signal"],
+            summary.ties.get(r.trial_id),
+            summary.signal,
             run.uri,
             bytes_per_token,
         )
-        uris.append(recipes.write_yaml(f"{r['trial_id']}.yaml", rec))
+        uris.append(recipes.write_yaml(f"{r.trial_id}.yaml", rec))
         for fmt, fn in EXPORTERS.items() if paths else ():
-            recipes.write_json(f"{r['trial_id']}.{fmt}.json", fn(rec, paths))
+            recipes.write_json(f"{r.trial_id}.{fmt}.json", fn(rec, paths))
     recipes.mark_success({"recipes": len(uris)})
     return uris
 

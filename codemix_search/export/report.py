@@ -12,14 +12,18 @@ Written to ``<run>/report/`` (atomically, ``_SUCCESS`` last):
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+from dataclasses import dataclass, field
 
 from codemix_search.config.space import SearchSpace
-from codemix_search.core.ledger import line, run_totals
+from codemix_search.core.ledger import line, run_totals, trial_cost
 from codemix_search.core.mixture import PHASES
 from codemix_search.core.ranking import default_reference, hypervolume, knee_index, weighted_pick
+from codemix_search.core.records import Cost, RankedTrial, TrialRecord, TrialStatus
 from codemix_search.export import signal
+from codemix_search.export.tables import relative
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout
 
@@ -28,18 +32,45 @@ def _pct(v) -> str:
     return "" if v is None else f"{v * 100:+.1f}%"
 
 
-def cost(record: dict, space: SearchSpace) -> dict:
+def cost(record: TrialRecord, space: SearchSpace) -> Cost:
     """The record's cost-ledger entry (codemix_search/core/ledger.py), the one source of tokens and
     device-seconds in the report."""
-    from codemix_search.core.ledger import trial_cost
-
-    return record.get("cost") or trial_cost(record, space, space.data.vocab_size)
+    return record.cost or trial_cost(record, space, space.data.vocab_size)
 
 
-def summarise(rows: list[dict], space: SearchSpace) -> dict:
+@dataclass
+class ReportSummary:
+    """What report.json holds above its per-trial rows (and what report.md opens with)."""
+
+    trials: int
+    by_status: dict[str, int]
+    objectives: dict[str, str]
+    """Objective -> mode."""
+    hypervolume: float
+    reference_point: dict[str, float] | None
+    knee: str | None
+    """The trial closest to the ideal point (core/ranking.knee_index)."""
+    weighted_pick: str | None
+    """The best trial under ``ranking.weights``, when given."""
+    baseline: str | None
+    tokens: int
+    device_seconds: float
+    cost: dict
+    """The run's ledger totals (core/ledger.run_totals)."""
+    signal: dict = field(default_factory=dict)
+    """Objective -> its noise, SNR and verdict (export/signal.signal_table)."""
+    ties: dict[str, list[str]] = field(default_factory=dict)
+    """Front member -> the front members it is statistically tied with."""
+    datasets: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def summarise(records: list[TrialRecord], space: SearchSpace) -> ReportSummary:
     names, modes = space.metric_names, space.modes
-    finished = [r for r in rows if r["status"] == "finished"]
-    values = [[r["objectives"][n] for n in names] for r in finished]
+    finished = [r for r in records if r.finished]
+    values = [[r.objectives[n] for n in names] for r in finished]
     ref = None
     if values:
         ref = default_reference(values, modes)
@@ -51,28 +82,25 @@ def summarise(rows: list[dict], space: SearchSpace) -> dict:
     if values and space.ranking.weights:
         weights = [float(space.ranking.weights.get(n, 0.0)) for n in names]
         pick = weighted_pick(values, modes, weights)
-    base = next((r for r in finished if (r.get("metrics") or {}).get("baseline") == 1), None)
-    totals = run_totals([cost(r, space) for r in rows])
-    return {
-        "trials": len(rows),
-        "by_status": {
-            s: sum(r["status"] == s for r in rows)
-            for s in ("finished", "pruned", "diverged", "error", "interrupted")
-        },
-        "objectives": dict(zip(names, modes, strict=True)),
-        "hypervolume": hypervolume(values, modes, ref) if values else 0.0,
-        "reference_point": dict(zip(names, ref, strict=True)) if ref else None,
-        "knee": finished[knee]["trial_id"] if knee is not None else None,
-        "weighted_pick": finished[pick]["trial_id"] if pick is not None else None,
-        "baseline": base["trial_id"] if base else None,
-        "tokens": totals["tokens"],
-        "device_seconds": totals["device_seconds"],
-        "cost": totals,
-    }
+    base = next((r for r in finished if r.is_baseline), None)
+    totals = run_totals([cost(r, space) for r in records])
+    return ReportSummary(
+        trials=len(records),
+        by_status={s.value: sum(r.status is s for r in records) for s in TrialStatus},
+        objectives=dict(zip(names, modes, strict=True)),
+        hypervolume=hypervolume(values, modes, ref) if values else 0.0,
+        reference_point=dict(zip(names, ref, strict=True)) if ref else None,
+        knee=finished[knee].trial_id if knee is not None else None,
+        weighted_pick=finished[pick].trial_id if pick is not None else None,
+        baseline=base.trial_id if base else None,
+        tokens=totals["tokens"],
+        device_seconds=totals["device_seconds"],
+        cost=totals,
+    )
 
 
-def _mixture(record: dict) -> str:
-    mix = record.get("mixture") or {}
+def _mixture(record: TrialRecord) -> str:
+    mix = record.mixture or {}
     parts = []
     for phase in PHASES:
         weights = mix.get(phase) or {}
@@ -86,31 +114,31 @@ def _mixture(record: dict) -> str:
     return "; ".join(parts)
 
 
-def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
+def markdown(rows: list[RankedTrial], space: SearchSpace, summary: ReportSummary) -> str:
     names = space.metric_names
     # The paper's numbers (accuracy, exact match, pass@1) of the categories ranked by BPB:
     # display columns, too noisy at proxy scale to rank by.
     display = [o.category for o in space.objectives if o.category and o.metric != "acc"]
     out = io.StringIO()
     out.write(f"# codemix_search run report: {space.name}\n\n")
-    st = summary["by_status"]
+    st = summary.by_status
     out.write(
-        f"{summary['trials']} trials: {st['finished']} finished, {st['pruned']} pruned (early "
-        f"stopped), {st['diverged']} diverged, {st['error']} errors"
+        f"{summary.trials} trials: {st[TrialStatus.FINISHED]} finished, {st[TrialStatus.PRUNED]} pruned (early "
+        f"stopped), {st[TrialStatus.DIVERGED]} diverged, {st[TrialStatus.ERROR]} errors"
         + (
-            f", {st['interrupted']} interrupted (the search was stopped; --resume)"
-            if st["interrupted"]
+            f", {st[TrialStatus.INTERRUPTED]} interrupted (the search was stopped; --resume)"
+            if st[TrialStatus.INTERRUPTED]
             else ""
         )
-        + f".\n\n{line(summary['cost'])}.\n\n"
+        + f".\n\n{line(summary.cost)}.\n\n"
     )
     out.write(
-        f"- objectives: {', '.join(f'{n} ({m})' for n, m in summary['objectives'].items())}\n"
-        f"- hypervolume of the front: {summary['hypervolume']:.4g} (reference "
-        f"{summary['reference_point']})\n"
-        f"- knee (closest to the ideal point): {summary['knee']}\n"
-        f"- weighted pick: {summary['weighted_pick'] or '(no ranking.weights)'}\n"
-        f"- baseline: {summary['baseline'] or '(none finished)'}\n\n"
+        f"- objectives: {', '.join(f'{n} ({m})' for n, m in summary.objectives.items())}\n"
+        f"- hypervolume of the front: {summary.hypervolume:.4g} (reference "
+        f"{summary.reference_point})\n"
+        f"- knee (closest to the ideal point): {summary.knee}\n"
+        f"- weighted pick: {summary.weighted_pick or '(no ranking.weights)'}\n"
+        f"- baseline: {summary.baseline or '(none finished)'}\n\n"
     )
     header = [
         "rank",
@@ -128,54 +156,50 @@ def markdown(rows: list[dict], space: SearchSpace, summary: dict) -> str:
     ]
     out.write("| " + " | ".join(header) + " |\n")
     out.write("|" + "---|" * len(header) + "\n")
-    for r in rows:
-        m = r.get("metrics") or {}
+    for row in rows:
+        r = row.record
+        m = r.metrics
         c = cost(r, space)
-        vs = r.get("vs_baseline") or {}
-        rel = " ".join(
-            f"{c} {_pct(v)}"
-            for c, v in (vs.get("objectives") or vs.get("relative") or {}).items()
-            if v is not None
-        )
-        wins = [w["win_rate"] for w in (vs.get("win_rate") or {}).values() if "win_rate" in w]
+        rel = " ".join(f"{k} {_pct(v)}" for k, v in relative(r).items() if v is not None)
+        win = r.vs_baseline.mean_win_rate if r.vs_baseline else None
         cells = [
-            str(r.get("rank") or "-"),
-            "*" if r.get("pareto") else "",
-            r["trial_id"] + (" (knee)" if r["trial_id"] == summary["knee"] else ""),
-            r["status"],
-            str((r.get("config") or {}).get("init", space.training.init)),
-            *(f"{r['objectives'][n]:.4f}" if n in r["objectives"] else "-" for n in names),
-            *(f"{m[f'category/{c}']:.3f}" if f"category/{c}" in m else "-" for c in display),
-            rel or ("baseline" if m.get("baseline") == 1 else "-"),
-            f"{sum(wins) / len(wins):.2f}" if wins else "-",
-            f"{c['tokens']:,}",
-            f"{c['device_seconds']:.0f}",
+            str(row.rank or "-"),
+            "*" if row.on_front else "",
+            r.trial_id + (" (knee)" if r.trial_id == summary.knee else ""),
+            r.status.value,
+            r.init(space.training.init),
+            *(f"{r.objectives[n]:.4f}" if n in r.objectives else "-" for n in names),
+            *(f"{m[f'category/{k}']:.3f}" if f"category/{k}" in m else "-" for k in display),
+            rel or ("baseline" if r.is_baseline else "-"),
+            f"{win:.2f}" if win is not None else "-",
+            f"{c.tokens:,}",
+            f"{c.device_seconds:.0f}",
             _mixture(r),
         ]
         out.write("| " + " | ".join(cells) + " |\n")
     return out.getvalue()
 
 
-def pareto_png(rows: list[dict], space: SearchSpace, knee: str | None) -> bytes:
+def pareto_png(rows: list[RankedTrial], space: SearchSpace, knee: str | None) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = space.metric_names
-    finished = [r for r in rows if r["status"] == "finished"]
+    finished = [r for r in rows if r.record.finished]
     pairs = [(0, j) for j in range(1, len(names))] or [(0, 0)]
     fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.8), squeeze=False)
     for ax, (i, j) in zip(axes[0], pairs, strict=True):
         for r in finished:
-            x, y = r["objectives"][names[i]], r["objectives"][names[j]]
-            front = r.get("pareto")
+            x, y = r.record.objectives[names[i]], r.record.objectives[names[j]]
+            front = r.on_front
             ax.scatter(
                 x,
                 y,
                 c="tab:red" if front else "tab:gray",
                 s=40 if front else 18,
-                marker="*" if r["trial_id"] == knee else "o",
+                marker="*" if r.record.trial_id == knee else "o",
                 zorder=3 if front else 2,
             )
         ax.set_xlabel(f"{names[i]} ({space.modes[i]})")
@@ -189,18 +213,18 @@ def pareto_png(rows: list[dict], space: SearchSpace, knee: str | None) -> bytes:
     return buf.getvalue()
 
 
-def pareto_html(rows: list[dict], space: SearchSpace) -> str:
+def pareto_html(rows: list[RankedTrial], space: SearchSpace) -> str:
     import plotly.graph_objects as go
 
     names = space.metric_names
-    finished = [r for r in rows if r["status"] == "finished"]
-    hover = [f"{r['trial_id']}<br>{_mixture(r).replace('; ', '<br>')}" for r in finished]
-    colors = ["crimson" if r.get("pareto") else "gray" for r in finished]
+    finished = [r for r in rows if r.record.finished]
+    hover = [f"{r.record.trial_id}<br>{_mixture(r.record).replace('; ', '<br>')}" for r in finished]
+    colors = ["crimson" if r.on_front else "gray" for r in finished]
     if len(names) == 2:
         fig = go.Figure(
             go.Scatter(
-                x=[r["objectives"][names[0]] for r in finished],
-                y=[r["objectives"][names[1]] for r in finished],
+                x=[r.record.objectives[names[0]] for r in finished],
+                y=[r.record.objectives[names[1]] for r in finished],
                 mode="markers",
                 marker={"color": colors, "size": 10},
                 text=hover,
@@ -212,7 +236,8 @@ def pareto_html(rows: list[dict], space: SearchSpace) -> str:
         fig = go.Figure(
             go.Splom(
                 dimensions=[
-                    {"label": n, "values": [r["objectives"][n] for r in finished]} for n in names
+                    {"label": n, "values": [r.record.objectives[n] for r in finished]}
+                    for n in names
                 ],
                 marker={"color": colors, "size": 8},
                 text=hover,
@@ -229,21 +254,21 @@ def pareto_html(rows: list[dict], space: SearchSpace) -> str:
 REPORT_SCHEMA_VERSION = 2
 
 
-def _trial_row(r: dict, space: SearchSpace) -> dict:
-    vs = r.get("vs_baseline") or {}
-    win = {k: v.get("win_rate") for k, v in (vs.get("win_rate") or {}).items()}
+def _trial_row(row: RankedTrial, space: SearchSpace) -> dict:
+    r = row.record
+    win = {k: v.get("win_rate") for k, v in r.vs_baseline.win_rate.items()} if r.vs_baseline else {}
     return {
-        "trial_id": r["trial_id"],
-        "status": r["status"],
-        "rank": r.get("rank"),
-        "pareto": bool(r.get("pareto")),
-        "objectives": {n: (r.get("objectives") or {}).get(n) for n in space.metric_names},
-        "vs_baseline": vs.get("objectives") or vs.get("relative") or {},
+        "trial_id": r.trial_id,
+        "status": r.status.value,
+        "rank": row.rank,
+        "pareto": row.on_front,
+        "objectives": {n: r.objectives.get(n) for n in space.metric_names},
+        "vs_baseline": relative(r),
         "win_rate": win,
-        "mixture_id": r.get("mixture_id"),
-        "mixture": r.get("mixture"),
+        "mixture_id": r.mixture_id,
+        "mixture": r.mixture,
         # Relative to the run folder: a copied run keeps its links.
-        "recipe": f"recipes/{r['trial_id']}.yaml" if r.get("pareto") else None,
+        "recipe": f"recipes/{r.trial_id}.yaml" if row.on_front else None,
     }
 
 
@@ -260,32 +285,36 @@ def _datasets(run: Folder) -> list[dict]:
     return [*history, {"key": (info.get("data") or {}).get("key"), "trials": rest}]
 
 
-def write_report(rows: list[dict], space: SearchSpace, run: Folder) -> dict:
-    summary = summarise(rows, space)
-    summary["signal"] = signal.signal_table(rows, space, run)
-    front = [r for r in rows if r.get("pareto")]
-    summary["ties"] = signal.tied_members(front, space, summary["signal"])
+def write_report(rows: list[RankedTrial], space: SearchSpace, run: Folder) -> ReportSummary:
+    records = [row.record for row in rows]
+    summary = summarise(records, space)
+    summary.signal = signal.signal_table(records, space, run)
+    summary.ties = signal.tied_members(
+        [r.record for r in rows if r.on_front], space, summary.signal
+    )
     folder = RunLayout(run).report
-    body = markdown(rows, space, summary) + "\n" + signal.markdown(summary["signal"])
-    tied = {t: w for t, w in summary["ties"].items() if w}
+    body = markdown(rows, space, summary) + "\n" + signal.markdown(summary.signal)
+    tied = {t: w for t, w in summary.ties.items() if w}
     body += (
         "\nFront members statistically tied (no objective differs by more than 1.96 standard "
         "errors of a difference, seed noise included): "
         + ("; ".join(f"{t} ~ {', '.join(w)}" for t, w in sorted(tied.items())) or "none")
         + "\n"
     )
-    summary["datasets"] = _datasets(run)
-    if len(summary["datasets"]) > 1:  # a resume continued on another dataset (--allow-new-data)
+    summary.datasets = _datasets(run)
+    if len(summary.datasets) > 1:  # a resume continued on another dataset (--allow-new-data)
         body += "\nThis run's trials used more than one dataset (resumed with --allow-new-data):\n"
         body += "".join(
-            f"- {d['key']}: {', '.join(d['trials']) or 'no trial'}\n" for d in summary["datasets"]
+            f"- {d['key']}: {', '.join(d['trials']) or 'no trial'}\n" for d in summary.datasets
         )
     folder.write_text("report.md", body)
-    summary["schema_version"] = REPORT_SCHEMA_VERSION
-    summary["trials_table"] = [_trial_row(r, space) for r in rows]
-    folder.write_text("report.json", json.dumps(summary, indent=1, sort_keys=True))
-    if summary["by_status"]["finished"]:
-        folder.write_bytes("pareto.png", pareto_png(rows, space, summary["knee"]))
+    report = summary.to_dict() | {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "trials_table": [_trial_row(r, space) for r in rows],
+    }
+    folder.write_text("report.json", json.dumps(report, indent=1, sort_keys=True))
+    if summary.by_status[TrialStatus.FINISHED.value]:
+        folder.write_bytes("pareto.png", pareto_png(rows, space, summary.knee))
         folder.write_text("pareto.html", pareto_html(rows, space))
-    folder.mark_success({"trials": summary["trials"]})
+    folder.mark_success({"trials": summary.trials})
     return summary

@@ -27,6 +27,7 @@ import statistics
 
 from codemix_search.config.space import SearchSpace
 from codemix_search.core import noise
+from codemix_search.core.records import TrialRecord
 from codemix_search.core.suites import suite_for
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout, TrialLayout
@@ -112,19 +113,21 @@ def find_calibration(run: Folder, space: SearchSpace) -> tuple[str, dict] | None
     return None
 
 
-def replica_groups(finished: list[dict], name: str) -> dict[str, list[float]]:
+def replica_groups(finished: list[TrialRecord], name: str) -> dict[str, list[float]]:
     """The run's own seed replicas of an objective: values of trials whose settings differ only
     in ``seed_offset``."""
     groups: dict[str, list[float]] = {}
     for r in finished:
-        if name in r["objectives"]:
-            settings = {k: v for k, v in (r.get("config") or {}).items() if k != "seed_offset"}
-            key = f"{r['mixture_id']}/{_digest(settings, 8)}"  # the mixture and every setting
-            groups.setdefault(key, []).append(r["objectives"][name])
+        if name in r.objectives:
+            settings = {k: v for k, v in r.config.items() if k != "seed_offset"}
+            key = f"{r.mixture_id}/{_digest(settings, 8)}"  # the mixture and every setting
+            groups.setdefault(key, []).append(r.objectives[name])
     return {k: v for k, v in groups.items() if len(v) >= 2}
 
 
-def seed_noise(finished, name, calibration) -> tuple[float | None, float | None, str | None]:
+def seed_noise(
+    finished: list[TrialRecord], name: str, calibration
+) -> tuple[float | None, float | None, str | None]:
     """(std, dof, where it came from)."""
     groups = replica_groups(finished, name)
     if groups:
@@ -139,18 +142,18 @@ def seed_noise(finished, name, calibration) -> tuple[float | None, float | None,
     return None, None, None
 
 
-def signal_table(records: list[dict], space: SearchSpace, run: Folder) -> dict:
+def signal_table(records: list[TrialRecord], space: SearchSpace, run: Folder) -> dict:
     """{objective: {signal, seed_noise, item_noise, noise, snr, threshold, mdd, verdict, ...}}."""
-    finished = [r for r in records if r["status"] == "finished" and r.get("objectives")]
-    items = {r["trial_id"]: _read(run, r["trial_id"], TrialLayout.ITEMS) for r in finished}
-    ckpts = {r["trial_id"]: _read(run, r["trial_id"], TrialLayout.NOISE) for r in finished}
-    pairs = list(itertools.combinations([r["trial_id"] for r in finished], 2))
+    finished = [r for r in records if r.finished and r.objectives]
+    items = {r.trial_id: _read(run, r.trial_id, TrialLayout.ITEMS) for r in finished}
+    ckpts = {r.trial_id: _read(run, r.trial_id, TrialLayout.NOISE) for r in finished}
+    pairs = list(itertools.combinations([r.trial_id for r in finished], 2))
     if len(pairs) > MAX_PAIRS:
         pairs = pairs[:: math.ceil(len(pairs) / MAX_PAIRS)]
     calibration = find_calibration(run, space)
     out = {}
     for o in space.objectives:
-        values = [r["objectives"][o.name] for r in finished if o.name in r["objectives"]]
+        values = [r.objectives[o.name] for r in finished if o.name in r.objectives]
         stds = [s for t in ckpts.values() if (s := noise.checkpoint_std(t.get(o.key, [])))]
         parts = _task_metric(space, o)
         ses = [
@@ -181,18 +184,18 @@ def signal_table(records: list[dict], space: SearchSpace, run: Folder) -> dict:
     return out
 
 
-def tied_members(front: list[dict], space: SearchSpace, table: dict) -> dict[str, list[str]]:
+def tied_members(front: list[TrialRecord], space: SearchSpace, table: dict) -> dict[str, list[str]]:
     """{front trial: the front trials it is statistically tied with (no objective's difference
     exceeds 1.96 standard errors of a difference, seed noise included; an objective without
     seed noise ties nothing)}."""
     names = space.metric_names
-    points = [[r["objectives"][n] for n in names] for r in front]
+    points = [[r.objectives[n] for n in names] for r in front]
     sigmas = [
         table.get(n, {}).get("noise") if table.get(n, {}).get("seed_noise") is not None else None
         for n in names
     ]
     ties = noise.ties(points, sigmas)
-    return {r["trial_id"]: [front[j]["trial_id"] for j in ties[k]] for k, r in enumerate(front)}
+    return {r.trial_id: [front[j].trial_id for j in ties[k]] for k, r in enumerate(front)}
 
 
 def markdown(table: dict) -> str:

@@ -8,81 +8,78 @@ import io
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.mixture import PHASES
 from codemix_search.core.ranking import pareto_front, rank_order
+from codemix_search.core.records import RankedTrial, TrialRecord
 
 
-def front_of(records: list[dict], space: SearchSpace) -> list[dict]:
+def front_of(records: list[TrialRecord], space: SearchSpace) -> list[TrialRecord]:
     """Non-dominated records among the finished ones (pruned/diverged/error never enter; a
     trial that reused a twin's result is that twin, so only the trained one gets a recipe)."""
-    finished = [
-        r
-        for r in records
-        if r["status"] == "finished" and not (r.get("metrics") or {}).get("reused_from")
-    ]
-    values = [[r["objectives"][n] for n in space.metric_names] for r in finished]
+    finished = [r for r in records if r.finished and not r.reused_from]
+    values = [[r.objectives[n] for n in space.metric_names] for r in finished]
     return [finished[i] for i in pareto_front(values, space.modes)]
 
 
-def ranked(records: list[dict], space: SearchSpace) -> list[dict]:
-    finished = [r for r in records if r["status"] == "finished"]
-    others = [r for r in records if r["status"] != "finished"]
-    values = [[r["objectives"][n] for n in space.metric_names] for r in finished]
-    front_ids = {r["trial_id"] for r in front_of(records, space)}
-    out = []
-    for rank, i in enumerate(rank_order(values, space.modes), start=1):
-        out.append({**finished[i], "rank": rank, "pareto": finished[i]["trial_id"] in front_ids})
-    out.extend({**r, "rank": None, "pareto": False} for r in others)
-    return out
+def ranked(records: list[TrialRecord], space: SearchSpace) -> list[RankedTrial]:
+    """The finished records by rank (core/ranking.rank_order), then the others unranked."""
+    finished = [r for r in records if r.finished]
+    values = [[r.objectives[n] for n in space.metric_names] for r in finished]
+    front_ids = {r.trial_id for r in front_of(records, space)}
+    out = [
+        RankedTrial(finished[i], rank, finished[i].trial_id in front_ids)
+        for rank, i in enumerate(rank_order(values, space.modes), start=1)
+    ]
+    return out + [RankedTrial(r, None, False) for r in records if not r.finished]
 
 
 def _pct(v) -> str:
     return "" if v is None else f"{v * 100:+.1f}%"
 
 
-def _relative(record: dict) -> dict:
-    """The objectives' change against the baseline (older records: every category's)."""
-    vs = record.get("vs_baseline") or {}
-    return vs.get("objectives") or vs.get("relative") or {}
+def relative(record: TrialRecord) -> dict:
+    """The objectives' change against the baseline (else every category's)."""
+    vs = record.vs_baseline
+    return (vs.objectives or vs.relative) if vs else {}
 
 
-def _win(record: dict) -> str:
-    wr = (record.get("vs_baseline") or {}).get("win_rate") or {}
-    vals = [v["win_rate"] for v in wr.values() if "win_rate" in v]
-    if vals:
-        return f"{sum(vals) / len(vals):.2f}"
-    return "err" if wr else ""
+def _win(record: TrialRecord) -> str:
+    vs = record.vs_baseline
+    if vs is None or not vs.win_rate:
+        return ""
+    return "err" if vs.mean_win_rate is None else f"{vs.mean_win_rate:.2f}"
 
 
-def leaderboard_csv(rows: list[dict], space: SearchSpace) -> str:
-    sources = sorted({s for r in rows if r.get("mixture") for s in r["mixture"]["pretrain"]})
-    cats = sorted({c for r in rows for c in ((r.get("vs_baseline") or {}).get("relative") or {})})
+def leaderboard_csv(rows: list[RankedTrial], space: SearchSpace) -> str:
+    records = [row.record for row in rows]
+    sources = sorted({s for r in records if r.mixture for s in r.mixture["pretrain"]})
+    cats = sorted({c for r in records if r.vs_baseline for c in r.vs_baseline.relative})
     header = ["rank", "pareto", "trial_id", "status", *space.metric_names, "val_loss", "tokens"]
     header += [f"vs_baseline/{c}" for c in cats] + ["win_rate_vs_baseline"]
     header += [f"{p}/{s}" for p in PHASES for s in sources]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header)
-    for r in rows:
-        m = r.get("metrics", {})
+    for ranked_row in rows:
+        r, m = ranked_row.record, ranked_row.record.metrics
         row = [
-            r["rank"] if r["rank"] is not None else "",
-            int(r["pareto"]),
-            r["trial_id"],
-            r["status"],
+            ranked_row.rank if ranked_row.rank is not None else "",
+            int(ranked_row.on_front),
+            r.trial_id,
+            r.status.value,
         ]
-        row += [_fmt(r["objectives"].get(n)) for n in space.metric_names]
+        row += [_fmt(r.objectives.get(n)) for n in space.metric_names]
         row += [_fmt(m.get("val_loss")), m.get("tokens", "")]
-        rel = (r.get("vs_baseline") or {}).get("relative") or {}
+        rel = r.vs_baseline.relative if r.vs_baseline else {}
         row += [_pct(rel.get(c)) for c in cats] + [_win(r)]
-        row += [_fmt((r.get("mixture") or {}).get(p, {}).get(s)) for p in PHASES for s in sources]
+        row += [_fmt((r.mixture or {}).get(p, {}).get(s)) for p in PHASES for s in sources]
         w.writerow(row)
     return buf.getvalue()
 
 
-def code_shares(record: dict, space: SearchSpace) -> tuple[float, float, float, float]:
+def code_shares(record: TrialRecord, space: SearchSpace) -> tuple[float, float, float, float]:
     """(code share, synthetic and commit shares of the code part, cooldown code share) read
     from the mixture itself, so both parametrisations print the paper's four numbers."""
     groups = {s.name: s.group for s in space.catalog}
-    mix = record.get("mixture") or {}
+    mix = record.mixture or {}
 
     def part(phase: str, which: set[str]) -> float:
         return sum(w for s, w in (mix.get(phase) or {}).items() if groups.get(s) in which)
@@ -98,7 +95,7 @@ def _fmt(v) -> str:
     return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def trials_table(rows: list[dict], space: SearchSpace) -> str:
+def trials_table(rows: list[RankedTrial], space: SearchSpace) -> str:
     """The ranked table printed at the end of a run."""
     cols = [
         "rank",
@@ -115,19 +112,19 @@ def trials_table(rows: list[dict], space: SearchSpace) -> str:
         "win",
     ]
     lines = []
-    for r in rows:
-        shares = code_shares(r, space)
+    for row in rows:
+        r = row.record
         lines.append(
             [
-                str(r["rank"] or "-"),
-                "*" if r["pareto"] else "",
-                r["trial_id"],
-                r["status"],
-                *(f"{v:.2f}" for v in shares),
-                *(_fmt(r["objectives"].get(n)) or "-" for n in space.metric_names),
-                _fmt(r.get("metrics", {}).get("val_loss")) or "-",
-                " ".join(f"{c} {_pct(v)}" for c, v in _relative(r).items() if v is not None)
-                or ("baseline" if r.get("metrics", {}).get("baseline") == 1 else "-"),
+                str(row.rank or "-"),
+                "*" if row.on_front else "",
+                r.trial_id,
+                r.status.value,
+                *(f"{v:.2f}" for v in code_shares(r, space)),
+                *(_fmt(r.objectives.get(n)) or "-" for n in space.metric_names),
+                _fmt(r.metrics.get("val_loss")) or "-",
+                " ".join(f"{c} {_pct(v)}" for c, v in relative(r).items() if v is not None)
+                or ("baseline" if r.is_baseline else "-"),
                 _win(r) or "-",
             ]
         )

@@ -34,7 +34,7 @@ from codemix_search.export.formats import PHASES, phase_tokens, recipe_weights
 from codemix_search.export.target import TargetRequest, plan_target
 from codemix_search.export.trainer_writers import write_mds, write_megatron, write_olmo
 from codemix_search.storage.folder import Folder
-from codemix_search.storage.layout import RunLayout
+from codemix_search.storage.layout import DatasetLayout, RunLayout
 from codemix_search.storage.publish import publish_dir
 
 MEGATRON_TARGET = "megatron-core 0.16 (IndexedDataset MMIDIDX v1, GPTDataset)"
@@ -183,9 +183,9 @@ def run_recipes_and_data(run: Folder) -> tuple[list[dict], Folder, dict]:
     recipes = _recipes(RunLayout(run))
     info = run.read_json(RunLayout.RUN)["data"]
     data = Folder(info["uri"])
-    if not data.exists("manifest.json"):
+    if not data.exists(DatasetLayout.MANIFEST):
         raise ConfigError(run.file(RunLayout.RUN), "data.uri", f"{data.uri} holds no dataset")
-    return recipes, data, data.read_json("manifest.json")
+    return recipes, data, data.read_json(DatasetLayout.MANIFEST)
 
 
 def export_for_trainer(
@@ -217,7 +217,9 @@ def export_for_trainer(
             tokens = {s: np.concatenate(plan.encoded[s]) for s in sources}
             vocab = TokenVocab(tok.eos_id, tok.vocab_size)
         else:
-            portable_tokenizer(os.path.join(local, "tokenizer"), os.path.join(tmp, "tokenizer"))
+            portable_tokenizer(
+                os.path.join(local, DatasetLayout.TOKENIZER), os.path.join(tmp, "tokenizer")
+            )
             tokens = {s: load_split(local, manifest, s, "train") for s in sources}
             vocab = TokenVocab(manifest["eos_id"], manifest["vocab_size"])
         where = final or out.uri  # configs name the data where it will be read from

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import functools
 
+from codemix_search.core.records import TrialReport
+
 PREFIX = "ray_"
 GAUGES = {
     "codemix_tokens_per_second": ("Training tokens per second of a trial", ("trial",)),
@@ -78,7 +80,7 @@ def record(name: str, value: float, **tags: str) -> None:
 
 def record_report(trial: str, metrics: dict) -> None:
     """What a training report says, as gauges (called by rank 0 of each trial)."""
-    if metrics.get("diverged"):
+    if TrialReport.of(metrics).diverged:
         return
     record("codemix_tokens_per_second", metrics.get("tokens_per_s", 0.0), trial=trial)
     record("codemix_tokens_total", metrics.get("tokens", 0), trial=trial)

@@ -12,7 +12,7 @@ from ray import tune
 from codemix_search.config.space import SearchSpace
 from codemix_search.core import ranking
 from codemix_search.core.ledger import trial_cost
-from codemix_search.core.records import TrialStatus
+from codemix_search.core.records import TrialRecord, TrialReport, TrialStatus
 from codemix_search.observability import prometheus as metrics
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class MetricsCallback(tune.Callback):
 
     def __init__(self, space: SearchSpace):
         self.space = space
-        self.status: dict[str, str] = {}
+        self.status: dict[str, str] = {}  # a TrialStatus, or "running"
         self.values: dict[str, list[float]] = {}
 
     def _publish(self) -> None:
@@ -37,28 +37,30 @@ class MetricsCallback(tune.Callback):
         self._publish()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        if result.get("evaluated") == 1 and trial.trial_id not in self.values:
+        report = TrialReport.of(result)
+        if report.evaluated and trial.trial_id not in self.values:
             self.values[trial.trial_id] = [result[n] for n in self.space.metric_names]
             front = list(self.values.values())
             metrics.record("codemix_best_hypervolume", ranking.hypervolume(front, self.space.modes))
-            metrics.record(
-                "codemix_eval_seconds", result.get("eval_seconds", 0), trial=trial.trial_id
-            )
-        if result.get("diverged"):
-            self.status[trial.trial_id] = "diverged"
+            metrics.record("codemix_eval_seconds", report.eval_seconds, trial=trial.trial_id)
+        if report.diverged:
+            self.status[trial.trial_id] = TrialStatus.DIVERGED
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         result = trial.last_result or {}
-        if self.status.get(trial.trial_id) != "diverged":
-            self.status[trial.trial_id] = "finished" if result.get("evaluated") == 1 else "pruned"
+        if self.status.get(trial.trial_id) is not TrialStatus.DIVERGED:
+            done = TrialReport.of(result).evaluated
+            self.status[trial.trial_id] = TrialStatus.FINISHED if done else TrialStatus.PRUNED
         # The same device-seconds as the run's cost ledger (a stopped trial counts Tune's clock).
-        record = {"status": self.status[trial.trial_id], "config": trial.config, "metrics": result}
-        spent = trial_cost(record, self.space, self.space.data.vocab_size)["device_seconds"]
+        record = TrialRecord(
+            trial.trial_id, self.status[trial.trial_id], trial.config, metrics=result
+        )
+        spent = trial_cost(record, self.space, self.space.data.vocab_size).device_seconds
         metrics.record("codemix_device_seconds_total", spent)
         self._publish()
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.status[trial.trial_id] = "error"
+        self.status[trial.trial_id] = TrialStatus.ERROR
         self._publish()
 
 

@@ -9,9 +9,11 @@ import os
 from dataclasses import dataclass, field
 
 from codemix_search.config.space import SearchSpace
+from codemix_search.core.records import EvalScores
 from codemix_search.core.suites import Suite, suite_for
 from codemix_search.data.dataset import load_split, materialize
 from codemix_search.data.sampler import validation_windows
+from codemix_search.storage.layout import DatasetLayout
 
 
 @dataclass
@@ -28,15 +30,14 @@ class TrialScores:
     measured, e.g. category/code/bpb, so another space's objectives can reuse it)."""
 
 
-def flatten(scores: dict, suite: Suite) -> dict:
+def flatten(scores: EvalScores, suite: Suite) -> dict:
     flat = {
         f"{task}/{metric}": value
-        for task, metrics in scores.items()
-        if not task.startswith("_")
+        for task, metrics in scores.tasks.items()
         for metric, value in metrics.items()
         if metric != "sample_len"
     }
-    flat.update(suite.all_category_scores(scores))
+    flat.update(suite.all_category_scores(scores.tasks))
     return flat
 
 
@@ -79,10 +80,12 @@ def score_trial(result, space: SearchSpace, data_uri: str, manifest: dict, train
     from codemix_search.evaluate.harness import evaluate
 
     local = materialize(data_uri, manifest)
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(
+        os.path.join(local, DatasetLayout.TOKENIZER)
+    )
     suite = suite_for(space.evaluation)
     ev = space.evaluation
-    eval_dir = os.path.join(local, "eval") if suite.local else None
+    eval_dir = os.path.join(local, DatasetLayout.EVAL) if suite.local else None
     sources = sorted(manifest["sources"])
     per_token = bytes_per_token(
         local, manifest, tokenizer, sources, training.val_sequences, training.seq_len
@@ -111,17 +114,17 @@ def score_trial(result, space: SearchSpace, data_uri: str, manifest: dict, train
     out = TrialScores(
         flat=flat,
         objectives={o.name: flat[o.key] for o in space.objectives},
-        items=final["_items"],
-        generations=final["_generations"],
-        eval_seconds=final["_eval_seconds"],
+        items=final.items,
+        generations=final.generations,
+        eval_seconds=final.seconds,
     )
     kept = sorted(result.best_checkpoints or [], key=lambda cm: cm[1].get("step", 0))
     kept = kept[-ev.noise_checkpoints :] if ev.noise_checkpoints >= 2 else []
     if len(kept) >= 2:
         tasks = objective_tasks(space, suite)
         for checkpoint, metrics in kept:
-            part = scores_at(checkpoint, ev.noise_limit, tasks) if tasks else {}
-            out.eval_seconds += part.get("_eval_seconds", 0.0)
+            part = scores_at(checkpoint, ev.noise_limit, tasks) if tasks else EvalScores()
+            out.eval_seconds += part.seconds
             values = {**flatten(part, suite), **heldout_bpb(metrics, per_token)}
             for o in space.objectives:
                 if o.key in values:

@@ -21,7 +21,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from codemix_search.config.space import SearchSpace
-from codemix_search.core.records import TrialRecord, TrialStatus
+from codemix_search.core.records import TrialRecord, TrialReport, TrialStatus
 from codemix_search.errors import ConfigError, StorageError
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.journal import RunJournal
@@ -210,19 +210,21 @@ class MixtureOptunaSearch(OptunaSearch):
             self._completed_trials.add(trial_id)
             return
         self._note(trial_id, result)
-        if result and result.get("evaluated") == 1 and not error:
+        report = TrialReport.of(result)
+        if report.evaluated and not error:
             return super().on_trial_complete(trial_id, result, error)
         state = optuna.trial.TrialState.FAIL
-        if not error and not (result or {}).get("diverged"):
+        if not error and not report.diverged:
             state = optuna.trial.TrialState.PRUNED
         self._ot_study.tell(self._ot_trials[trial_id], state=state)
         self._completed_trials.add(trial_id)
 
     def _add_again(self, ot_trial, trial_id: str, result: dict | None, error: bool) -> None:
         result = result or {}
-        evaluated = result.get("evaluated") == 1 and not error
+        report = TrialReport.of(result)
+        evaluated = report.evaluated and not error
         state = optuna.trial.TrialState.COMPLETE if evaluated else optuna.trial.TrialState.FAIL
-        if not evaluated and not error and not result.get("diverged"):
+        if not evaluated and not error and not report.diverged:
             state = optuna.trial.TrialState.PRUNED
         attrs = {"trial_id": trial_id, "resumed": True}
         attrs |= {k: result[k] for k in ("mixture_id", "seed", "status") if result.get(k)}
@@ -272,7 +274,8 @@ def finished_on_storage(run: RunLayout) -> dict[str, dict]:
             result = folder.read_json(TrialLayout.RESULT)
         except ValueError:
             continue  # a damaged result is not a finished one (written atomically: rare)
-        if result.get("status") == TrialStatus.FINISHED and result.get("mixture_id"):
+        report = TrialReport.of(result)
+        if report.status is TrialStatus.FINISHED and report.mixture_id:
             out[trial_id] = result
     return out
 

@@ -18,11 +18,11 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.plan import ResourcePlan
-from codemix_search.core.records import TrialStatus
+from codemix_search.core.records import TrialReport, TrialStatus
 from codemix_search.core.seeds import derive_seed
 from codemix_search.errors import DataError
 from codemix_search.search.scoring import score_trial
-from codemix_search.storage.layout import RunLayout, TrialLayout
+from codemix_search.storage.layout import DatasetLayout, RunLayout, TrialLayout
 from codemix_search.train.launch import checkpoint_uri, make_trainer
 from codemix_search.train.loop_config import loop_config
 
@@ -90,8 +90,8 @@ def run_trial(
     )
     train_seconds = time.time() - t0
     last = dict(result.metrics or {})
-    if last.get("diverged"):
-        status = {"status": str(TrialStatus.DIVERGED), "evaluated": 0}
+    if TrialReport.of(last).diverged:
+        status = TrialReport.keys(TrialStatus.DIVERGED)
         tune.report({**last, **status, "train_seconds": train_seconds})
         return
     if result.checkpoint is None:
@@ -105,8 +105,7 @@ def run_trial(
         **scores.objectives,
         **scores.flat,
         **noise_std,
-        "evaluated": 1,
-        "status": str(TrialStatus.FINISHED),
+        **TrialReport.keys(TrialStatus.FINISHED),
         "baseline": int(space.is_baseline(config)),
         "seed": seed,
         "mixture_id": mixture.id,
@@ -162,6 +161,11 @@ def _train(cfg, run: RunLayout, trial_id: str, space: SearchSpace, plan, max_fai
     ).fit()
 
 
+def _finished_as(result: dict, mixture_id: str) -> bool:
+    report = TrialReport.of(result)
+    return report.status is TrialStatus.FINISHED and report.mixture_id == mixture_id
+
+
 def _saved_result(run: RunLayout, trial, trial_id: str, seed: int, mixture_id: str) -> dict | None:
     """A finished result this trial need not retrain for, or None.
 
@@ -173,12 +177,12 @@ def _saved_result(run: RunLayout, trial, trial_id: str, seed: int, mixture_id: s
     """
     if trial.folder.exists(TrialLayout.RESULT):
         saved = trial.folder.read_json(TrialLayout.RESULT)
-        if saved.get("status") == TrialStatus.FINISHED and saved.get("mixture_id") == mixture_id:
+        if _finished_as(saved, mixture_id):
             return {**saved, "from_storage": 1}
     if run.by_seed.exists(f"{seed}.json"):
         twin = run.by_seed.read_json(f"{seed}.json")["trial_id"]
         saved = run.trial(twin).folder.read_json(TrialLayout.RESULT)
-        if saved.get("status") == TrialStatus.FINISHED and saved.get("mixture_id") == mixture_id:
+        if _finished_as(saved, mixture_id):
             trial.folder.write_json(TrialLayout.TRIAL, {"trial_id": trial_id, "reused_from": twin})
             return {
                 **saved,
@@ -203,6 +207,6 @@ def _rung_pairs(space: SearchSpace, data_uri: str, manifest: dict) -> dict:
     from codemix_search.data.dataset import materialize
     from codemix_search.evaluate.rung_metric import rung_pairs
 
-    eval_dir = os.path.join(materialize(data_uri, manifest), "eval")
+    eval_dir = os.path.join(materialize(data_uri, manifest), DatasetLayout.EVAL)
     pairs = rung_pairs(space.objectives, suite_for(space.evaluation), eval_dir)
     return {k: [list(p) for p in v] for k, v in pairs.items()}

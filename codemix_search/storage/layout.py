@@ -32,6 +32,17 @@ from codemix_search.storage.folder import Folder
 LAYOUT_VERSION = 2
 
 
+class DatasetLayout:
+    """Every name in a built dataset folder (<storage>/_data/<key>/, data/build.py writes it):
+    ``manifest.json`` (sources, splits, shards with sizes and sha256, the tokenizer's hash, the
+    key), ``tokenizer/`` (tokenizer.json), ``eval/`` (the eval items, when the sources name
+    them), the shards, ``_SUCCESS`` last."""
+
+    MANIFEST = "manifest.json"
+    TOKENIZER = "tokenizer"
+    EVAL = "eval"
+
+
 def sqlite_path_problem(path: str) -> str | None:
     """Why a local run folder cannot hold ``optuna.db``, or None: Optuna is given a
     ``sqlite:///<path>`` URL, in which '?', '#' and '%' are URL syntax (the study would go to

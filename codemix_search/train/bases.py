@@ -19,7 +19,9 @@ import logging
 import os
 import random
 
+from codemix_search.config.sections import RUN_ONLY_KNOBS
 from codemix_search.core.mixture import BASES, base_weights
+from codemix_search.core.records import TrialReport
 from codemix_search.core.seeds import derive_seed
 from codemix_search.errors import ConfigError, DataError
 from codemix_search.storage.folder import Folder
@@ -57,34 +59,28 @@ def base_loop_config(space, name: str, data_uri: str, manifest: dict) -> LoopCon
     )
 
 
+# Besides the run-only knobs: a base trains ``steps`` (hashed) from scratch, so the trials'
+# token budget, the base's own token budget and the trials' init say nothing more about it.
+NOT_IN_BASE_KEY = RUN_ONLY_KNOBS | {"tokens", "init_tokens", "init"}
+
+
 def base_key(name: str, cfg: LoopConfig) -> str:
-    ident = {
-        k: getattr(cfg, k)
-        for k in (
-            "model",
-            "seq_len",
-            "batch_size",
-            "steps",
-            "lr",
-            "weight_decay",
-            "cooldown_share",
-            "warmup_share",
-            "grad_clip",
-            "mixture",
-            "seed",
-        )
-    }
+    """The cache key of a base: every training knob that changes its weights (a new knob is in
+    it unless declared otherwise), its steps, mixture and seed, the tokenizer and the data."""
+    knobs = dataclasses.asdict(cfg.training)
+    ident = {k: v for k, v in knobs.items() if k not in NOT_IN_BASE_KEY}
+    ident |= {"steps": cfg.steps, "mixture": cfg.mixture, "seed": cfg.seed}
     ident["tokenizer"] = cfg.manifest["tokenizer_sha256"]
     ident["data"] = cfg.manifest.get("key")
     ident["version"] = BASE_VERSION
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
-    return f"{name}-{cfg.model}-{digest}"
+    return f"{name}-{cfg.training.model}-{digest}"
 
 
 def train_base(cfg: LoopConfig, plan, storage_path: str, name: str) -> str:
     """Train one base with Ray Train; return the local or remote folder of its final checkpoint."""
     result = make_trainer(cfg, plan, name, storage_path, max_failures=1, keep_checkpoints=1).fit()
-    if (result.metrics or {}).get("diverged") or result.checkpoint is None:
+    if TrialReport.of(result.metrics).diverged or result.checkpoint is None:
         raise ConfigError(
             storage_path, "training.lr", f"base {name} did not train (diverged): lower lr"
         )
@@ -127,8 +123,8 @@ def ensure_bases(space, data, storage: Folder, plan) -> dict[str, str]:
                     "key": key,
                     "mixture": cfg.mixture,
                     "steps": cfg.steps,
-                    "tokens": cfg.steps * cfg.batch_size * cfg.seq_len,
-                    "model": cfg.model,
+                    "tokens": cfg.steps * cfg.tokens_per_step,
+                    "model": cfg.training.model,
                     "data": data.uri,
                     "tokenizer_sha256": data.manifest["tokenizer_sha256"],
                 },

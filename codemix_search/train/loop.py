@@ -26,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from codemix_search.core.records import ReportKey
 from codemix_search.core.schedule import Schedule
 from codemix_search.core.seeds import derive_seed
 from codemix_search.data.dataset import cache_root, load_split, materialize
 from codemix_search.data.sampler import PhaseSampler, validation_windows
 from codemix_search.observability.prometheus import record_report
 from codemix_search.storage.folder import Folder
+from codemix_search.storage.layout import DatasetLayout
 from codemix_search.train.checkpoint import (
     fetch_model,
     load_weights,
@@ -87,14 +89,14 @@ def train(
     prepare_model). Returns the last metrics."""
     import torch
 
-    torch.set_num_threads(max(1, int(cfg.threads)))
+    torch.set_num_threads(max(1, int(cfg.training.cpus_per_worker)))
     report = report or (lambda metrics, checkpoint_dir=None: None)
     state: dict = {"step": -1}
     if resume_dir:
         with open(os.path.join(resume_dir, "state.json")) as f:
             state = json.load(f)
         if state.get("diverged"):  # restarted after its divergence was recorded: nothing to do
-            return {"diverged": 1, "step": state["step"] + 1}
+            return {ReportKey.DIVERGED: 1, "step": state["step"] + 1}
     run = _setup(cfg, rank, world, wrap_model, resume_dir, state["step"] + 1)
     return _steps(cfg, run, rank, report)
 
@@ -106,7 +108,10 @@ def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
     manifest = cfg.manifest
     local = materialize(cfg.data_uri, manifest)
     model = build_model(
-        cfg.model, manifest["vocab_size"], cfg.seq_len, derive_seed(cfg.seed, "init")
+        cfg.training.model,
+        manifest["vocab_size"],
+        cfg.training.seq_len,
+        derive_seed(cfg.seed, "init"),
     )
     if resume_dir:
         load_weights(model, resume_dir)
@@ -118,7 +123,9 @@ def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
     model_ready_time = time.time()
     if wrap_model is not None and world > 1:
         model = wrap_model(model)
-    if cfg.compile in (True, "true") or (cfg.compile == "auto" and device.type == "cuda"):
+    if cfg.training.compile in (True, "true") or (
+        cfg.training.compile == "auto" and device.type == "cuda"
+    ):
         model = compile_model(model, os.path.join(cache_root(), "inductor"))  # shared by a node
     opt = _optimizer(model, cfg, device, resume_dir)
     schedule = cfg.schedule
@@ -132,8 +139,8 @@ def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
             train_arrays,
             mixture[phase],
             n,
-            cfg.batch_size,
-            cfg.seq_len,
+            cfg.training.batch_size,
+            cfg.training.seq_len,
             derive_seed(cfg.seed, "data", phase),
             rank,
             world,
@@ -149,7 +156,9 @@ def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
             cfg.max_epochs,
         )
     val = {
-        s: validation_windows(load_split(local, manifest, s, "val"), cfg.val_sequences, cfg.seq_len)
+        s: validation_windows(
+            load_split(local, manifest, s, "val"), cfg.training.val_sequences, cfg.training.seq_len
+        )
         for s in sources
     }
     return _Run(
@@ -164,7 +173,7 @@ def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
         amp_dtype,
         start,
         model_ready_time,
-        os.path.join(local, "tokenizer"),
+        os.path.join(local, DatasetLayout.TOKENIZER),
     )
 
 
@@ -176,10 +185,10 @@ def _optimizer(model, cfg: LoopConfig, device, resume_dir: str | None):
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW(
         [
-            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": decay, "weight_decay": cfg.training.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ],
-        lr=cfg.lr,
+        lr=cfg.training.lr,
         betas=(0.9, 0.95),
         fused=device.type == "cuda",
     )
@@ -210,8 +219,10 @@ def _steps(cfg: LoopConfig, run: _Run, rank: int, report) -> dict:
         model.train()
         return out
 
-    report_at = set(report_steps(schedule, cfg.evals, cfg.noise_points))
-    checkpoint_at = checkpoint_steps(schedule, cfg.evals, cfg.checkpoint_every, cfg.noise_points)
+    report_at = set(report_steps(schedule, cfg.training.evals, cfg.noise_points))
+    checkpoint_at = checkpoint_steps(
+        schedule, cfg.training.evals, cfg.training.checkpoint_every, cfg.noise_points
+    )
     rungs = _rung_scorer(cfg)
     rung_history: list[dict[str, float]] = []
     model.train()
@@ -227,7 +238,7 @@ def _steps(cfg: LoopConfig, run: _Run, rank: int, report) -> dict:
         loss = forward_loss(run.samplers[phase].batch(local_step))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.training.grad_clip)
         opt.step()
         if first_step_time is None:
             first_step_time = time.time()  # wall clock: start-up cost is measured from outside
@@ -283,7 +294,7 @@ def _progress(cfg: LoopConfig, run: _Run, step: int, phase: str, train_loss: flo
         "params": run.params,
         # 6*N*D: forward+backward FLOPs of the dense part (attention adds <5% at seq 64).
         "model_flops": 6.0 * run.params * tokens,
-        "diverged": 0,
+        ReportKey.DIVERGED: 0,
         "resumed_at_step": run.start,
         "model_ready_time": run.model_ready_time,
         "worker_entry_time": cfg.worker_entry_time,
@@ -300,8 +311,8 @@ def _rung_scorer(cfg: LoopConfig) -> RungScorer | None:
     from transformers import PreTrainedTokenizerFast
 
     local = materialize(cfg.data_uri, cfg.manifest)
-    tok = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
-    return RungScorer(cfg.rung_pairs, tok, max(cfg.seq_len, 512))
+    tok = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, DatasetLayout.TOKENIZER))
+    return RungScorer(cfg.rung_pairs, tok, max(cfg.training.seq_len, 512))
 
 
 def _rung_metrics(rungs: RungScorer | None, model, device, history: list) -> dict:
@@ -327,7 +338,7 @@ def _report_divergence(step: int, phase: str, train_loss: float, rank: int, repo
     every step. With a (model-free) checkpoint: Ray Train's result carries the metrics of its
     latest checkpoint, so this is how the trial driver learns what happened."""
     metrics = {
-        "diverged": 1,
+        ReportKey.DIVERGED: 1,
         "step": step + 1,
         "phase": phase,
         "train_loss": train_loss,

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from codemix_search.config.sections import TRAINING_FIELDS, Training
 from codemix_search.core.mixture import BASES
 from codemix_search.core.schedule import (
     Schedule,
@@ -19,26 +20,16 @@ from codemix_search.core.schedule import (
 
 @dataclass(frozen=True)
 class LoopConfig:
-    model: str
-    seq_len: int
-    batch_size: int
+    training: Training
+    """The trial's training section (the space's, searched knobs filled in): every knob the loop
+    reads is read from here, so a new knob is one field of ``Training`` (config/sections.py)."""
     steps: int
-    lr: float
-    weight_decay: float
-    cooldown_share: float
-    warmup_share: float
-    evals: int
-    val_sequences: int
-    grad_clip: float
+    """Optimizer steps: the section's ``tokens // tokens_per_step`` (a base sets its own)."""
     mixture: dict
     """{"pretrain": {source: weight}, "cooldown": {...}, "shares": {...}} (Mixture.to_dict)."""
     seed: int
     data_uri: str
     manifest: dict
-    threads: int = 1
-    compile: str = "auto"
-    """auto (on CUDA) | true | false."""
-    checkpoint_every: int = 1
     max_epochs: float = float("inf")
     init_uri: str | None = None
     """Model folder continued pretraining starts from (None: random init)."""
@@ -56,20 +47,25 @@ class LoopConfig:
 
     @property
     def tokens_per_step(self) -> int:
-        return self.batch_size * self.seq_len
+        return self.training.tokens_per_step
 
     @property
     def schedule(self) -> Schedule:
-        return Schedule(self.steps, self.lr, self.cooldown_share, self.warmup_share)
+        t = self.training
+        return Schedule(self.steps, t.lr, t.cooldown_share, t.warmup_share)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LoopConfig:
-        return cls(**d)
+        return cls(**{**d, "training": Training(**d["training"])})
 
     def replace(self, **changes) -> LoopConfig:
+        """A copy with some fields changed; a training knob's name changes the section's."""
+        knobs = {k: changes.pop(k) for k in list(changes) if k in TRAINING_FIELDS}
+        if knobs:
+            changes["training"] = dataclasses.replace(self.training, **knobs)
         return dataclasses.replace(self, **changes)
 
 
@@ -96,20 +92,8 @@ def loop_config(
     balanced, code) to their cached model folders."""
     t = space.training_for(trial_config)
     return LoopConfig(
-        model=t.model,
-        seq_len=t.seq_len,
-        batch_size=t.batch_size,
+        training=t,
         steps=t.steps,
-        lr=t.lr,
-        weight_decay=t.weight_decay,
-        cooldown_share=t.cooldown_share,
-        warmup_share=t.warmup_share,
-        evals=t.evals,
-        val_sequences=t.val_sequences,
-        grad_clip=t.grad_clip,
-        threads=t.cpus_per_worker,
-        compile=t.compile,
-        checkpoint_every=t.checkpoint_every,
         max_epochs=space.data.max_epochs,
         noise_points=space.evaluation.noise_checkpoints,
         mixture=space.mixture(trial_config).to_dict(),

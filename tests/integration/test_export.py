@@ -11,6 +11,7 @@ import yaml
 
 from codemix_search.config.load import load_space
 from codemix_search.core.records import TrialRecord
+from codemix_search.evaluate.baseline import with_baseline_comparison
 from codemix_search.export.recipes import export_run
 from codemix_search.storage.folder import Folder
 from tests.helpers import REPO, TINY
@@ -64,7 +65,8 @@ def make_records(space, run: Folder):
         run.child("trials", f"t{i}").write_json(
             "generations.json", {"demo_generative_samples": gens}
         )
-    return records
+    # scored against the baseline as the pipeline does before its export (the judge's stage)
+    return with_baseline_comparison(records, space, run)
 
 
 def test_report_recipes_and_trainer_exports(tmp_path):

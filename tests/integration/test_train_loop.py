@@ -63,7 +63,7 @@ def test_reports_include_the_end_of_continued_pretraining_and_checkpoints_follow
 def test_loop_reports_learns_and_checkpoints(tiny_data):
     cfg, reports, ckpts, last = run(tiny_data)
     # 4 evals, the end of pretraining, and 2 more noise points before the end (k = 3)
-    assert cfg.noise_points == 3 and len(reports) == cfg.evals + 1 + 2
+    assert cfg.noise_points == 3 and len(reports) == cfg.training.evals + 1 + 2
     assert [r["phase"] for r in reports] == ["pretrain"] * 4 + ["cooldown"] * 3
     assert [r["step"] for r in reports][-3:] == [38, 39, 40]  # 2% of 40 steps: 1 step apart
     assert reports[-1]["lr"] == 0.0  # annealed to zero by the end of the cooldown
@@ -71,7 +71,7 @@ def test_loop_reports_learns_and_checkpoints(tiny_data):
     assert set(reports[-1]) >= {
         f"val_loss/{s}" for s in ("text", "knowledge", "code", "synthetic_code", "commits")
     }
-    assert reports[-1]["tokens"] == cfg.steps * cfg.batch_size * cfg.seq_len
+    assert reports[-1]["tokens"] == cfg.steps * cfg.tokens_per_step
     assert len(ckpts) == len(reports)  # checkpoint_every: 1
     assert {"model.safetensors", "config.json", "optimizer.pt", "state.json"} <= set(ckpts[-1])
 

@@ -1,5 +1,6 @@
 """Scale transfer (pure maths, milliseconds) and its command on two written runs."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -35,7 +36,7 @@ def test_front_survival():
 
 
 def rec(mix, init, status="finished", **obj):
-    return {"mixture_id": mix, "config": {"init": init}, "status": status, "objectives": obj}
+    return TrialRecord(f"{mix}-{init}", status, {"init": init}, mixture_id=mix, objectives=obj)
 
 
 def test_compare_matches_mixture_and_init_not_trial_ids():
@@ -61,7 +62,7 @@ def test_compare_matches_mixture_and_init_not_trial_ids():
 def _write_run(folder, space_dict, records):
     folder.mkdir(parents=True)
     (folder / "space.yaml").write_text(yaml.safe_dump(space_dict))
-    rows = [TrialRecord(**{"trial_id": f"t{i}", **r}).to_dict() for i, r in enumerate(records)]
+    rows = [dataclasses.replace(r, trial_id=f"t{i}").to_dict() for i, r in enumerate(records)]
     (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
@@ -69,11 +70,15 @@ def test_transfer_command_and_space_for(tmp_path):
     space = load_space(TINY).to_dict()
     cfgs = [{"code_fraction": c, "synthetic_share": 0.1} for c in (0.1, 0.4, 0.7)]
     small = [
-        {**rec(f"m{i}", "balanced", nl_reasoning=0.1 * i, code=0.3 - 0.1 * i), "config": c}
+        dataclasses.replace(
+            rec(f"m{i}", "balanced", nl_reasoning=0.1 * i, code=0.3 - 0.1 * i), config=c
+        )
         for i, c in enumerate(cfgs)
     ]
     large = [
-        {**rec(f"m{i}", "balanced", nl_reasoning=0.2 * i, code=0.5 - 0.1 * i), "config": c}
+        dataclasses.replace(
+            rec(f"m{i}", "balanced", nl_reasoning=0.2 * i, code=0.5 - 0.1 * i), config=c
+        )
         for i, c in enumerate(cfgs)
     ]
     _write_run(tmp_path / "small", space, small)

@@ -8,6 +8,7 @@ import pytest
 
 from codemix_search.analysis.calibrate import calibration_space, reference_points, seed_table
 from codemix_search.config.load import load_space, parse_space
+from codemix_search.core.records import TrialRecord
 from tests.helpers import TINY
 
 
@@ -17,13 +18,12 @@ def test_seed_table_by_hand():
     for mix, values in (("a", (1.0, 1.2)), ("b", (2.0, 2.4))):
         for v in values:
             rows.append(
-                {
-                    "status": "finished",
-                    "mixture_id": mix,
-                    "objectives": {"nl_reasoning": v, "code": v},
-                }
-            )
-    rows.append({"status": "pruned", "mixture_id": "c", "objectives": {}})
+                TrialRecord(
+                    f"{mix}{v}", "finished", mixture_id=mix,
+                    objectives={"nl_reasoning": v, "code": v},
+                )
+            )  # fmt: skip
+    rows.append(TrialRecord("c", "pruned", mixture_id="c"))
     t = seed_table(rows, space)["nl_reasoning"]
     means = {k.split("/")[0]: v for k, v in t["means"].items()}
     assert means == {"a": pytest.approx(1.1), "b": pytest.approx(2.2)}
@@ -37,8 +37,9 @@ def test_seed_table_by_hand():
 def test_replicas_are_settings_alike_but_the_seed_not_one_mixture_under_two_inits():
     space = load_space(TINY)
     rows = [
-        {"status": "finished", "mixture_id": "m", "config": {"init": init, "seed_offset": s},
-         "objectives": {"nl_reasoning": v, "code": v}}
+        TrialRecord(f"{init}{s}", "finished", mixture_id="m",
+                    config={"init": init, "seed_offset": s},
+                    objectives={"nl_reasoning": v, "code": v})
         for init, s, v in (("text", 0, 1.0), ("text", 1, 1.1), ("balanced", 0, 2.0),
                            ("balanced", 1, 2.1))
     ]  # fmt: skip

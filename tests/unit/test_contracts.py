@@ -6,7 +6,14 @@ import pickle
 
 import pytest
 
-from codemix_search.core.records import SCHEMA_VERSION, RecordError, TrialRecord, TrialStatus
+from codemix_search.core.records import (
+    SCHEMA_VERSION,
+    Cost,
+    RecordError,
+    TrialRecord,
+    TrialStatus,
+    VsBaseline,
+)
 from codemix_search.errors import CodemixError, ConfigError, DataError, StorageError, guarded
 
 
@@ -16,8 +23,14 @@ def test_record_round_trips_and_status_is_an_enum():
     row = r.to_dict()
     assert row["status"] == "finished" and row["schema_version"] == SCHEMA_VERSION
     assert TrialRecord.from_dict(row) == r
-    costed = r.with_export(cost={"tokens": 10})
-    assert costed.cost == {"tokens": 10} and r.cost is None  # a new record, not an edit
+    cost = Cost(10, 20, 1e3, 10, 1e3, 1.5, 100.0)
+    costed = r.with_export(cost=cost, vs_baseline=VsBaseline("t0", {"code": 0.1}, {}, {}))
+    assert costed.cost == cost and r.cost is None  # a new record, not an edit
+    # what records.jsonl holds reads back as the same typed record
+    assert TrialRecord.from_dict(costed.to_dict()) == costed
+    assert costed.to_dict()["cost"]["device_seconds"] == 1.5
+    with pytest.raises(RecordError, match="not a trial record"):
+        TrialRecord.from_dict({**costed.to_dict(), "cost": {"tokens": 1}})
 
 
 @pytest.mark.parametrize(

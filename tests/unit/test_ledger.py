@@ -4,6 +4,7 @@ import pytest
 
 from codemix_search.config.load import load_space
 from codemix_search.core.ledger import flops_per_token, matmul_params, run_totals, trial_cost
+from codemix_search.core.records import TrialRecord
 from tests.helpers import TINY
 
 
@@ -24,18 +25,18 @@ def space():
 
 
 def rec(status, tokens, **m):
-    return {"status": status, "config": {}, "metrics": {"tokens": tokens, **m}}
+    return TrialRecord("t", status, config={}, metrics={"tokens": tokens, **m})
 
 
 def test_pruned_trials_save_the_rest_of_their_budget(space):
     planned = space.training.tokens  # 20480
     per = flops_per_token("tiny", 2048, 64)
     c = trial_cost(rec("pruned", 5120, time_total_s=10.0), space, 2048)
-    assert c["tokens"] == 5120 and c["saved_tokens"] == planned - 5120
-    assert c["flops"] == 5120 * per and c["saved_flops"] == (planned - 5120) * per
-    assert c["device_seconds"] == 10.0
+    assert c.tokens == 5120 and c.saved_tokens == planned - 5120
+    assert c.flops == 5120 * per and c.saved_flops == (planned - 5120) * per
+    assert c.device_seconds == 10.0
     done = trial_cost(rec("finished", planned, train_seconds=20.0, eval_seconds=5.0), space, 2048)
-    assert done["saved_tokens"] == 0 and done["device_seconds"] == 25.0
+    assert done.saved_tokens == 0 and done.device_seconds == 25.0
 
 
 def test_run_totals_and_saved_share(space):
@@ -52,13 +53,13 @@ def test_run_totals_and_saved_share(space):
 
 def test_a_trial_that_reused_its_twins_result_costs_nothing(space):
     c = trial_cost(rec("finished", 20480, reused_from="abc", train_seconds=0.0), space, 2048)
-    assert c["tokens"] == 0 and c["flops"] == 0 and c["device_seconds"] == 0
+    assert c.tokens == 0 and c.flops == 0 and c.device_seconds == 0
 
 
 def test_a_finished_trial_counts_its_whole_time_on_tunes_clock(space):
     # 20 s training, 5 s evaluation, 8 s more of set-up and writes that Tune's clock saw
     m = {"train_seconds": 20.0, "eval_seconds": 5.0, "time_total_s": 33.0}
-    assert trial_cost(rec("finished", 20480, **m), space, 2048)["device_seconds"] == 33.0
+    assert trial_cost(rec("finished", 20480, **m), space, 2048).device_seconds == 33.0
     # a clock that missed the evaluation (older results) never counts less than it
     m["time_total_s"] = 22.0
-    assert trial_cost(rec("finished", 20480, **m), space, 2048)["device_seconds"] == 25.0
+    assert trial_cost(rec("finished", 20480, **m), space, 2048).device_seconds == 25.0

@@ -8,22 +8,20 @@ import dataclasses
 import pytest
 
 from codemix_search.config.load import load_space
+from codemix_search.core.records import TrialRecord
 from codemix_search.export import signal
 from codemix_search.storage.folder import Folder
 from tests.helpers import TINY
 
 
 def record(i, code, mixture, seed_offset=0):
-    return {
-        "trial_id": f"t{i}",
-        "status": "finished",
-        "mixture_id": mixture,
-        "config": {
-            "code_fraction": 0.1 * i if mixture != "m0" else 0.0,
-            "seed_offset": seed_offset,
-        },
-        "objectives": {"nl_reasoning": 3.0 + 0.001 * i, "code": code},
-    }
+    return TrialRecord(
+        f"t{i}",
+        "finished",
+        mixture_id=mixture,
+        config={"code_fraction": 0.1 * i if mixture != "m0" else 0.0, "seed_offset": seed_offset},
+        objectives={"nl_reasoning": 3.0 + 0.001 * i, "code": code},
+    )
 
 
 @pytest.fixture()
@@ -43,7 +41,7 @@ def test_the_runs_own_replicas_give_seed_noise(tmp_path, space):
     run = Folder(str(tmp_path / "run"))
     rows = [record(i, 3.0 + i, f"m{i}") for i in range(4)]
     rows.append(record(9, 3.1, "m0", seed_offset=1))  # t0 again with another seed
-    rows[0]["config"] = {**rows[4]["config"], "seed_offset": 0}
+    rows[0] = dataclasses.replace(rows[0], config={**rows[4].config, "seed_offset": 0})
     table = signal.signal_table(rows, space, run)
     code = table["code"]
     assert code["seed_noise"] == pytest.approx(0.1 / 2**0.5)
@@ -77,8 +75,8 @@ def test_a_calibration_beside_the_run_is_found_by_fingerprint(tmp_path, space):
 
 def test_ties_need_seed_noise(space):
     front = [
-        {"trial_id": "a", "objectives": {"nl_reasoning": 3.0, "code": 3.0}},
-        {"trial_id": "b", "objectives": {"nl_reasoning": 3.01, "code": 3.02}},
+        TrialRecord("a", "finished", objectives={"nl_reasoning": 3.0, "code": 3.0}),
+        TrialRecord("b", "finished", objectives={"nl_reasoning": 3.01, "code": 3.02}),
     ]
     table = {
         "nl_reasoning": {"noise": 0.02, "seed_noise": 0.02},
