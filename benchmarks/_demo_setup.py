@@ -18,8 +18,9 @@ SHARES = {
 }
 
 
-def demo_setup(prefix: str):
-    """(space, data, store folder, loop config) for the demo space, offline."""
+def demo_setup(prefix: str, space_name: str = "demo"):
+    """(space, data, store folder, loop config) for the demo space (``tiny``: the smoke size of
+    a benchmark, CI), offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -29,7 +30,7 @@ def demo_setup(prefix: str):
     from codemix_search.storage.folder import Folder
     from codemix_search.train.loop_config import loop_config
 
-    space = load_space(os.path.join(ROOT, "search_spaces", "demo.yaml"))
+    space = load_space(os.path.join(ROOT, "search_spaces", f"{space_name}.yaml"))
     store = tempfile.mkdtemp(prefix=prefix)
     data = prepare_space_data(space, *space_sources(space), Folder(store), engine="local")
     return space, data, store, loop_config(space, SHARES, data.uri, data.manifest, seed=0)

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -74,7 +75,15 @@ def main(argv=None) -> int:
     ap.add_argument("--small", default="runs/bench-grid-tiny")
     ap.add_argument("--large", default="runs/bench-grid")
     ap.add_argument("--out", default="docs/decision_accuracy")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the committed grid points; --out to a temp folder (CI)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.small, args.large = "docs/bench_grid_tiny_points.jsonl", "docs/bench_grid_points.jsonl"
+        args.out = os.path.join(tempfile.mkdtemp(prefix="cm-decision-"), "decision_accuracy")
     small, large = records(args.small), records(args.large)
     rows = table(small, large)
     n = len(match(small, large))

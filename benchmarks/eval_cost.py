@@ -25,8 +25,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--limit", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true", help="tiny data, 10 steps, 8 items (CI)")
     args = ap.parse_args()
-    space, data, store, cfg = demo_setup("cm-evalcost-")
+    if args.smoke:
+        args.steps, args.limit, args.repeats = 10, 8, 1
+    space, data, store, cfg = demo_setup("cm-evalcost-", "tiny" if args.smoke else "demo")
     import torch
     from transformers import PreTrainedTokenizerFast
 
@@ -51,7 +54,7 @@ def main() -> None:
     noise_tasks = objective_tasks(space, suite)
     k, noise_limit = space.evaluation.noise_checkpoints, space.evaluation.noise_limit
     scorer = RungScorer(
-        rung_pairs(space.objectives, suite, eval_dir), tok, max(cfg.seq_len, 512)
+        rung_pairs(space.objectives, suite, eval_dir), tok, max(cfg.training.seq_len, 512)
     )
     torch.set_num_threads(2)
     times: dict[str, list[float]] = {"before": [], "final": [], "noise": [], "rung": []}

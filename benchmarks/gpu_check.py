@@ -20,6 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _demo_setup, for --smoke
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 FLOP/s
 TRAIN_START_S = 8.3  # Ray Train V2 controller + worker group, warm cluster (issue 18's timing)
@@ -34,7 +35,7 @@ def main() -> None:
     from codemix_search.train.loop_config import LoopConfig
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data", help="a built dataset folder (<storage>/_data/<key>)")
     ap.add_argument("--sizes", default="tiny,proxy-60m")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--seq-len", type=int, default=512)
@@ -42,7 +43,16 @@ def main() -> None:
     ap.add_argument("--compile", choices=("false", "true", "both"), default=None,
                     help="default: both on CUDA, false on the CPU")  # fmt: skip
     ap.add_argument("--record", action="store_true", help="write rows to the plan's table")
+    ap.add_argument("--smoke", action="store_true", help="tiny data and model, 4 steps (CI)")
     args = ap.parse_args()
+    if args.smoke:
+        from _demo_setup import demo_setup
+
+        args.data = demo_setup("cm-gpucheck-", "tiny")[1].uri
+        args.sizes, args.steps, args.seq_len, args.batch = "tiny", 4, 64, 4
+        args.compile, args.record = "false", False
+    if not args.data:
+        ap.error("--data DATASET_DIR is required (or --smoke)")
     with open(os.path.join(args.data, "manifest.json")) as f:
         manifest = json.load(f)
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"

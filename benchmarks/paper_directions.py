@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 import numpy as np
 from scipy import stats
@@ -228,7 +229,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid-run", default="runs/bench-grid")
     ap.add_argument("--out", default="docs/paper_directions")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the committed grid points; --out to a temp folder (CI)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.grid_run = "docs/bench_grid_points.jsonl"
+        args.out = os.path.join(tempfile.mkdtemp(prefix="cm-directions-"), "paper_directions")
     space, rows = load_points(args.grid_run)
     result = {"grid_run": args.grid_run, "points": len(rows),
               "directions": directions(rows, space.metric_names)}  # fmt: skip

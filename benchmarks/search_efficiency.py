@@ -35,6 +35,7 @@ import dataclasses
 import json
 import os
 import sys
+import tempfile
 
 import numpy as np
 
@@ -310,7 +311,15 @@ def main(argv=None) -> int:
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--out", default="docs/search_efficiency")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the committed grid points, 1 seed, 10 trials; --out to a temp folder (CI)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.grid_run, args.seeds, args.trials = "docs/bench_grid_points.jsonl", 1, 10
+        args.out = os.path.join(tempfile.mkdtemp(prefix="cm-search-"), "search_efficiency")
     space, dims, grid = load_grid(args.grid_run)
     land = landscape(space, grid, args.grid_run)
     results, ctx = methods(space, dims, grid, args)

@@ -27,8 +27,11 @@ def main() -> None:
     ap.add_argument("--model", default="demo")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true", help="tiny model, 20 steps, once (CI)")
     args = ap.parse_args()
-    space, data, store, cfg = demo_setup("cm-bench-")
+    if args.smoke:
+        args.model, args.steps, args.repeats = "tiny", 20, 1
+    space, data, store, cfg = demo_setup("cm-bench-", "tiny" if args.smoke else "demo")
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer

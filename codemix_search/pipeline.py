@@ -38,6 +38,9 @@ class Request:
     allow_new_data: bool = False
     """On --resume, continue even if the dataset comes out under another key (the report then
     says which trials used which dataset)."""
+    verbose: bool = False
+    """Tune's status tables and Ray Data's progress logs on the console, besides the one-line
+    progress view."""
 
 
 def check_request(
@@ -201,6 +204,7 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
     from codemix_search.data.build import prepare_space_data
     from codemix_search.demo.make_sources import space_sources
     from codemix_search.export.formats import default_paths
+    from codemix_search.search.progress import ProgressLine
     from codemix_search.search.tuner import search
     from codemix_search.train.bases import ensure_bases
 
@@ -247,12 +251,28 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
             f"codemix_search: run {run.uri}: {space.budget.samples} trials, {plan.concurrency} at a time, driver {plan.driver}, {plan.workers} x worker {plan.worker}"
         )
         t = time.time()
-        records = search(space, data, run, plan, inits, resume=req.resume)
+        console = ProgressLine(space, space.budget.samples, _planned_search_seconds(space))
+        records = search(
+            space, data, run, plan, inits, req.resume, console=console, verbose=req.verbose
+        )
         stages["search_seconds"] = round(time.time() - t, 1)
     finally:
         if started:
             ray.shutdown()
     return finish(records, space, run, req.name, data_info, t0, stages)
+
+
+def _planned_search_seconds(space: SearchSpace) -> float | None:
+    """The plan's wall-clock for the trials alone (not the start or the bases), for the
+    console's "left" (None when the space has no plan)."""
+    from codemix_search.analysis.budget import cost_plan
+    from codemix_search.core.costs import RUN_OVERHEAD_S
+
+    try:
+        p = cost_plan(space)
+    except ConfigError:
+        return None
+    return max(0.0, p.wall_seconds - p.bases_seconds - RUN_OVERHEAD_S)
 
 
 def _keep_tasks(space: SearchSpace, data, run: Folder) -> None:
@@ -265,7 +285,11 @@ def _keep_tasks(space: SearchSpace, data, run: Folder) -> None:
     if tasks.is_complete():  # a resumed run keeps what its trials scored with
         return
     suite = suite_for(space.evaluation)
-    eval_dir = os.path.join(materialize(data.uri, data.manifest), DatasetLayout.EVAL) if suite.local else None
+    eval_dir = (
+        os.path.join(materialize(data.uri, data.manifest), DatasetLayout.EVAL)
+        if suite.local
+        else None
+    )
     keep_tasks(suite, eval_dir, tasks, space.evaluation.generative_prompts)
 
 

@@ -142,9 +142,7 @@ def space_for(records: list[TrialRecord], space: dict, model: str) -> dict:
     searched = {
         k for k, v in params.items() if isinstance(v, dict) and v.get("type", "fixed") != "fixed"
     }
-    points = [
-        {k: v for k, v in r.config.items() if k in searched} for r in records if r.finished
-    ]
+    points = [{k: v for k, v in r.config.items() if k in searched} for r in records if r.finished]
     if not points:
         raise ConfigError("--space-for", "", "the run has no finished trials to replay")
     out = json.loads(json.dumps(space))

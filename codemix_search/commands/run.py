@@ -18,6 +18,7 @@ A run whose driver died (killed, node lost) continues where it stopped; finished
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import random
@@ -25,6 +26,7 @@ import random
 import yaml
 
 from codemix_search.analysis.budget import cost_plan, plan_table
+from codemix_search.cluster import check_address
 from codemix_search.errors import ConfigError, OneLineParser
 from codemix_search.pipeline import check_request, execute
 
@@ -53,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--allow-new-data",
         action="store_true",
         help="with --resume: continue even if the dataset comes out under another key",
+    )
+    ap.add_argument(
+        "--verbose", action="store_true", help="Tune's status tables too (default: one line)"
     )
     ap.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. budget.samples=8")
     return ap.parse_args(argv)
@@ -88,15 +93,13 @@ def dry_run(space, n: int = 3) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-
     args = parse_args(argv)
     req = check_request(
         args.space, args.overrides, args.storage, args.name, args.resume,
         allow_new_data=args.allow_new_data,
     )  # fmt: skip
+    req = dataclasses.replace(req, verbose=args.verbose)
     if args.address:  # before anything is written: one line, not a minute of GCS warnings
-        from codemix_search.cluster import check_address
-
         check_address(args.address)
     if args.dry_run:
         dry_run(req.space)
@@ -104,4 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:  # Ray Data logs every block of the data build at INFO
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
     return execute(req, args.address)

@@ -170,7 +170,7 @@ def markdown(rows: list[RankedTrial], space: SearchSpace, summary: ReportSummary
             r.init(space.training.init),
             *(f"{r.objectives[n]:.4f}" if n in r.objectives else "-" for n in names),
             *(f"{m[f'category/{k}']:.3f}" if f"category/{k}" in m else "-" for k in display),
-            rel or ("baseline" if r.is_baseline else "-"),
+            "baseline" if r.is_baseline else (rel or "-"),
             f"{win:.2f}" if win is not None else "-",
             f"{c.tokens:,}",
             f"{c.device_seconds:.0f}",

@@ -123,8 +123,10 @@ def trials_table(rows: list[RankedTrial], space: SearchSpace) -> str:
                 *(f"{v:.2f}" for v in code_shares(r, space)),
                 *(_fmt(r.objectives.get(n)) or "-" for n in space.metric_names),
                 _fmt(r.metrics.get("val_loss")) or "-",
-                " ".join(f"{c} {_pct(v)}" for c, v in relative(r).items() if v is not None)
-                or ("baseline" if r.is_baseline else "-"),
+                "baseline"
+                if r.is_baseline
+                else " ".join(f"{c} {_pct(v)}" for c, v in relative(r).items() if v is not None)
+                or "-",
                 _win(r) or "-",
             ]
         )

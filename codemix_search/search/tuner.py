@@ -33,6 +33,7 @@ from codemix_search.search.callbacks import (
     UnfinishedTrials,
 )
 from codemix_search.search.optuna_params import suggest
+from codemix_search.search.progress import ProgressLine
 from codemix_search.search.study import (
     STUDY_WRITE_ERRORS,
     MixtureOptunaSearch,
@@ -124,8 +125,11 @@ def search(
     plan: ResourcePlan,
     inits: dict[str, str] | None = None,
     resume: bool = False,
+    console: ProgressLine | None = None,
+    verbose: bool = False,
 ) -> list[TrialRecord]:
-    """Run the trials; return one record per trial."""
+    """Run the trials; return one record per trial. ``console``: the one-line progress view
+    (search/progress.py); ``verbose``: Tune's status tables as well."""
     # Trials report validation loss during training and the objectives only at the end, so the
     # searcher's metrics are absent from the training results: relax Tune's strict check.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
@@ -179,15 +183,12 @@ def search(
             done,
             rebuilt,
         )
+    console = console or ProgressLine(space, space.budget.samples)
+    extra = {"callbacks": [console], "verbose": 1 if verbose else 0}
     tuner = _new_tuner(
-        space,
-        trainable,
-        plan,
-        optuna_storage,
-        tune_storage,
-        unfinished,
-        space.budget.samples - done,
-    )
+        space, trainable, plan, optuna_storage, tune_storage, unfinished,
+        space.budget.samples - done, **extra,
+    )  # fmt: skip
     records = _fit(tuner, space, unfinished) if space.budget.samples > done else []
     return _end(records, space, layout, optuna_storage)
 
@@ -206,7 +207,10 @@ def make_searcher(space: SearchSpace, storage, initial: bool = True) -> MixtureO
     )
 
 
-def _new_tuner(space, trainable, plan, optuna_storage, tune_storage, unfinished, samples: int):
+def _new_tuner(
+    space, trainable, plan, optuna_storage, tune_storage, unfinished, samples: int,
+    callbacks: list, verbose: int,
+):  # fmt: skip
     """A Tuner for ``samples`` trials (the budget less what finished before Tune's state was
     lost; the initial points then were tried already)."""
     searcher = make_searcher(space, optuna_storage, initial=samples == space.budget.samples)
@@ -223,13 +227,13 @@ def _new_tuner(space, trainable, plan, optuna_storage, tune_storage, unfinished,
         run_config=tune.RunConfig(
             name=RunLayout.TUNE,
             storage_path=tune_storage,
-            verbose=1,
+            verbose=verbose,
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             # Tune's default copies its state to cloud storage every 300 s: a head lost in
             # between loses that much of it (finished results survive on storage regardless).
             sync_config=tune.SyncConfig(sync_period=30),
             stop=TokenBudgetStopper(space.budget.max_tokens),
-            callbacks=[MetricsCallback(space), PlacementGroupReaper(), unfinished],
+            callbacks=[MetricsCallback(space), PlacementGroupReaper(), unfinished, *callbacks],
         ),
     )
     return tuner

@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from codemix_search.core.ranking import dominates
-from tests.helpers import TINY, run_cli, session_temp
+from codemix_search.export.recipes import load_run
+from codemix_search.storage.folder import Folder
+from tests.helpers import REPO, TINY, run_cli, session_temp
 
 pytestmark = pytest.mark.slow
 RAY_TMP: list[str] = []  # the tiny run's Ray temp dir (its logs are scanned for secrets)
@@ -308,3 +310,19 @@ def test_lm_eval_cli_rescores_a_trial_from_the_task_files_kept_in_a_copied_run(t
         assert scores[f"{metric},none"] == pytest.approx(
             result[f"demo_nl_reasoning/{metric}"], abs=1e-6
         ), metric
+
+
+def test_the_grid_points_benchmark_reads_a_finished_run(tiny_run, tmp_path):
+    """benchmarks/grid_points.py (its smoke run: the tiny run's folder): every finished trial
+    becomes one committed point with its mixture, seed, objectives, tokens and seconds."""
+    run, _ = tiny_run
+    out = subprocess.run(
+        [sys.executable, "benchmarks/grid_points.py", str(run), "--out", str(tmp_path / "g")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    points = [json.loads(x) for x in (tmp_path / "g_points.jsonl").read_text().splitlines()]
+    finished = [r for r in load_run(Folder(str(run))) if r.finished]
+    assert len(points) == len(finished) and points
+    for p in points:
+        assert {"mixture", "seed", "objectives", "tokens", "seconds"} <= set(p) and p["tokens"]
