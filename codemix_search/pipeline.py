@@ -14,13 +14,25 @@ import time
 from dataclasses import dataclass
 
 from codemix_search import preflight
+from codemix_search.analysis.budget import cost_plan, learn_from_finished_run
+from codemix_search.cluster import resource_plan, start_ray
 from codemix_search.config.load import load_space
 from codemix_search.config.space import SearchSpace
+from codemix_search.core.costs import RUN_OVERHEAD_S
+from codemix_search.core.ledger import line, run_totals
 from codemix_search.core.records import TrialStatus
+from codemix_search.core.suites import suite_for
+from codemix_search.data.build import prepare_space_data
+from codemix_search.data.dataset import DataRef, materialize
+from codemix_search.demo.make_sources import space_sources
 from codemix_search.errors import CodemixError, ConfigError, StorageError
+from codemix_search.evaluate.baseline import with_baseline_comparison
+from codemix_search.evaluate.tasks import keep_tasks
+from codemix_search.export.formats import default_paths
 from codemix_search.storage.folder import DamagedFile, Folder, check_uri
 from codemix_search.storage.layout import LAYOUT_VERSION, DatasetLayout, RunLayout
 from codemix_search.storage.lock import RunLock
+from codemix_search.train.bases import ensure_bases
 
 log = logging.getLogger(__name__)
 MAX_NAME = 100  # a run name is a folder and a prefix of Tune's trial folder names
@@ -104,8 +116,6 @@ def check_request(
 
 def _recorded_data(req: Request, run: Folder):
     """On a resume, the run's own dataset when it is still complete where run.json says."""
-    from codemix_search.data.dataset import DataRef
-
     if not req.resume or not run.exists(RunLayout.RUN):
         return None
     try:
@@ -183,7 +193,6 @@ def check_name(name: str) -> None:
 
 
 def execute(req: Request, address: str | None) -> int:
-    from codemix_search.cluster import start_ray
 
     space, run = req.space, req.run
     t0 = time.time()
@@ -198,15 +207,12 @@ def execute(req: Request, address: str | None) -> int:
 
 
 def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: float) -> int:
+    # imported here, not at the top: Ray: 0.5 s (Tune, Train: 1.5-2.5 s); not needed offline;
+    # search.progress pulls pandas, pyarrow, ray; search.tuner pulls optuna, pandas, pyarrow, ray
     import ray
 
-    from codemix_search.cluster import resource_plan
-    from codemix_search.data.build import prepare_space_data
-    from codemix_search.demo.make_sources import space_sources
-    from codemix_search.export.formats import default_paths
     from codemix_search.search.progress import ProgressLine
     from codemix_search.search.tuner import search
-    from codemix_search.train.bases import ensure_bases
 
     # Where the wall-clock went (in _SUCCESS): what `codemix_search plan` predicts is checked
     # against these (docs/plan.md), the one-time data build apart.
@@ -265,9 +271,6 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
 def _planned_search_seconds(space: SearchSpace) -> float | None:
     """The plan's wall-clock for the trials alone (not the start or the bases), for the
     console's "left" (None when the space has no plan)."""
-    from codemix_search.analysis.budget import cost_plan
-    from codemix_search.core.costs import RUN_OVERHEAD_S
-
     try:
         p = cost_plan(space)
     except ConfigError:
@@ -277,10 +280,6 @@ def _planned_search_seconds(space: SearchSpace) -> float | None:
 
 def _keep_tasks(space: SearchSpace, data, run: Folder) -> None:
     """The lm-eval task files the trials score with, kept in the run (evaluate/tasks.py)."""
-    from codemix_search.core.suites import suite_for
-    from codemix_search.data.dataset import materialize
-    from codemix_search.evaluate.tasks import keep_tasks
-
     tasks = RunLayout(run).tasks
     if tasks.is_complete():  # a resumed run keeps what its trials scored with
         return
@@ -298,8 +297,7 @@ def finish(
 ) -> int:
     """Export what the search found, then ``_SUCCESS`` (counts, wall-clock and its ``stages``);
     print the table and the ledger."""
-    from codemix_search.core.ledger import line, run_totals
-    from codemix_search.evaluate.baseline import with_baseline_comparison
+    # imported here, not at the top: the export pulls optuna
     from codemix_search.export import recipes as export
     from codemix_search.export.tables import ranked, trials_table
 
@@ -366,8 +364,6 @@ def finish(
 def _learn_throughput(run: Folder, space: SearchSpace) -> None:
     """The run's measured throughput goes into this machine's table (analysis/budget.py), so
     the next plan of this model on this device is measured, not estimated."""
-    from codemix_search.analysis.budget import learn_from_finished_run
-
     try:
         row = learn_from_finished_run(run.uri, space.training.model)
     except (CodemixError, OSError, KeyError, ZeroDivisionError) as e:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+from codemix_search.analysis.budget import cost_plan
 from codemix_search.config.params import INIT_CHOICES
 from codemix_search.config.space import SearchSpace
 from codemix_search.errors import ConfigError
@@ -88,6 +89,7 @@ def check_credentials(storage: Folder, flag: str) -> None:
     if scheme in ("s3", "s3a"):
         # Asked of botocore's chain (environment, profile files, instance role), not of the
         # store: no request leaves the machine for this.
+        # imported here, not at the top: only for S3 storage
         import botocore.session
         import fsspec.config
 
@@ -177,7 +179,6 @@ def check_budget(space: SearchSpace) -> None:
         )
     if b.time_budget_s is None:
         return
-    from codemix_search.analysis.budget import cost_plan
 
     try:
         plan = cost_plan(space)

@@ -37,6 +37,7 @@ that would find the nonce. A report holds the exception's class or the exit stat
 from __future__ import annotations
 
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -70,8 +71,6 @@ class SandboxLimits:
 def error_kind(stderr: str, returncode: int | None) -> str:
     """What went wrong, for a report: the exception's class name (``AssertionError``) or the
     exit status, never the program's own words (they may hold what it read)."""
-    import re
-
     for line in reversed(stderr.strip().splitlines()):
         m = re.match(r"([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))\b", line)
         if m:

@@ -8,18 +8,23 @@ what a search will cost before it runs (core/costs.py has the model).
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
+from codemix_search.config.sources import load_sources
+from codemix_search.config.space import sources_uri
 from codemix_search.core import costs
 from codemix_search.core.mixture import BASES
 from codemix_search.core.records import TrialStatus
 from codemix_search.errors import ConfigError
+from codemix_search.storage.folder import DamagedFile, Folder, cache_root
+from codemix_search.storage.layout import RunLayout
 from codemix_search.train.loop_config import max_reports
 
 
 def learn(run_uri: str, model: str, device: str) -> costs.Throughput:
     """A throughput row from a run's trials (core/costs.learn_row): tokens/s, overhead, eval."""
+    # imported here, not at the top: export.recipes pulls optuna
     from codemix_search.export.recipes import load_run
-    from codemix_search.storage.folder import Folder
-    from codemix_search.storage.layout import RunLayout
 
     records = load_run(Folder(run_uri))
     done = [r.metrics for r in records if r.finished and r.metrics.get("tokens_per_s")]
@@ -42,7 +47,6 @@ benchmarks/gpu_check.py with ``--record``, writes the row of its (model, device)
 
 
 def learnt_rows() -> list[costs.Throughput]:
-    from codemix_search.storage.folder import DamagedFile, Folder, cache_root
 
     folder = Folder(cache_root())
     try:
@@ -54,10 +58,6 @@ def learnt_rows() -> list[costs.Throughput]:
 
 def record_row(row: costs.Throughput) -> None:
     """Put ``row`` into the learnt table, replacing the one of its (model, device)."""
-    from dataclasses import asdict
-
-    from codemix_search.storage.folder import Folder, cache_root
-
     keep = [r for r in learnt_rows() if (r.model, r.device) != (row.model, row.device)]
     Folder(cache_root()).write_json(LEARNT, [asdict(r) for r in [*keep, row]])
 
@@ -78,8 +78,8 @@ def device_of_name(name: str) -> str | None:
 
 def learn_from_finished_run(run_uri: str, model: str) -> costs.Throughput | None:
     """After a run: its row, recorded for later plans (None when there is nothing to learn)."""
+    # imported here, not at the top: export.recipes pulls optuna
     from codemix_search.export.recipes import load_run
-    from codemix_search.storage.folder import Folder
 
     records = [r for r in load_run(Folder(run_uri)) if r.finished]
     device = device_of(records)
@@ -95,8 +95,6 @@ def vocab_size(space) -> int:
     """The tokenizer's vocabulary: the sources file's (a team's data) or the demo's."""
     if space.data.sources is None:
         return space.data.vocab_size
-    from codemix_search.config.sources import load_sources
-    from codemix_search.config.space import sources_uri
 
     return load_sources(sources_uri(space.data, space.source_file)).vocab_size
 

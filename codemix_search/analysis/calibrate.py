@@ -16,8 +16,11 @@ import math
 import random
 import statistics
 
+import yaml
+
 from codemix_search.core import noise
 from codemix_search.core.records import TrialRecord
+from codemix_search.export.signal import replica_groups
 
 
 def reference_points(space, k: int) -> list[dict]:
@@ -39,8 +42,6 @@ def reference_points(space, k: int) -> list[dict]:
 
 def calibration_space(space, k: int, n: int) -> dict:
     """The raw space that trains K mixtures x N seeds to the end."""
-    import yaml
-
     raw = yaml.safe_load(yaml.safe_dump(space.to_dict()))  # plain lists, as from a file
     points = [{**p, "seed_offset": s} for p in reference_points(space, k) for s in range(n)]
     raw["name"] = f"{space.name}-calibration"
@@ -55,8 +56,6 @@ def calibration_space(space, k: int, n: int) -> dict:
 
 def seed_table(records: list[TrialRecord], space) -> dict:
     """{objective: {means, seed_noise, signal, snr, mdd, verdict}} from finished replicas."""
-    from codemix_search.export.signal import replica_groups
-
     finished = [r for r in records if r.finished and r.objectives]
     # Replicas are trials whose settings differ only in seed_offset: the mixture id alone
     # would pool two inits of one mixture (a grid's text and balanced points) as "seeds".

@@ -191,6 +191,7 @@ def fit_swarm(
 
 
 def _expected_improvement(mean, sd, best, mode):
+    # imported here, not at the top: scipy.stats: 0.8 s
     from scipy.stats import norm
 
     sign = 1.0 if mode == "min" else -1.0
@@ -244,6 +245,7 @@ def select(
 
 
 def _select_tpe(X, y, n, chosen, mode, seed) -> list[int]:
+    # imported here, not at the top: Optuna: 0.2 s, with its samplers more
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

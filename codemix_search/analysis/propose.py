@@ -305,6 +305,7 @@ def partial_dependence(swarm: Swarm, obj: Objective, at: np.ndarray, points: int
 
 
 def plot_partial_dependence(pd_: Mapping[str, dict], objective: str, path: str) -> None:
+    # imported here, not at the top: matplotlib: 0.4 s, only for the report's plot
     import matplotlib
 
     matplotlib.use("Agg")

@@ -44,6 +44,7 @@ class LightGBM:
         self.seed, self.bags = seed, bags
 
     def _one(self, X, y, seed):
+        # imported here, not at the top: LightGBM: 1.3 s
         import lightgbm as lgb
 
         m = lgb.LGBMRegressor(
@@ -82,6 +83,7 @@ class GP:
         self.seed, self.kernel = seed, kernel
 
     def fit(self, X, y, simplex=()):
+        # imported here, not at the top: scikit-learn: 1.2 s
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -121,6 +123,7 @@ class LogLinear:
         self.seed, self.bags, self.ridge = seed, bags, ridge
 
     def _one(self, X, y):
+        # imported here, not at the top: scipy.stats: 0.8 s
         from scipy.optimize import least_squares
 
         lo = float(y.min())

@@ -14,9 +14,13 @@ from __future__ import annotations
 import json
 import posixpath
 
+from codemix_search.config.load import parse_space
+from codemix_search.data.dataset import DataRef
 from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import DatasetLayout, RunLayout, TrialLayout
+from codemix_search.train.loop import train
+from codemix_search.train.loop_config import loop_config
 
 
 def _run_of(recipe_uri: str) -> tuple[Folder, str]:
@@ -25,10 +29,6 @@ def _run_of(recipe_uri: str) -> tuple[Folder, str]:
 
 
 def replay(recipe_uri: str, tolerance: float = 1e-6) -> dict:
-    from codemix_search.config.load import parse_space
-    from codemix_search.data.dataset import DataRef
-    from codemix_search.train.loop import train
-    from codemix_search.train.loop_config import loop_config
 
     parent = Folder(posixpath.dirname(recipe_uri))
     name = posixpath.basename(recipe_uri)

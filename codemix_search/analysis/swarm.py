@@ -169,6 +169,7 @@ def concat(swarms: Sequence[Swarm]) -> Swarm:
 
 def to_frame(swarm: Swarm, weight_prefix: str = "w:", metric_prefix: str = "m:"):
     """The swarm as one prefixed table (what ``read_prefixed`` reads back, size column ``size``)."""
+    # imported here, not at the top: pandas: 0.3 s
     import pandas as pd
 
     frame = pd.DataFrame(swarm.weights, columns=[weight_prefix + c for c in swarm.columns])

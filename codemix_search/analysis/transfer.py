@@ -20,9 +20,15 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from codemix_search.core.ranking import pareto_front
 from codemix_search.core.records import TrialRecord
+from codemix_search.core.sizes import SIZES
 from codemix_search.errors import ConfigError
+from codemix_search.export.recipes import load_run
+from codemix_search.storage.folder import Folder
+from codemix_search.storage.layout import RunLayout
 
 
 def _key(record: TrialRecord) -> str:
@@ -39,6 +45,7 @@ def match(
 
 def rank_correlations(a: list[float], b: list[float]) -> dict:
     """Spearman and Kendall between paired values (NaN when fewer than 3 pairs or constant)."""
+    # imported here, not at the top: scipy.stats: 0.8 s
     from scipy import stats
 
     if len(a) < 3 or len(set(a)) < 2 or len(set(b)) < 2:
@@ -74,7 +81,7 @@ def decision_accuracy(a: list[float], b: list[float]) -> float:
 def bootstrap_intervals(a: list[float], b: list[float], resamples: int = 1000, seed: int = 0):
     """95% percentile intervals of Spearman, Kendall and decision accuracy, resampling the
     mixtures with replacement (what another draw of mixtures would have shown)."""
-    import numpy as np
+    # imported here, not at the top: scipy.stats: 0.8 s
     from scipy import stats
 
     rng = np.random.default_rng(seed)
@@ -124,9 +131,6 @@ def compare(small: list[TrialRecord], large: list[TrialRecord], objectives: dict
 
 
 def read_run(uri: str) -> tuple[list[TrialRecord], dict]:
-    from codemix_search.export.recipes import load_run
-    from codemix_search.storage.folder import Folder
-    from codemix_search.storage.layout import RunLayout
 
     run = Folder(uri)
     return load_run(run), run.read_yaml(RunLayout.SPACE)
@@ -134,8 +138,6 @@ def read_run(uri: str) -> tuple[list[TrialRecord], dict]:
 
 def space_for(records: list[TrialRecord], space: dict, model: str) -> dict:
     """The small run's space at another model size, replaying its finished mixtures, unpruned."""
-    from codemix_search.core.sizes import SIZES
-
     if model not in SIZES:
         raise ConfigError("--space-for", "", f"unknown size {model!r}; allowed: {', '.join(SIZES)}")
     params = space.get("parameters") or {}

@@ -12,10 +12,18 @@ print (``--json``: strict JSON) and write nothing.
 
 from __future__ import annotations
 
-from codemix_search.config.load import read_user_yaml
+import dataclasses
+
+from codemix_search.config.load import parse_space, read_user_yaml
 from codemix_search.core.strict_json import strict_json
 from codemix_search.errors import ConfigError, OneLineParser, number
+from codemix_search.evaluate.tasks import relocate_tasks
 from codemix_search.export import recipes as export
+from codemix_search.export.measure_units import load_target_tokenizer
+from codemix_search.export.tables import ranked, trials_table
+from codemix_search.export.target import TargetRequest, parse_available, plan_target
+from codemix_search.export.trainer_data import export_for_trainer, run_recipes_and_data
+from codemix_search.export.units import UnitsError, parse_count
 from codemix_search.preflight import check_storage
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import RunLayout
@@ -64,8 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     run = Folder(args.run)
     target = _target_request(args)
     if args.format:
-        from codemix_search.export.trainer_data import export_for_trainer
-
         if args.seq_len is not None and args.seq_len < 1:
             raise ConfigError("--seq-len", "", f"{args.seq_len}: a positive token count")
         export.load_run(run, need=(RunLayout.SPACE, RunLayout.RECORDS, RunLayout.RUN))
@@ -88,9 +94,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _target_request(args):
-    from codemix_search.export.measure_units import load_target_tokenizer
-    from codemix_search.export.target import TargetRequest, parse_available
-    from codemix_search.export.units import UnitsError, parse_count
 
     try:
         tokens = parse_count(args.target_tokens) if args.target_tokens is not None else None
@@ -105,15 +108,11 @@ def _target_request(args):
         args.max_epochs, args.rebalance,
     )  # fmt: skip
     if args.tokenizer:
-        import dataclasses
-
         request = dataclasses.replace(request, tokenizer=load_target_tokenizer(args.tokenizer))
     return request
 
 
 def _print_target(run: Folder, target, as_json: bool) -> int:
-    from codemix_search.export.target import plan_target
-    from codemix_search.export.trainer_data import run_recipes_and_data
 
     export.load_run(run, need=(RunLayout.SPACE, RunLayout.RECORDS, RunLayout.RUN))
     recipes, data, manifest = run_recipes_and_data(run)
@@ -160,9 +159,6 @@ def _print_target(run: Folder, target, as_json: bool) -> int:
 
 
 def _rewrite(run: Folder, paths_file: str | None) -> int:
-    from codemix_search.config.load import parse_space
-    from codemix_search.evaluate.tasks import relocate_tasks
-    from codemix_search.export.tables import ranked, trials_table
 
     records = export.load_run(run, need=(RunLayout.SPACE, RunLayout.RECORDS, RunLayout.RUN))
     space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))

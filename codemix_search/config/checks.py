@@ -10,13 +10,12 @@ from codemix_search.config.sections import Evaluation
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.mixture import BASES, SHARE_NAMES, base_weights, mixture_from_shares
 from codemix_search.core.schedule import max_reports
+from codemix_search.core.suites import suite_for
 from codemix_search.errors import ConfigError
 
 
 def check_objectives(objectives, evaluation: Evaluation, file: str) -> None:
     """Objectives and task settings against the tasks the evaluation suite has."""
-    from codemix_search.core.suites import suite_for
-
     suite = suite_for(evaluation)
     for where in ("task_limits", "task_weights"):
         for task in getattr(evaluation, where):

@@ -27,6 +27,7 @@ from codemix_search.config.sections import (
     Ranking,
     Training,
 )
+from codemix_search.config.sources import load_sources
 from codemix_search.config.space import SearchSpace, sources_uri
 from codemix_search.config.yamlio import apply_overrides, build
 from codemix_search.core.mixture import (
@@ -37,6 +38,7 @@ from codemix_search.core.mixture import (
 )
 from codemix_search.core.yaml_bounds import load_bounded
 from codemix_search.errors import ConfigError
+from codemix_search.storage.folder import Folder
 
 
 def _parse_param(name: str, raw: Any, file: str) -> Param:
@@ -271,7 +273,6 @@ def _check_baseline(evaluation: Evaluation, params, explicit: bool, file: str) -
 
 
 def _catalog(data: Data, file: str) -> tuple[SourceInfo, ...]:
-    from codemix_search.config.sources import load_sources
 
     cfg = load_sources(sources_uri(data, file))
     return tuple(SourceInfo(s.name, s.kind, s.weight, s.phases) for s in cfg.sources)
@@ -281,8 +282,6 @@ def read_user_yaml(path: str, hint: str = "pass a readable YAML file") -> Any:
     """A YAML file a person wrote (a space, a sources file, --paths, --available), any fsspec
     path: missing, a folder, unreadable, not UTF-8, empty, not YAML, a key given twice, too
     deep or too large: one line naming the file and ``hint``."""
-    from codemix_search.storage.folder import Folder
-
     try:
         folder = Folder(os.path.dirname(path) or ".")
         data = folder.read_bytes(os.path.basename(path))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from codemix_search.config.params import check_init
+from codemix_search.core.sizes import SIZES
 from codemix_search.errors import ConfigError
 
 SAMPLERS = ("tpe", "random", "nsga2", "gp", "grid", "surrogate")
@@ -103,7 +104,6 @@ class Training:
             bad("grad_clip", f"must be > 0 (the gradients' largest norm), got {self.grad_clip}")
         if self.use_gpu not in ("auto", "true", "false"):
             bad("use_gpu", f"must be auto, true or false, got {self.use_gpu!r}")
-        from codemix_search.core.sizes import SIZES
 
         if self.model not in SIZES:
             bad("model", f"unknown size {self.model!r}; allowed: {', '.join(SIZES)}")

@@ -26,6 +26,9 @@ import dataclasses
 import os
 from dataclasses import dataclass, fields
 
+import fsspec
+import yaml
+
 from codemix_search.core.yaml_bounds import load_bounded
 from codemix_search.errors import ConfigError
 
@@ -211,9 +214,6 @@ def parse_sources(raw, file: str, base_dir: str | None = None) -> SourcesConfig:
 
 def load_sources(uri: str) -> SourcesConfig:
     """Read and validate a sources YAML (any fsspec URI)."""
-    import fsspec
-    import yaml
-
     try:
         with fsspec.open(uri, "r", encoding="utf-8") as f:
             raw = load_bounded(f.read(), uri)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -179,8 +180,6 @@ def dirichlet_phase(uniforms: Mapping[str, float], min_weight: float = 0.0) -> d
     Dirichlet(1, ..., 1) draw (uniform over the simplex, RegMix's prior), so a searcher's
     uniform parameters cover every mixture evenly. Each weight is then lifted to at least
     ``min_weight``: w = m + (1 - n m) w."""
-    import math
-
     n = len(uniforms)
     if not n:
         raise ValueError("a phase needs at least one source")

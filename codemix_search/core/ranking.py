@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import optuna
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -104,7 +105,7 @@ def hypervolume(
 ) -> float:
     """Volume dominated by the finite rows up to ``reference`` (in the objectives' own units
     and directions), computed by Optuna's exact hypervolume (WFG for 3+ objectives)."""
-    import numpy as np
+    # imported here, not at the top: Optuna: 0.2 s, with its samplers more
     from optuna._hypervolume import compute_hypervolume
 
     rows = [r for r in values if all(math.isfinite(v) for v in r)]

@@ -21,6 +21,7 @@ or reference solution given the prompt.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -193,8 +194,6 @@ SUITES = {"demo": DEMO, "paper": PAPER}
 def suite_for(evaluation) -> Suite:
     """The suite a space evaluates with: its task weights applied and, for the paper suite
     given ``generative_prompts``, the judged generative task added."""
-    import dataclasses
-
     base = SUITES[evaluation.suite]
     tasks = [
         dataclasses.replace(t, weight=float(evaluation.task_weights.get(t.name, t.weight)))

@@ -7,7 +7,9 @@ uint16 when the vocabulary fits, else uint32, documents joined by the end-of-tex
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 
 import numpy as np
 
@@ -18,6 +20,8 @@ PAD = "<|pad|>"
 def train_tokenizer(samples: dict[str, list[str]], vocab_size: int, out_dir: str):
     """Byte-level BPE trained on per-source samples of the train splits, saved as a
     transformers tokenizer (so lm-eval's HFLM can load it)."""
+    # imported here, not at the top: tokenizers: only where a tokenizer is built; transformers: 0.7
+    # s, more with torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -53,9 +57,6 @@ PORTABLE_CLASS = "PreTrainedTokenizerFast"
 def portable_tokenizer(src_dir: str, dst_dir: str) -> None:
     """Copy a saved tokenizer's files into ``dst_dir`` (which may be ``src_dir``), naming a
     class both transformers 4.x and 5.x load."""
-    import json
-    import shutil
-
     os.makedirs(dst_dir, exist_ok=True)
     for name in sorted(os.listdir(src_dir)):
         src, dst = os.path.join(src_dir, name), os.path.join(dst_dir, name)

@@ -15,13 +15,14 @@ import os
 import subprocess
 from collections.abc import Iterator
 
+import fsspec
+
 from codemix_search.config.sources import FORMATS, SourceSpec
 from codemix_search.errors import ConfigError
 
 
 # -- reading -----------------------------------------------------------------------------------
 def _fs(spec: SourceSpec):
-    import fsspec
 
     fs, _, _ = fsspec.get_fs_token_paths(spec.uri, storage_options=spec.storage_options)
     return fs
@@ -100,13 +101,12 @@ def fingerprint(spec: SourceSpec, files: list[str]) -> list:
 def read_file(spec: SourceSpec, path: str, file: str = "<sources>") -> Iterator[str]:
     """Documents of one file of a source (non-empty strings); a malformed record is an error
     that names the file and line."""
-    import fsspec
-
     where = f"sources.{spec.name}"
     if spec.format == "git":
         yield from git_documents(path, spec.max_commits)
         return
     if spec.format == "parquet":
+        # imported here, not at the top: pyarrow: only for Parquet and Ray Data blocks
         import pyarrow.parquet as pq
 
         with fsspec.open(path, "rb", **spec.storage_options) as f:

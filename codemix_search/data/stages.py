@@ -88,6 +88,7 @@ def read_rows(
 
 @functools.lru_cache(maxsize=4)
 def _tokenizer(tokenizer_json: str):
+    # imported here, not at the top: tokenizers: only where a tokenizer is built
     from tokenizers import Tokenizer
 
     return Tokenizer.from_str(tokenizer_json)

@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+import fsspec
+
 from codemix_search.data.readers import jsonl_records
 from codemix_search.errors import ConfigError
 from codemix_search.sandbox import SandboxLimits, error_kind, run_python
@@ -97,7 +99,6 @@ def summarise(outcomes: list[dict]) -> dict:
 
 
 def read_records(uri: str) -> list[dict]:
-    import fsspec
 
     out = []
     try:

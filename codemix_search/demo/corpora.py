@@ -19,6 +19,7 @@ reach the jsonl files.
 from __future__ import annotations
 
 import ast
+import difflib
 import os
 import subprocess
 import sysconfig
@@ -112,6 +113,7 @@ def _docstrings() -> Iterator[str]:
 
 def _pydoc_topics() -> Iterator[str]:
     try:
+        # imported here, not at the top: demo data only; optional in some Pythons
         from pydoc_data.topics import topics
     except ImportError:
         return
@@ -160,6 +162,7 @@ def _join(items: list[str]) -> str:
 
 def country_facts() -> list[dict]:
     """Facts per country, in a stable order (name, capital, region, subregion, population...)."""
+    # imported here, not at the top: demo data only
     import countryinfo
 
     names_by_code = {}
@@ -228,8 +231,6 @@ def knowledge_documents() -> list[str]:
 def _docstring_commits(cap: int) -> list[str]:
     """Fallback when no repository has history (e.g. a working dir uploaded without .git):
     commit-shaped documents 'Document <function>' whose diff adds the function's docstring."""
-    import difflib
-
     out, total = [], 0
     for path, src, tree in _stdlib_trees():
         lines = src.splitlines(keepends=True)

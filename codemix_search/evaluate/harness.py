@@ -33,6 +33,7 @@ def evaluate(
     takes one limit per call, so tasks are evaluated in one call per distinct limit)."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # imported here, not at the top: lm-eval's tasks and HF model: 1-2.5 s
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager

@@ -18,6 +18,8 @@ from __future__ import annotations
 import ast
 import functools
 
+import yaml
+
 from codemix_search.core import bpb
 
 MC_TASKS = (
@@ -44,6 +46,7 @@ def variant(task: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _index() -> dict:
+    # imported here, not at the top: lm-eval's tasks and HF model: 1-2.5 s
     from lm_eval.tasks import TaskManager
 
     return {name: str(e.yaml_path) for name, e in TaskManager().task_index.items() if e.yaml_path}
@@ -55,6 +58,7 @@ def upstream_yaml(task: str) -> str:
 
 @functools.cache
 def upstream_config(task: str, resolve_functions: bool = True) -> dict:
+    # imported here, not at the top: lm-eval's tasks and HF model: 1-2.5 s
     from lm_eval.tasks._yaml_loader import load_yaml
 
     return load_yaml(upstream_yaml(task), resolve_func=resolve_functions)
@@ -62,6 +66,7 @@ def upstream_config(task: str, resolve_functions: bool = True) -> dict:
 
 def _render(spec, doc: dict, literal: bool = False):
     """A doc_to_text / doc_to_target / doc_to_choice value for one document, as lm-eval does."""
+    # imported here, not at the top: lm-eval's tasks and HF model: 1-2.5 s
     from lm_eval.utils import apply_template
 
     if isinstance(spec, (int, list)):
@@ -102,6 +107,7 @@ def multiple_choice(task: str, doc: dict, results) -> dict:
 
 
 def reference(task: str, doc: dict, results) -> dict:
+    # imported here, not at the top: lm-eval's tasks and HF model: 1-2.5 s
     from lm_eval.utils import apply_template
 
     _, text, target = REFERENCE[task]
@@ -123,8 +129,6 @@ def process_results_for(name: str):
 def variant_yamls() -> dict[str, str]:
     """{variant: YAML text}: every paper-suite BPB variant (lm-eval's ``!function`` tag is
     appended as text; ``yaml.safe_dump`` cannot write it)."""
-    import yaml
-
     out = {}
     for task in MC_TASKS:
         spec = {

@@ -13,6 +13,8 @@ lm-eval loads ``!function`` targets from a ``.py`` file next to the task YAML, s
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from collections import Counter
 
@@ -81,8 +83,6 @@ def demo_generative_samples(doc: dict, results: list[str]) -> dict:
 def demo_continuation(doc: dict, results: list) -> dict:
     """Per-character geometric-mean likelihood of the true continuation, exp(ll / chars), in
     (0, 1]: 1 means certain; a uniform guess over a 2k vocabulary at ~3 chars/token is ~0.08."""
-    import math
-
     ll = results[0][0]
     gold = bpb.reference(doc["prompt"], " " + doc["reference"], results)["gold_bpb"]
     return {
@@ -130,7 +130,6 @@ from codemix_search.evaluate.scorers import (  # noqa: F401
 
 
 def write_shim(yaml_dir: str) -> str:
-    import os
 
     path = os.path.join(yaml_dir, "codemix_metrics.py")
     with open(path, "w") as f:

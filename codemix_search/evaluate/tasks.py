@@ -5,8 +5,16 @@ executed-code variants and its generative prompts. Written into one folder that 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+
+import fsspec
+import yaml
 
 from codemix_search.core.suites import UPSTREAM, Suite
+from codemix_search.demo import eval_items as demo_suite
+from codemix_search.evaluate import paper
+from codemix_search.evaluate import scorers as metrics
 from codemix_search.storage.folder import Folder
 
 
@@ -14,9 +22,6 @@ def _generative_yaml(prompts_uri: str, out_dir: str, located_at: str | None = No
     """The paper's generative category on the user's prompts (e.g. Dolly-200: ``prompt`` and a
     ``reference`` answer per line): greedy answers, chrF against the reference in the search,
     win-rate against the baseline judged afterwards."""
-    import fsspec
-    import yaml
-
     local = os.path.join(out_dir, "codemix_generative.jsonl")
     with fsspec.open(prompts_uri, "rb", compression="infer") as src, open(local, "wb") as dst:
         dst.write(src.read())
@@ -46,6 +51,7 @@ def registry_names(suite: Suite) -> list[str]:
 
 def missing_from_registry(suite: Suite, task_manager=None) -> list[str]:
     """Names the installed lm-eval does not know (indexing only: no dataset is downloaded)."""
+    # imported here, not at the top: lm-eval's tasks and HF model: 1-2.5 s
     from lm_eval.tasks import TaskManager
 
     tm = task_manager or TaskManager()
@@ -56,8 +62,6 @@ def missing_from_registry(suite: Suite, task_manager=None) -> list[str]:
 def _code_variant_yamls(out_dir: str) -> None:
     """HumanEval / MBPP with lm-eval's datasets and prompts, scored by process_results that
     run each completion in our sandbox (upstream uses HF evaluate's code_eval, unsandboxed)."""
-    import yaml
-
     specs = {
         "codemix_humaneval": {
             "dataset_path": "openai/openai_humaneval",
@@ -122,9 +126,6 @@ def write_task_yamls(
 ) -> list[str]:
     """Task YAMLs (and the metrics shim) for ``suite`` into ``out_dir``; returns the task names
     to pass to lm-eval. ``located_at``: where ``out_dir`` will be read from, if elsewhere."""
-    from codemix_search.demo import eval_items as demo_suite
-    from codemix_search.evaluate import scorers as metrics
-
     os.makedirs(out_dir, exist_ok=True)
     metrics.write_shim(out_dir)
     if suite.name == "demo":
@@ -142,8 +143,6 @@ def write_task_yamls(
 def _bpb_variant_yamls(suite: Suite, out_dir: str) -> None:
     """The gold-BPB variants the suite uses (evaluate/paper.py), and their process_results in the
     metrics shim."""
-    from codemix_search.evaluate import paper
-
     wanted = [n for n in suite.names if n.endswith("_bpb")]
     if not wanted:
         return
@@ -162,9 +161,6 @@ def keep_tasks(
     YAML per task and (demo suite) the items they read, whose paths name the folder where it
     lives, so ``lm_eval --model hf --model_args pretrained=<checkpoint> --include_path
     <run>/tasks --tasks <name>`` scores a checkpoint as the search did. All or nothing."""
-    import shutil
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="codemix-keep-tasks-") as tmp:
         if eval_dir:
             for name in sorted(os.listdir(eval_dir)):

@@ -10,13 +10,16 @@ so the figures are exact (SE 0); on a real corpus the SE says how far a rerun co
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from codemix_search.data.dataset import load_split, materialize
+from codemix_search.data.pack import portable_tokenizer
 from codemix_search.errors import ConfigError
 from codemix_search.export.trainer_writers import document_lengths
 from codemix_search.export.units import BytesPerToken, bytes_per_token
@@ -46,12 +49,9 @@ class TargetTokenizer:
 
     def save(self, out_dir: str) -> None:
         """The tokenizer's files, loadable by transformers 4.x and 5.x alike."""
-        from codemix_search.data.pack import portable_tokenizer
-
         tmp = out_dir + ".save"
         self.tokenizer.save_pretrained(tmp)
         portable_tokenizer(tmp, out_dir)
-        import shutil
 
         shutil.rmtree(tmp)
 
@@ -59,8 +59,7 @@ class TargetTokenizer:
 def load_target_tokenizer(spec: str) -> TargetTokenizer:
     """``spec``: a folder holding a transformers tokenizer, or a name already in the local
     Hugging Face cache (nothing is downloaded). One line when it cannot be loaded."""
-    import logging
-
+    # imported here, not at the top: transformers: 0.7 s, more with torch
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -113,6 +112,7 @@ def sample_sources(data_uri: str, manifest: Mapping, sources: list[str],
                    sample: int | None = SAMPLE_DOCUMENTS) -> dict[str, SourceText]:  # fmt: skip
     """Each source's sample of train documents (``None``: every one), decoded with the run's
     own tokenizer."""
+    # imported here, not at the top: tokenizers: only where a tokenizer is built
     from tokenizers import Tokenizer
 
     local = materialize(data_uri, dict(manifest))

@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
 import time
 
 from codemix_search import __version__
 from codemix_search.config.sections import RUN_ONLY_KNOBS
 from codemix_search.config.space import SearchSpace
+from codemix_search.core.ledger import run_totals, trial_cost
 from codemix_search.core.mixture import PHASES, rounded_weights
 from codemix_search.core.records import RecordError, TrialRecord
 from codemix_search.errors import ConfigError
+from codemix_search.export.formats import EXPORTERS
+from codemix_search.export.measure_units import measure, sample_sources
+from codemix_search.export.report import write_report
 from codemix_search.export.tables import front_of, leaderboard_csv, ranked
+from codemix_search.export.units import convert
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import DatasetLayout, RunLayout
 
@@ -90,8 +97,6 @@ def recipe_units(mixture: dict, bytes_per_token: dict | None) -> dict:
     """What the weights are, each source's UTF-8 bytes per proxy token (measured on the run's
     train split, export/measure_units.py) and the weights as byte shares; for another
     tokenizer's units: ``codemix_search export RUN --tokenizer T``."""
-    from codemix_search.export.units import convert
-
     out = {"weights_are": "shares of tokens under the proxy's tokenizer"}
     if not bytes_per_token:
         return out | {"bytes_per_token": None, "byte_weights": None,
@@ -107,8 +112,6 @@ def recipe_units(mixture: dict, bytes_per_token: dict | None) -> dict:
 def proxy_bytes_per_token(data_info: dict) -> dict | None:
     """Each source's bytes per proxy token ({source: BytesPerToken.to_dict()}), or None where
     the run's dataset cannot be read (a copied run without its data)."""
-    from codemix_search.export.measure_units import measure, sample_sources
-
     try:
         data = Folder(data_info["uri"])
         if not data.exists(DatasetLayout.MANIFEST):
@@ -141,9 +144,6 @@ def _in_run(uri: str | None, run_uri: str | None, run_name: str) -> str | None:
 
 def git_commit() -> str | None:
     """This checkout's commit (None where there is no git, e.g. a job's uploaded working dir)."""
-    import os
-    import subprocess
-
     try:
         out = subprocess.run(
             ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "HEAD"],
@@ -169,10 +169,6 @@ def export_run(
     Megatron / MosaicML / OLMo-core blends over those paths. Without ``paths`` no trainer file
     is written (one over raw JSONL paths would not run: ``export RUN --format F`` writes data
     and configs a trainer runs). Returns recipe URIs; ``recipes/_SUCCESS`` is written last."""
-    from codemix_search.core.ledger import run_totals, trial_cost
-    from codemix_search.export.formats import EXPORTERS
-    from codemix_search.export.report import write_report
-
     layout = RunLayout(run)
     if paths:  # checked before anything is written
         used = {
@@ -228,8 +224,6 @@ def export_run(
 def _remove_stale(recipes: Folder, front: set[str], keep_trainer_files: bool) -> None:
     """A trial no longer on the front keeps no recipe; without --paths, no blend of an earlier
     --paths export stays (it named the team's copies, which this export did not check)."""
-    from codemix_search.export.formats import EXPORTERS
-
     trainer_files = tuple(f".{fmt}.json" for fmt in EXPORTERS)
     for name in recipes.listdir():
         stem = name.split(".", 1)[0]

@@ -181,6 +181,7 @@ def markdown(rows: list[RankedTrial], space: SearchSpace, summary: ReportSummary
 
 
 def pareto_png(rows: list[RankedTrial], space: SearchSpace, knee: str | None) -> bytes:
+    # imported here, not at the top: matplotlib: 0.4 s, only for the report's plot
     import matplotlib
 
     matplotlib.use("Agg")
@@ -214,6 +215,7 @@ def pareto_png(rows: list[RankedTrial], space: SearchSpace, knee: str | None) ->
 
 
 def pareto_html(rows: list[RankedTrial], space: SearchSpace) -> str:
+    # imported here, not at the top: plotly: only for the report's page
     import plotly.graph_objects as go
 
     names = space.metric_names

@@ -18,6 +18,7 @@ by tokens, so the exported data keeps the recipe's mix in the units it states.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codemix_search.data.dataset import load_split, materialize
-from codemix_search.data.pack import dtype_for, portable_tokenizer
+from codemix_search.data.pack import PAD, dtype_for, portable_tokenizer
 from codemix_search.errors import ConfigError
 from codemix_search.export.formats import PHASES, phase_tokens, recipe_weights
 from codemix_search.export.target import TargetRequest, plan_target
@@ -291,7 +292,6 @@ def _write_format(fmt, tmp, where, local, uri, tokens, vocab, recipes, seq) -> l
 
 
 def _stream_cache(uri: str, source: str) -> str:
-    import hashlib
 
     key = hashlib.sha256(uri.encode()).hexdigest()[:12]
     return os.path.join(tempfile.gettempdir(), "codemix-streams", key, source)
@@ -312,7 +312,6 @@ def _recipes(layout: RunLayout) -> list[dict]:
 
 
 def _olmo_tokenizer(tokenizer_dir: str, identifier: str, vocab: TokenVocab) -> dict:
-    from codemix_search.data.pack import PAD
 
     with open(os.path.join(tokenizer_dir, "tokenizer.json")) as f:
         tokenizer = json.load(f)

@@ -4,8 +4,11 @@ goes in them is export/trainer_data.py's business)."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import struct
+import sys
+import types
 
 import numpy as np
 
@@ -37,6 +40,8 @@ def write_megatron(tokens: np.ndarray, eos_id: int, vocab_size: int, prefix: str
     dtype = megatron_dtype(vocab_size)
     lengths = document_lengths(tokens, eos_id)
     try:
+        # imported here, not at the top: torch: 1.4 s to import; optional: the Megatron export's
+        # writer
         import torch
         from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
     except ImportError:
@@ -80,11 +85,8 @@ def streaming_mds_writer():
     """mosaicml-streaming's own MDSWriter. ``import streaming`` also imports its vision
     datasets (torchvision); where torchvision cannot import (a CPU-only machine whose only
     torchvision wheel is a CUDA build), the writer is loaded from ``streaming.base`` alone."""
-    import importlib.machinery
-    import sys
-    import types
-
     try:
+        # imported here, not at the top: optional: the mosaic export's writer
         from streaming import MDSWriter
 
         return MDSWriter

@@ -48,6 +48,7 @@ def metric_names(expr: str) -> set[str]:
 
 
 def push(url: str, token: str | None, folder_uid: str | None = None, folder: str = DASHBOARDS):
+    # imported here, not at the top: only for `dashboards push`
     from grafana_client import GrafanaApi
 
     api = GrafanaApi.from_url(url, credential=token, timeout=10.0)

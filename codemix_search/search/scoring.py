@@ -13,6 +13,7 @@ from codemix_search.core.records import EvalScores
 from codemix_search.core.suites import Suite, suite_for
 from codemix_search.data.dataset import load_split, materialize
 from codemix_search.data.sampler import validation_windows
+from codemix_search.evaluate.harness import evaluate
 from codemix_search.storage.layout import DatasetLayout
 
 
@@ -75,9 +76,8 @@ def objective_tasks(space: SearchSpace, suite: Suite) -> list[str]:
 
 
 def score_trial(result, space: SearchSpace, data_uri: str, manifest: dict, training) -> TrialScores:
+    # imported here, not at the top: transformers: 0.7 s, more with torch
     from transformers import PreTrainedTokenizerFast
-
-    from codemix_search.evaluate.harness import evaluate
 
     local = materialize(data_uri, manifest)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(
@@ -92,6 +92,7 @@ def score_trial(result, space: SearchSpace, data_uri: str, manifest: dict, train
     )
 
     def scores_at(checkpoint, limit, tasks=None):
+        # imported here, not at the top: transformers: 0.7 s, more with torch
         from transformers import AutoModelForCausalLM
 
         with checkpoint.as_directory() as ckpt_dir:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 
 import optuna
 from ray.tune.search import Searcher
@@ -23,6 +24,7 @@ from ray.tune.search.optuna import OptunaSearch
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.records import TrialRecord, TrialReport, TrialStatus
 from codemix_search.errors import ConfigError, StorageError
+from codemix_search.search.optuna_params import distributions
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.journal import RunJournal
 from codemix_search.storage.layout import RunLayout, TrialLayout, sqlite_path_problem
@@ -69,8 +71,6 @@ def rebuild_history(
 ) -> int:
     """Put every finished trial on storage that the study lacks into it (COMPLETE, with its
     parameters and objectives), so the sampler keeps learning from them; return how many."""
-    from codemix_search.search.optuna_params import distributions
-
     study = optuna.create_study(
         study_name=space.name,
         storage=storage,
@@ -123,8 +123,6 @@ class MixtureOptunaSearch(OptunaSearch):
         super()._setup_study(mode)
         # The dashboard and study.trials_dataframe() then name the objectives, not "values_0".
         if isinstance(self._metric, list):
-            import warnings
-
             with warnings.catch_warnings():  # "experimental" in Optuna 5: nothing a user can do
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self._ot_study.set_metric_names(list(self._metric))

@@ -9,6 +9,7 @@ manifest hash and package versions.
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import os
 import statistics
 import time
@@ -20,7 +21,10 @@ from codemix_search.config.space import SearchSpace
 from codemix_search.core.plan import ResourcePlan
 from codemix_search.core.records import TrialReport, TrialStatus
 from codemix_search.core.seeds import derive_seed
+from codemix_search.core.suites import suite_for
+from codemix_search.data.dataset import materialize
 from codemix_search.errors import DataError
+from codemix_search.evaluate.rung_metric import rung_pairs
 from codemix_search.search.scoring import score_trial
 from codemix_search.storage.layout import DatasetLayout, RunLayout, TrialLayout
 from codemix_search.train.launch import checkpoint_uri, make_trainer
@@ -28,7 +32,6 @@ from codemix_search.train.loop_config import loop_config
 
 
 def versions() -> dict:
-    import importlib.metadata as md
 
     out = {}
     for pkg in (
@@ -57,6 +60,7 @@ def run_trial(
     inits: dict[str, str] | None = None,
 ) -> None:
     """The Tune function: report a result already on storage, or train, then evaluate."""
+    # imported here, not at the top: torch: 1.4 s to import
     import torch
 
     torch.set_num_threads(1)
@@ -203,9 +207,6 @@ def _knobs(training) -> list:
 
 
 def _rung_pairs(space: SearchSpace, data_uri: str, manifest: dict) -> dict:
-    from codemix_search.core.suites import suite_for
-    from codemix_search.data.dataset import materialize
-    from codemix_search.evaluate.rung_metric import rung_pairs
 
     eval_dir = os.path.join(materialize(data_uri, manifest), DatasetLayout.EVAL)
     pairs = rung_pairs(space.objectives, suite_for(space.evaluation), eval_dir)

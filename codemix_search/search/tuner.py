@@ -10,6 +10,7 @@ import functools
 import logging
 import os
 import re
+import signal
 import time
 
 import optuna
@@ -64,6 +65,7 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
     if space.sampler == "gp":
         return optuna.samplers.GPSampler(seed=space.seed, n_startup_trials=n_startup)
     if space.sampler == "surrogate":
+        # imported here, not at the top: search.surrogate pulls optuna
         from codemix_search.search.surrogate import SurrogateSampler
 
         return SurrogateSampler(seed=space.seed, n_startup_trials=n_startup)
@@ -255,7 +257,6 @@ def _end(records, space: SearchSpace, layout: RunLayout, optuna_storage) -> list
 def _fit(tuner, space: SearchSpace, unfinished: UnfinishedTrials) -> list[TrialRecord]:
     """Tune's fit, with SIGTERM stopping it as Ctrl-C does (Tune saves its state and returns;
     otherwise SIGTERM kills the driver mid-write with a C++ stack dump)."""
-    import signal
 
     def as_interrupt(signum, frame):
         os.kill(os.getpid(), signal.SIGINT)

@@ -24,7 +24,7 @@ from typing import Any
 
 import fsspec
 import yaml
-from fsspec.core import url_to_fs
+from fsspec.core import split_protocol, url_to_fs
 
 from codemix_search.core.yaml_bounds import DuplicateKey, safe_load_unique
 from codemix_search.errors import ConfigError, DataError, StorageError
@@ -89,8 +89,6 @@ def is_full(e: BaseException) -> bool:
 
 def check_uri(uri: str, what: str) -> None:
     """Refuse a URI whose protocol fsspec does not know (or whose package is missing) up front."""
-    from fsspec.core import split_protocol
-
     protocol = split_protocol(uri)[0] or "file"
     try:
         fsspec.get_filesystem_class(protocol)

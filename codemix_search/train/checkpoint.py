@@ -9,6 +9,7 @@ import json
 import os
 
 from codemix_search.data.dataset import cache_root
+from codemix_search.data.pack import portable_tokenizer
 from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import Folder, is_complete_dir
 from codemix_search.storage.layout import TrialLayout
@@ -23,9 +24,8 @@ def save_checkpoint(d: str, model, opt, state: dict, tokenizer_dir: str | None =
     """Model (safetensors, loadable by transformers), optimizer and loop state; with
     ``tokenizer_dir``, the tokenizer too: the folder is a self-contained HF model that
     ``AutoTokenizer`` / ``AutoModelForCausalLM`` and lm-eval's ``pretrained=`` load as it is."""
+    # imported here, not at the top: torch: 1.4 s to import
     import torch
-
-    from codemix_search.data.pack import portable_tokenizer
 
     _unwrap(model).save_pretrained(d, safe_serialization=True)
     if tokenizer_dir:
@@ -37,6 +37,7 @@ def save_checkpoint(d: str, model, opt, state: dict, tokenizer_dir: str | None =
 
 def load_weights(model, model_dir: str) -> None:
     """Load a saved model's weights into ``model`` (same size and vocabulary, else one line)."""
+    # imported here, not at the top: safetensors.torch: 1.1 s (torch)
     from safetensors.torch import load_file
 
     path = os.path.join(model_dir, "model.safetensors")

@@ -6,12 +6,14 @@ for tests; ``demo`` for a laptop; the proxies are for GPU clusters, up to the pa
 
 from __future__ import annotations
 
+import functools
 import os
 
 from codemix_search.core.sizes import SIZES
 
 
 def model_config(size: str, vocab_size: int, seq_len: int, attn: str = "sdpa"):
+    # imported here, not at the top: transformers: 0.7 s, more with torch
     from transformers import LlamaConfig
 
     if size not in SIZES:
@@ -37,6 +39,7 @@ def model_config(size: str, vocab_size: int, seq_len: int, attn: str = "sdpa"):
 
 def build_model(size: str, vocab_size: int, seq_len: int, seed: int):
     """Random init from a config, seeded so every rank and every rerun starts identical."""
+    # imported here, not at the top: torch: 1.4 s to import; transformers: 0.7 s, more with torch
     import torch
     from transformers import LlamaForCausalLM
 
@@ -54,6 +57,7 @@ def compile_model(model, cache_dir: str):
     node's disk rather than in /tmp. Importing transformers' model code already fixed
     TORCHINDUCTOR_CACHE_DIR to torch's default (/tmp/torchinductor_<user>), so a default value
     is replaced; one a user set elsewhere is kept."""
+    # imported here, not at the top: torch: 1.4 s to import
     import torch
 
     try:
@@ -65,3 +69,22 @@ def compile_model(model, cache_dir: str):
     if os.environ.get("TORCHINDUCTOR_CACHE_DIR") in defaults:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.abspath(cache_dir)
     return torch.compile(model)
+
+
+def device_and_dtype():
+    """(device, autocast dtype): the current CUDA device in bf16, else the CPU in fp32."""
+    # imported here, not at the top: torch: 1.4 s to import
+    import torch
+
+    # Fake GPU nodes report GPU ids without a GPU: trust torch, not Ray.
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device()), torch.bfloat16
+    return torch.device("cpu"), None
+
+
+@functools.lru_cache(maxsize=4)
+def device_name(device: str) -> str:
+    # imported here, not at the top: torch: 1.4 s to import
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else device

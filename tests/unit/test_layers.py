@@ -129,3 +129,40 @@ def test_no_function_over_80_lines():
         if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.end_lineno - n.lineno >= 80
     }
     assert long == {}
+
+
+def _function_imports(path: pathlib.Path):
+    """(import node, its function, inside a try) for each import inside a function."""
+    tree = ast.parse(path.read_text())
+    parents = {c: n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            q, fn, in_try = parents.get(node), None, False
+            while q is not None:
+                in_try |= isinstance(q, ast.Try)
+                if fn is None and isinstance(q, ast.FunctionDef | ast.AsyncFunctionDef):
+                    fn = q
+                q = parents.get(q)
+            if fn is not None:
+                yield node, fn, in_try
+
+
+def test_an_import_inside_a_function_says_why():
+    """Imports go at the top unless that costs something (a heavy package's seconds, an optional
+    dependency): an import inside a function has ``# imported here, not at the top: <why>``
+    above it in its function, and is never a standard-library one outside a ``try``."""
+    import sys
+
+    unexplained = []
+    for path in PKG.rglob("*.py"):
+        lines = path.read_text().splitlines()
+        for node, fn, in_try in _function_imports(path):
+            module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+            where = f"{path.relative_to(PKG)}:{node.lineno}"
+            if module.split(".")[0] in sys.stdlib_module_names and not in_try:
+                unexplained.append(f"{where} {module} (standard library: import it at the top)")
+                continue
+            above = lines[fn.lineno : node.lineno - 1]
+            if not in_try and not any("# imported here, not at the top:" in x for x in above):
+                unexplained.append(f"{where} {module}")
+    assert unexplained == []
