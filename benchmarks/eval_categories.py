@@ -40,7 +40,7 @@ def main() -> None:
     local = materialize(data.uri, data.manifest)
     tok = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
     models = {
-        "untrained": build_model("demo", data.manifest["vocab_size"], cfg.training.seq_len, 0),
+        "untrained": build_model("demo", data.manifest.vocab_size, cfg.training.seq_len, 0),
         "trained": AutoModelForCausalLM.from_pretrained(keep),
     }
     out = {"train_seconds": round(train_s, 1), "final_val_loss": round(last["val_loss"], 3)}

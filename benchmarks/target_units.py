@@ -54,14 +54,14 @@ def measure_points(space_file: str, tokenizer: str) -> list[dict]:
         space, *space_sources(space), Folder(tempfile.mkdtemp(prefix="units-")), engine="local"
     )
     target = load_target_tokenizer(tokenizer)
-    texts = sample_sources(data.uri, data.manifest, sorted(data.manifest["sources"]), None)
+    texts = sample_sources(data.uri, data.manifest, sorted(data.manifest.sources), None)
     rows = []
     for source, units in sorted(measure(texts, encode_sources(texts, target)).items()):
         proxy, tgt = units["proxy"], units["target"]
         rows.append({
             "source": source,
             "space": os.path.relpath(space_file, ROOT),
-            "proxy_vocab": int(data.manifest["vocab_size"]),
+            "proxy_vocab": int(data.manifest.vocab_size),
             "target": target.name,
             "target_vocab": target.vocab_size,
             "documents": proxy.documents,

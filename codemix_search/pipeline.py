@@ -23,7 +23,7 @@ from codemix_search.core.ledger import line, run_totals
 from codemix_search.core.records import TrialStatus
 from codemix_search.core.suites import suite_for
 from codemix_search.data.build import prepare_space_data
-from codemix_search.data.dataset import DataRef, materialize
+from codemix_search.data.dataset import DataRef, materialize, read_manifest
 from codemix_search.demo.make_sources import space_sources
 from codemix_search.errors import CodemixError, ConfigError, StorageError
 from codemix_search.evaluate.baseline import with_baseline_comparison
@@ -123,7 +123,7 @@ def _recorded_data(req: Request, run: Folder):
         data = Folder(uri) if uri else None
         if data is None or not data.is_complete() or not data.exists(DatasetLayout.MANIFEST):
             return None
-        return DataRef(data.uri, data.read_json(DatasetLayout.MANIFEST))
+        return DataRef(data.uri, read_manifest(data))
     except (DamagedFile, ConfigError):
         return None
 
@@ -228,7 +228,7 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
         )
         stages["data_seconds"] = round(time.time() - t, 1)
         preflight.check_validation_splits(space, data.manifest)
-        if space.evaluation.suite == "demo" and not data.manifest.get("eval"):
+        if space.evaluation.suite == "demo" and not data.manifest.eval:
             raise ConfigError(
                 space.source_file,
                 "evaluation.suite",
@@ -237,8 +237,8 @@ def _execute(req: Request, space: SearchSpace, run: Folder, started: bool, t0: f
         run.write_yaml(RunLayout.SPACE, space.to_dict())
         data_info = {
             "uri": data.uri,
-            "tokenizer_sha256": data.manifest["tokenizer_sha256"],
-            "key": data.manifest["key"],
+            "tokenizer_sha256": data.manifest.tokenizer_sha256,
+            "key": data.manifest.key,
             "paths": default_paths(data.manifest),
         }
         history = _data_history(req, run, data_info["key"])

@@ -14,6 +14,7 @@ import tempfile
 from codemix_search.analysis.budget import cost_plan
 from codemix_search.config.params import INIT_CHOICES
 from codemix_search.config.space import SearchSpace
+from codemix_search.data.dataset import DataManifest
 from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import sqlite_path_problem
@@ -137,10 +138,10 @@ def check_inits(space: SearchSpace) -> None:
             )
 
 
-def check_validation_splits(space: SearchSpace, manifest: dict) -> None:
+def check_validation_splits(space: SearchSpace, manifest: DataManifest) -> None:
     """A trial's validation loss reads whole sequences of each source's validation split."""
     seq_len = space.training.seq_len
-    for name, source in sorted(manifest.get("sources", {}).items()):
+    for name, source in sorted(manifest.sources.items()):
         # (training samples seq_len + 1 tokens: inputs and their next-token labels)
         for split, need in (("val", seq_len), ("train", seq_len + 1)):
             tokens = (source.get("splits", {}).get(split) or {}).get("tokens")

@@ -15,10 +15,10 @@ import json
 import posixpath
 
 from codemix_search.config.load import parse_space
-from codemix_search.data.dataset import DataRef
+from codemix_search.data.dataset import DataRef, read_manifest
 from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import Folder
-from codemix_search.storage.layout import DatasetLayout, RunLayout, TrialLayout
+from codemix_search.storage.layout import RunLayout, TrialLayout
 from codemix_search.train.loop import train
 from codemix_search.train.loop_config import loop_config
 
@@ -48,7 +48,7 @@ def replay(recipe_uri: str, tolerance: float = 1e-6) -> dict:
     space = parse_space(run.read_yaml(RunLayout.SPACE), run.file(RunLayout.SPACE))
     info = trial.read_json(TrialLayout.TRIAL)
     data_uri = info["data"]["uri"]
-    data = DataRef(data_uri, Folder(data_uri).read_json(DatasetLayout.MANIFEST))
+    data = DataRef(data_uri, read_manifest(Folder(data_uri)))
     inits = {info["init"]["name"]: info["init"]["uri"]} if info["init"].get("uri") else None
     cfg = loop_config(space, info["config"], data.uri, data.manifest, info["seed"], inits)
     recorded = [json.loads(x) for x in trial.read_text(TrialLayout.CURVE).splitlines() if x.strip()]

@@ -17,14 +17,13 @@ import os
 from codemix_search.cluster import start_ray
 from codemix_search.config.sources import load_sources
 from codemix_search.data.build import prepare_data
-from codemix_search.data.dataset import materialize, verify_shards
+from codemix_search.data.dataset import materialize, read_manifest, verify_shards
 from codemix_search.data.verify import verify_file
 from codemix_search.demo.make_sources import build_demo
 from codemix_search.errors import ConfigError, OneLineParser, number
 from codemix_search.preflight import check_storage
 from codemix_search.sandbox import SandboxLimits
 from codemix_search.storage.folder import Folder
-from codemix_search.storage.layout import DatasetLayout
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,7 +88,7 @@ def _build(args) -> int:
             import ray
 
             ray.shutdown()
-    for name, s in ref.manifest["sources"].items():
+    for name, s in ref.manifest.sources.items():
         tr, va = s["splits"]["train"], s["splits"]["val"]
         print(
             f"{name:15s} {s['kind']:15s} train {tr['documents']:7d} docs {tr['tokens']:11,d} tok"
@@ -122,11 +121,13 @@ def _check(args) -> int:
     folder = Folder(args.dataset)
     if not folder.is_complete():
         raise ConfigError(args.dataset, "_SUCCESS", "not a finished dataset; build it first")
-    manifest = folder.read_json(DatasetLayout.MANIFEST)
+    manifest = read_manifest(folder)
     local = materialize(args.dataset, manifest)  # remote: downloaded and checked
     verify_shards(local, manifest)
-    tokens = sum(sp["tokens"] for s in manifest["sources"].values() for sp in s["splits"].values())
-    print(f"ok: {len(manifest['sources'])} sources, {tokens:,} tokens, shards match the manifest")
+    print(
+        f"ok: {len(manifest.sources)} sources, {manifest.tokens:,} tokens, shards match the "
+        "manifest"
+    )
     return 0
 
 

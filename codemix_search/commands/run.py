@@ -107,6 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if not args.verbose:  # Ray Data logs every block of the data build at INFO
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+    if not args.verbose:  # Ray Data logs each step of the data build at INFO (its own config)
+        os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
     return execute(req, args.address)

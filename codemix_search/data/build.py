@@ -40,7 +40,7 @@ import numpy as np
 
 from codemix_search.config.sources import SourcesConfig, SourceSpec, load_sources
 from codemix_search.data import pack
-from codemix_search.data.dataset import DataRef, cache_root, verify_shards
+from codemix_search.data.dataset import DataRef, cache_root, read_manifest, verify_shards
 from codemix_search.data.engines import Engine
 from codemix_search.data.readers import check_source, fingerprint, read_file
 from codemix_search.data.stages import NGRAM, ShardWriter, eval_index
@@ -223,7 +223,7 @@ def prepare_data(
     key = dataset_key(cfg, fingerprints, label)
     target = storage.child("_data", key)
     if target.is_complete():
-        manifest = target.read_json(DatasetLayout.MANIFEST)
+        manifest = read_manifest(target)
         if target.is_local:
             verify_shards(target.local_path(), manifest)
         return DataRef(target.uri, manifest)
@@ -241,11 +241,11 @@ def prepare_data(
             with open(os.path.join(tmp, DatasetLayout.MANIFEST), "w") as f:
                 json.dump(manifest, f, indent=1, sort_keys=True)
     else:
-        verify_shards(local.uri, local.read_json(DatasetLayout.MANIFEST))
+        verify_shards(local.uri, read_manifest(local))
     if os.path.abspath(target.uri) == os.path.abspath(local.uri):
-        return DataRef(local.uri, local.read_json(DatasetLayout.MANIFEST))
+        return DataRef(local.uri, read_manifest(local))
     target.publish_from(local.uri, {"key": key})  # every file, the marker last
-    return DataRef(target.uri, target.read_json(DatasetLayout.MANIFEST))
+    return DataRef(target.uri, read_manifest(target))
 
 
 def prepare_space_data(

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from codemix_search.data.dataset import DataManifest
+
 PHASES = ("pretrain", "cooldown")
 
 
@@ -114,6 +116,6 @@ EXPORTERS = {
 }
 
 
-def default_paths(manifest: Mapping) -> dict[str, str]:
+def default_paths(manifest: DataManifest) -> dict[str, str]:
     """Each source's declared URI (what the recipe's mixture was measured on)."""
-    return {name: src.get("uri", name) for name, src in manifest.get("sources", {}).items()}
+    return {name: src.get("uri", name) for name, src in manifest.sources.items()}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codemix_search.data.dataset import load_split, materialize
+from codemix_search.data.dataset import DataManifest, load_split, materialize
 from codemix_search.data.pack import portable_tokenizer
 from codemix_search.errors import ConfigError
 from codemix_search.export.trainer_writers import document_lengths
@@ -108,19 +108,19 @@ def documents(tokens: np.ndarray, eos_id: int) -> list[np.ndarray]:
     return np.split(np.asarray(tokens), ends)
 
 
-def sample_sources(data_uri: str, manifest: Mapping, sources: list[str],
+def sample_sources(data_uri: str, manifest: DataManifest, sources: list[str],
                    sample: int | None = SAMPLE_DOCUMENTS) -> dict[str, SourceText]:  # fmt: skip
     """Each source's sample of train documents (``None``: every one), decoded with the run's
     own tokenizer."""
     # imported here, not at the top: tokenizers: only where a tokenizer is built
     from tokenizers import Tokenizer
 
-    local = materialize(data_uri, dict(manifest))
+    local = materialize(data_uri, manifest)
     proxy = Tokenizer.from_file(os.path.join(local, DatasetLayout.TOKENIZER, "tokenizer.json"))
-    eos = int(manifest["eos_id"])
+    eos = int(manifest.eos_id)
     out = {}
     for s in sources:
-        docs = documents(load_split(local, dict(manifest), s, "train"), eos)
+        docs = documents(load_split(local, manifest, s, "train"), eos)
         pick = range(len(docs))
         if sample is not None and len(docs) > sample:
             rng = np.random.default_rng(SAMPLE_SEED)

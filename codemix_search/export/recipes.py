@@ -22,6 +22,7 @@ from codemix_search.config.space import SearchSpace
 from codemix_search.core.ledger import run_totals, trial_cost
 from codemix_search.core.mixture import PHASES, rounded_weights
 from codemix_search.core.records import RecordError, TrialRecord
+from codemix_search.data.dataset import read_manifest
 from codemix_search.errors import ConfigError
 from codemix_search.export.formats import EXPORTERS
 from codemix_search.export.measure_units import measure, sample_sources
@@ -116,8 +117,8 @@ def proxy_bytes_per_token(data_info: dict) -> dict | None:
         data = Folder(data_info["uri"])
         if not data.exists(DatasetLayout.MANIFEST):
             return None
-        manifest = data.read_json(DatasetLayout.MANIFEST)
-        texts = sample_sources(data.uri, manifest, sorted(manifest["sources"]))
+        manifest = read_manifest(data)
+        texts = sample_sources(data.uri, manifest, manifest.source_names)
     except Exception:  # noqa: BLE001 - units are an addition to the recipe, never its failure
         return None
     return {s: v["proxy"].to_dict() for s, v in measure(texts).items()}

@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from codemix_search.data.dataset import DataManifest
 from codemix_search.errors import ConfigError
 from codemix_search.export.formats import PHASES, phase_tokens, recipe_weights
 from codemix_search.export.measure_units import (
@@ -109,7 +110,11 @@ def parse_available(raw, file: str) -> dict[str, dict[str, float]]:
 
 
 def plan_target(
-    recipes: list[dict], data_uri: str, manifest: Mapping, req: TargetRequest, full: bool = False
+    recipes: list[dict],
+    data_uri: str,
+    manifest: DataManifest,
+    req: TargetRequest,
+    full: bool = False,
 ) -> TargetPlan:
     """Each recipe in the target's units (``full``: decode every document, as re-tokenizing
     the exported data needs; else a sample, export/measure_units.py)."""
@@ -183,10 +188,7 @@ def _available(req, manifest, sources, bpt_proxy, bpt_active):
             (kind, n), = req.available[s].items()  # fmt: skip
             out[s] = n if kind == "tokens" else n / bpt_active[s]
         return out, {s: "declared" for s in sources}
-    out = {
-        s: manifest["sources"][s]["splits"]["train"]["tokens"] * bpt_proxy[s] / bpt_active[s]
-        for s in sources
-    }
+    out = {s: manifest.split(s, "train")["tokens"] * bpt_proxy[s] / bpt_active[s] for s in sources}
     return out, {s: "built sample" for s in sources}
 
 

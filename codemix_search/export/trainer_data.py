@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codemix_search.data.dataset import load_split, materialize
+from codemix_search.data.dataset import load_split, materialize, read_manifest
 from codemix_search.data.pack import PAD, dtype_for, portable_tokenizer
 from codemix_search.errors import ConfigError
 from codemix_search.export.formats import PHASES, phase_tokens, recipe_weights
@@ -186,7 +186,7 @@ def run_recipes_and_data(run: Folder) -> tuple[list[dict], Folder, dict]:
     data = Folder(info["uri"])
     if not data.exists(DatasetLayout.MANIFEST):
         raise ConfigError(run.file(RunLayout.RUN), "data.uri", f"{data.uri} holds no dataset")
-    return recipes, data, data.read_json(DatasetLayout.MANIFEST)
+    return recipes, data, read_manifest(data)
 
 
 def export_for_trainer(
@@ -222,7 +222,7 @@ def export_for_trainer(
                 os.path.join(local, DatasetLayout.TOKENIZER), os.path.join(tmp, "tokenizer")
             )
             tokens = {s: load_split(local, manifest, s, "train") for s in sources}
-            vocab = TokenVocab(manifest["eos_id"], manifest["vocab_size"])
+            vocab = TokenVocab(manifest.eos_id, manifest.vocab_size)
         where = final or out.uri  # configs name the data where it will be read from
         configs = _write_format(
             fmt, tmp, where, bool(final), out.uri, tokens, vocab, plan.views, seq

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from codemix_search.config.space import SearchSpace
 from codemix_search.core.records import EvalScores
 from codemix_search.core.suites import Suite, suite_for
-from codemix_search.data.dataset import load_split, materialize
+from codemix_search.data.dataset import DataManifest, load_split, materialize
 from codemix_search.data.sampler import validation_windows
 from codemix_search.evaluate.harness import evaluate
 from codemix_search.storage.layout import DatasetLayout
@@ -42,7 +42,7 @@ def flatten(scores: EvalScores, suite: Suite) -> dict:
     return flat
 
 
-def bytes_per_token(local: str, manifest: dict, tokenizer, sources, val_sequences, seq_len):
+def bytes_per_token(local: str, manifest: DataManifest, tokenizer, sources, val_sequences, seq_len):
     """UTF-8 bytes per predicted token of each source's validation windows (the training loop's
     ``val_loss/<source>`` averages over exactly those tokens: positions 1..seq_len-1)."""
     out = {}
@@ -75,7 +75,9 @@ def objective_tasks(space: SearchSpace, suite: Suite) -> list[str]:
     return sorted(names)
 
 
-def score_trial(result, space: SearchSpace, data_uri: str, manifest: dict, training) -> TrialScores:
+def score_trial(
+    result, space: SearchSpace, data_uri: str, manifest: DataManifest, training
+) -> TrialScores:
     # imported here, not at the top: transformers: 0.7 s, more with torch
     from transformers import PreTrainedTokenizerFast
 
@@ -86,7 +88,7 @@ def score_trial(result, space: SearchSpace, data_uri: str, manifest: dict, train
     suite = suite_for(space.evaluation)
     ev = space.evaluation
     eval_dir = os.path.join(local, DatasetLayout.EVAL) if suite.local else None
-    sources = sorted(manifest["sources"])
+    sources = manifest.source_names
     per_token = bytes_per_token(
         local, manifest, tokenizer, sources, training.val_sequences, training.seq_len
     )

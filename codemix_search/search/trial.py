@@ -22,7 +22,7 @@ from codemix_search.core.plan import ResourcePlan
 from codemix_search.core.records import TrialReport, TrialStatus
 from codemix_search.core.seeds import derive_seed
 from codemix_search.core.suites import suite_for
-from codemix_search.data.dataset import materialize
+from codemix_search.data.dataset import DataManifest, materialize
 from codemix_search.errors import DataError
 from codemix_search.evaluate.rung_metric import rung_pairs
 from codemix_search.search.scoring import score_trial
@@ -54,7 +54,7 @@ def run_trial(
     config: dict,
     space: SearchSpace,
     data_uri: str,
-    manifest: dict,
+    manifest: DataManifest,
     run_uri: str,
     plan: ResourcePlan,
     inits: dict[str, str] | None = None,
@@ -141,8 +141,8 @@ def _description(trial_id, config, mixture, training, seed, data_uri, manifest, 
         "seed": seed,
         "data": {
             "uri": data_uri,
-            "key": manifest.get("key"),
-            "tokenizer_sha256": manifest["tokenizer_sha256"],
+            "key": manifest.key,
+            "tokenizer_sha256": manifest.tokenizer_sha256,
         },
         "init": {"name": training.init, "uri": cfg.init_uri},
         "versions": versions(),
@@ -206,7 +206,7 @@ def _knobs(training) -> list:
     )
 
 
-def _rung_pairs(space: SearchSpace, data_uri: str, manifest: dict) -> dict:
+def _rung_pairs(space: SearchSpace, data_uri: str, manifest: DataManifest) -> dict:
 
     eval_dir = os.path.join(materialize(data_uri, manifest), DatasetLayout.EVAL)
     pairs = rung_pairs(space.objectives, suite_for(space.evaluation), eval_dir)

@@ -23,6 +23,7 @@ from codemix_search.config.sections import RUN_ONLY_KNOBS
 from codemix_search.core.mixture import BASES, base_weights
 from codemix_search.core.records import TrialReport
 from codemix_search.core.seeds import derive_seed
+from codemix_search.data.dataset import DataManifest
 from codemix_search.errors import ConfigError, DataError
 from codemix_search.storage.folder import Folder
 from codemix_search.train.launch import checkpoint_uri, make_trainer
@@ -33,7 +34,7 @@ BASE_VERSION = 1
 MODEL_FILES = ("config.json", "model.safetensors", "generation_config.json")
 
 
-def base_loop_config(space, name: str, data_uri: str, manifest: dict) -> LoopConfig:
+def base_loop_config(space, name: str, data_uri: str, manifest: DataManifest) -> LoopConfig:
     """The loop config that trains base ``name`` (a pure function of the space and data)."""
     t = space.training
     weights = base_weights(name, space.catalog)
@@ -70,8 +71,8 @@ def base_key(name: str, cfg: LoopConfig) -> str:
     knobs = dataclasses.asdict(cfg.training)
     ident = {k: v for k, v in knobs.items() if k not in NOT_IN_BASE_KEY}
     ident |= {"steps": cfg.steps, "mixture": cfg.mixture, "seed": cfg.seed}
-    ident["tokenizer"] = cfg.manifest["tokenizer_sha256"]
-    ident["data"] = cfg.manifest.get("key")
+    ident["tokenizer"] = cfg.manifest.tokenizer_sha256
+    ident["data"] = cfg.manifest.key
     ident["version"] = BASE_VERSION
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
     return f"{name}-{cfg.training.model}-{digest}"
@@ -126,7 +127,7 @@ def ensure_bases(space, data, storage: Folder, plan) -> dict[str, str]:
                     "tokens": cfg.steps * cfg.tokens_per_step,
                     "model": cfg.training.model,
                     "data": data.uri,
-                    "tokenizer_sha256": data.manifest["tokenizer_sha256"],
+                    "tokenizer_sha256": data.manifest.tokenizer_sha256,
                 },
             )
             target.mark_success({"key": key})

@@ -106,7 +106,7 @@ def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
     local = materialize(cfg.data_uri, manifest)
     model = build_model(
         cfg.training.model,
-        manifest["vocab_size"],
+        manifest.vocab_size,
         cfg.training.seq_len,
         derive_seed(cfg.seed, "init"),
     )

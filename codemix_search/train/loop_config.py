@@ -16,6 +16,7 @@ from codemix_search.core.schedule import (
     Schedule,
     max_reports,  # noqa: F401 - its home was here
 )
+from codemix_search.data.dataset import DataManifest
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class LoopConfig:
     """{"pretrain": {source: weight}, "cooldown": {...}, "shares": {...}} (Mixture.to_dict)."""
     seed: int
     data_uri: str
-    manifest: dict
+    manifest: DataManifest
     max_epochs: float = float("inf")
     init_uri: str | None = None
     """Model folder continued pretraining starts from (None: random init)."""
@@ -59,7 +60,8 @@ class LoopConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LoopConfig:
-        return cls(**{**d, "training": Training(**d["training"])})
+        training, manifest = Training(**d["training"]), DataManifest.from_dict(d["manifest"])
+        return cls(**{**d, "training": training, "manifest": manifest})
 
     def replace(self, **changes) -> LoopConfig:
         """A copy with some fields changed; a training knob's name changes the section's."""

@@ -51,17 +51,17 @@ def test_build_manifest_and_shards(tmp_path):
     cfg = cfg_of(corpus(tmp_path), tmp_path)
     ref = prepare_data(cfg, Folder(str(tmp_path / "store")), engine="local")
     m = ref.manifest
-    assert set(m["sources"]) == {"web", "gh"}
-    web = m["sources"]["web"]
+    assert set(m.sources) == {"web", "gh"}
+    web = m.sources["web"]
     assert web["documents_read"] == 121
     assert web["duplicates_removed"] == 1 and web["contaminated_removed"] == 1
-    assert m["sources"]["gh"]["contaminated_removed"] == 0
+    assert m.sources["gh"]["contaminated_removed"] == 0
     tr, va = web["splits"]["train"], web["splits"]["val"]
     assert tr["documents"] + va["documents"] == 119 and va["documents"] > 0
     arr = load_split(ref.uri, m, "web", "train")
     assert arr.dtype == np.uint16 and arr.size == tr["tokens"]
-    assert (arr == m["eos_id"]).sum() == tr["documents"]  # one end-of-text per document
-    assert m["tokenizer_sha256"] and m["vocab_size"] <= 300
+    assert (arr == m.eos_id).sum() == tr["documents"]  # one end-of-text per document
+    assert m.tokenizer_sha256 and m.vocab_size <= 300
     assert os.path.exists(os.path.join(ref.uri, "_SUCCESS"))
 
 
@@ -69,7 +69,7 @@ def test_rerun_is_a_noop_and_a_changed_input_rebuilds(tmp_path):
     cfg = cfg_of(corpus(tmp_path), tmp_path)
     store = Folder(str(tmp_path / "store"))
     first = prepare_data(cfg, store, engine="local")
-    shard = os.path.join(first.uri, first.manifest["sources"]["web"]["splits"]["train"]["file"])
+    shard = os.path.join(first.uri, first.manifest.sources["web"]["splits"]["train"]["file"])
     mtime = os.stat(shard).st_mtime_ns
     again = prepare_data(cfg, store, engine="local")
     assert again.uri == first.uri and os.stat(shard).st_mtime_ns == mtime
@@ -77,14 +77,14 @@ def test_rerun_is_a_noop_and_a_changed_input_rebuilds(tmp_path):
         f.write(json.dumps({"text": "def g():\n    pass\n"}) + "\n")
     changed = prepare_data(cfg, store, engine="local")
     assert changed.uri != first.uri
-    assert changed.manifest["sources"]["gh"]["documents_read"] == 121
+    assert changed.manifest.sources["gh"]["documents_read"] == 121
 
 
 def test_corrupt_and_truncated_shards_are_detected(tmp_path):
     cfg = cfg_of(corpus(tmp_path), tmp_path)
     store = Folder(str(tmp_path / "store"))
     ref = prepare_data(cfg, store, engine="local")
-    entry = ref.manifest["sources"]["gh"]["splits"]["train"]
+    entry = ref.manifest.sources["gh"]["splits"]["train"]
     path = os.path.join(ref.uri, entry["file"])
     data = bytearray(open(path, "rb").read())
     data[-3] ^= 0xFF  # same size, one flipped byte
@@ -140,15 +140,15 @@ def test_ray_data_engine_is_byte_identical_to_local(tmp_path, ray_session):
         ray_m = prepare_data(cfg, Folder(str(tmp_path / "b")), engine="ray").manifest
     finally:
         os.environ["CODEMIX_CACHE"] = os.environ["CODEMIX_CACHE"][: -len("-ray")]
-    assert ray_m["engine"] == "ray" and local["engine"] == "local"
+    assert ray_m.engine == "ray" and local.engine == "local"
     for name in ("web", "gh"):
         for split in ("train", "val"):
             assert (
-                ray_m["sources"][name]["splits"][split] == local["sources"][name]["splits"][split]
+                ray_m.sources[name]["splits"][split] == local.sources[name]["splits"][split]
             )
         assert (
-            ray_m["sources"][name]["contaminated_removed"]
-            == local["sources"][name]["contaminated_removed"]
+            ray_m.sources[name]["contaminated_removed"]
+            == local.sources[name]["contaminated_removed"]
         )
 
 
@@ -172,11 +172,11 @@ def test_s3_sources_and_storage_end_to_end(tmp_path, s3_endpoint):
     ref = prepare_data(cfg, Folder(f"{store_bucket}/r"), engine="local")
     assert ref.uri.startswith("s3://runs/r/_data/")
     assert fs.exists(ref.uri + "/_SUCCESS") and fs.exists(ref.uri + "/shards/web.train.npy")
-    assert ref.manifest["sources"]["web"]["contaminated_removed"] == 1
+    assert ref.manifest.sources["web"]["contaminated_removed"] == 1
     local = materialize(ref.uri, ref.manifest)  # downloaded and checked
     assert load_split(local, ref.manifest, "gh", "val").size > 0
     # A corrupt object in the bucket is caught when a fresh machine downloads it.
-    entry = ref.manifest["sources"]["gh"]["splits"]["train"]
+    entry = ref.manifest.sources["gh"]["splits"]["train"]
     blob = bytearray(fs.cat(f"{ref.uri}/{entry['file']}"))
     blob[-1] ^= 0xFF
     fs.pipe(f"{ref.uri}/{entry['file']}", bytes(blob))

@@ -51,7 +51,7 @@ def models(tiny_data, tmp_path_factory):
     train(cfg, report=report)
     local = materialize(tiny_data.uri, tiny_data.manifest)
     tok = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
-    untrained = build_model("tiny", tiny_data.manifest["vocab_size"], 64, seed=0).eval()
+    untrained = build_model("tiny", tiny_data.manifest.vocab_size, 64, seed=0).eval()
     trained = AutoModelForCausalLM.from_pretrained(keep).eval()
     return untrained, trained, tok, os.path.join(local, "eval")
 
@@ -92,7 +92,7 @@ def test_no_eval_item_is_in_the_training_shards(tiny_data):
     local = materialize(tiny_data.uri, tiny_data.manifest)
     tok = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
     train_text = []
-    for src in tiny_data.manifest["sources"].values():
+    for src in tiny_data.manifest.sources.values():
         arr = np.load(os.path.join(local, src["splits"]["train"]["file"]))
         train_text.append(" ".join(tok.decode(arr.tolist()).split()))
     train_text = "\n".join(train_text)

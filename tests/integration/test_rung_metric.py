@@ -132,7 +132,7 @@ def test_batched_rung_scores_equal_one_item_at_a_time(tiny_data):
     tok = PreTrainedTokenizerFast.from_pretrained(os.path.join(local, "tokenizer"))
     pairs = rung_pairs(space.objectives, suite_for(space.evaluation), os.path.join(local, "eval"))
     scorer = RungScorer(pairs, tok, 512)
-    model = build_model("tiny", tiny_data.manifest["vocab_size"], 64, seed=0)
+    model = build_model("tiny", tiny_data.manifest.vocab_size, 64, seed=0)
     one, batched = scorer.score(model, "cpu", 1), scorer.score(model, "cpu", 16)
     assert set(one) == {"nl_reasoning", "code"}
     for name in one:

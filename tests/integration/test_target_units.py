@@ -50,9 +50,9 @@ def measured(tiny_data):
     )
     neox = AutoTokenizer.from_pretrained(NEOX, local_files_only=True)
     neox.model_max_length = 10**9
-    eos = tiny_data.manifest["eos_id"]
+    eos = tiny_data.manifest.eos_id
     out = {}
-    for source in tiny_data.manifest["sources"]:
+    for source in tiny_data.manifest.sources:
         shard = np.asarray(load_split(local, tiny_data.manifest, source, "train"))
         ends = np.flatnonzero(shard == eos)
         nbytes = ptok = ntok = 0

@@ -90,7 +90,7 @@ def test_init_from_a_saved_model_warm_starts_and_a_wrong_size_is_one_line(tiny_d
     base = str(tmp_path / str(scratch[-1]["step"]))
     _, warm, _, _ = run(tiny_data, init_uri=base)
     assert warm[0]["val_loss"] < scratch[0]["val_loss"] - 0.2
-    model = build_model("tiny", tiny_data.manifest["vocab_size"], 64, seed=123)
+    model = build_model("tiny", tiny_data.manifest.vocab_size, 64, seed=123)
     load_weights(model, base)
     saved = load_file(os.path.join(base, "model.safetensors"))
     for name, tensor in model.state_dict().items():

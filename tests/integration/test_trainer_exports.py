@@ -37,7 +37,7 @@ from tests.integration.consumer_env import (
 def first_document(tiny_data, source: str) -> list[int]:
     local = materialize(tiny_data.uri, tiny_data.manifest)
     shard = np.asarray(load_split(local, tiny_data.manifest, source, "train"))
-    end = int(np.flatnonzero(shard == tiny_data.manifest["eos_id"])[0]) + 1
+    end = int(np.flatnonzero(shard == tiny_data.manifest.eos_id)[0]) + 1
     return shard[:end].tolist()
 
 
@@ -78,7 +78,7 @@ def test_megatrons_own_writer_and_ours_write_the_same_bytes(consumer_python, tmp
 
 def test_olmo_core_builds_the_recipes_mixture_in_its_proportions(run, consumer_python, tiny_data):
     out = export(run, "olmo_core")
-    vocab = tiny_data.manifest["vocab_size"]
+    vocab = tiny_data.manifest.vocab_size
     worst = 0.0
     for name in sorted(n for n in out.listdir() if n.endswith(".json")):
         exported = out.read_json(name)
@@ -168,7 +168,7 @@ def test_a_checkpoint_loads_and_computes_the_same_in_transformers_4_and_5(
     from codemix_search.train.model import build_model
 
     local = materialize(tiny_data.uri, tiny_data.manifest)
-    model = build_model("tiny", tiny_data.manifest["vocab_size"], 64, seed=0)
+    model = build_model("tiny", tiny_data.manifest.vocab_size, 64, seed=0)
     opt = torch.optim.AdamW(model.parameters())
     save_checkpoint(str(tmp_path), model, opt, {"step": 1}, os.path.join(local, "tokenizer"))
     text = "def add(a, b):\n    return a + b"

@@ -31,13 +31,14 @@ FOLLOW = textwrap.dedent(
     import yaml
     from codemix_search.config.load import parse_space
     from codemix_search.core.records import TrialRecord
+    from codemix_search.data.dataset import DataManifest
     from codemix_search.errors import ConfigError
     from codemix_search.export.recipes import recipe
     from codemix_search.train.bases import base_key, base_loop_config
     from codemix_search.train.loop_config import LoopConfig, loop_config
 
     raw = yaml.safe_load(open(sys.argv[1]))
-    manifest = {"tokenizer_sha256": "t", "key": "k"}
+    manifest = DataManifest(sources={}, vocab_size=2048, eos_id=0, tokenizer_sha256="t", key="k")
 
     def space_with(value, searched=None):
         r = json.loads(json.dumps(raw))

@@ -7,13 +7,15 @@ import pytest
 from codemix_search import preflight
 from codemix_search.config.load import load_space
 from codemix_search.core.plan import plan_resources
+from codemix_search.data.dataset import DataManifest
 from codemix_search.errors import ConfigError
 from tests.helpers import TINY
 
 
-def _manifest(val_tokens: int, train_tokens: int = 10_000) -> dict:
+def _manifest(val_tokens: int, train_tokens: int = 10_000) -> DataManifest:
     splits = {"val": {"tokens": val_tokens}, "train": {"tokens": train_tokens}}
-    return {"sources": {"code": {"splits": splits}, "text": {"splits": splits}}}
+    sources = {"code": {"splits": splits}, "text": {"splits": splits}}
+    return DataManifest(sources=sources, vocab_size=2048, eos_id=0, tokenizer_sha256="t")
 
 
 def test_a_sequence_longer_than_a_validation_split_is_one_line():
