@@ -10,7 +10,7 @@
 2. The methods replay it (a tabular benchmark, as NAS-Bench / HPOBench do): random, TPE, NSGA-II,
    GP and the surrogate sampler propose grid points (categorical distributions over the grid's
    levels); a trial "trains" by reading that point's real curve and objectives. With ASHA, every
-   report of the curve goes through the product's own scheduler (search/tuner.make_scheduler:
+   report of the curve goes through the scheduler the product ran until search/rungs.py (
    Ray Tune's ASHAScheduler on ``rung_metric``, grace 1, reduction factor 2, the baseline never
    stopped), which decides CONTINUE or STOP as it does in a run. Compute is the training tokens
    consumed (a stopped trial pays the tokens up to its stop; a point already trained to the end
@@ -31,7 +31,6 @@ Writes <out>.md (tables), <out>.json and <out>.png (hypervolume vs tokens, media
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -42,7 +41,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from codemix_search.core.ranking import default_reference, hypervolume, pareto_front  # noqa: E402
-from codemix_search.search.tuner import make_scheduler  # noqa: E402
+from codemix_search.core.schedule import max_reports  # noqa: E402
+from codemix_search.search.tuner import BaselineKeepingASHA  # noqa: E402
 from codemix_search.storage.folder import Folder  # noqa: E402
 
 GRACE, RF = 1, 2
@@ -83,11 +83,13 @@ class _Trial:
 
 
 def asha_for(space):
-    es = dataclasses.replace(
-        space.early_stopping, scheduler="asha", metric="objectives", grace_period=GRACE,
-        reduction_factor=RF,
+    """Tune's ASHA on the scalar ``rung_metric`` (the mean BPB of the objectives), as the
+    product ran before search/rungs.py: what docs/search_efficiency.* measured."""
+    return BaselineKeepingASHA(
+        space.is_baseline, time_attr="training_iteration", metric="rung_metric", mode="min",
+        max_t=max_reports(space.training.evals, space.evaluation.noise_checkpoints) + 1,
+        grace_period=GRACE, reduction_factor=RF,
     )  # fmt: skip
-    return make_scheduler(dataclasses.replace(space, early_stopping=es))
 
 
 def run_point(scheduler, i: int, point: dict) -> int | None:

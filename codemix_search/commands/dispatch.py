@@ -20,7 +20,7 @@ from codemix_search.errors import guarded
 # for scikit-learn (~1 s), `data` not for Ray Tune (~2 s).
 COMMANDS = (
     "run", "calibrate", "plan", "data", "export", "replay", "predict", "transfer",
-    "dashboards", "swarm", "fit", "propose", "train",
+    "dashboards", "swarm", "fit", "propose", "train", "pick",
 )  # fmt: skip
 
 

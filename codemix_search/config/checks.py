@@ -97,7 +97,7 @@ def check_scheduler(space: SearchSpace) -> None:
             space.source_file,
             "early_stopping.grace_period",
             f"{es.grace_period} reports is past a trial's last rung (it reports at most "
-            f"{max_t - 1} times: training.evals + 1 + noise points); use 1..{max_t - 1}",
+            f"{max_t - 1} times: training.evals + 2 + noise points); use 1..{max_t - 1}",
         )
 
 

@@ -15,6 +15,7 @@ from codemix_search.config.checks import (
     check_sources_and_stopping,
 )
 from codemix_search.config.params import PARAM_TYPES, Param
+from codemix_search.config.ranking import Ranking
 from codemix_search.config.sections import (
     SAMPLERS,
     TRAINING_FIELDS,
@@ -24,7 +25,6 @@ from codemix_search.config.sections import (
     Evaluation,
     MixtureSpec,
     Objective,
-    Ranking,
     Training,
 )
 from codemix_search.config.sources import load_sources

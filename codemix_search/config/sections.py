@@ -204,8 +204,13 @@ class EarlyStopping:
     mode: str = "min"
     grace_period: int = 1
     reduction_factor: int = 2
+    dominated_by: int = 2
+    """With ``metric: objectives`` and no ``ranking.preference`` weights: a trial stops at a rung
+    only when this many trials there are at least as good on every objective (search/rungs.py)."""
 
     def validate(self, file: str) -> None:
+        if self.dominated_by < 1:
+            raise ConfigError(file, "early_stopping.dominated_by", "must be >= 1")
         _one_of(file, "early_stopping.scheduler", self.scheduler, SCHEDULERS)
         if self.metric not in ("val_loss", "objectives") and not self.metric.startswith(
             "val_loss/"
@@ -355,27 +360,3 @@ class MixtureSpec:
     @property
     def dirichlet(self) -> bool:
         return self.parametrisation == "dirichlet"
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """How the report picks among Pareto-optimal trials (the front itself needs no choices)."""
-
-    reference_point: Mapping[str, float] = field(default_factory=dict)
-    """Objective values bounding the hypervolume; unset ones: the worst observed, 10% further."""
-    weights: Mapping[str, float] = field(default_factory=dict)
-    """Optional weighted scalarisation (objectives scaled to [0, 1]) for a single pick."""
-
-    def validate(self, file: str, objective_names: set[str]) -> None:
-        for section in ("reference_point", "weights"):
-            for key, value in getattr(self, section).items():
-                if key not in objective_names:
-                    raise ConfigError(file, f"ranking.{section}.{key}", "not an objective's name")
-                if (
-                    not isinstance(value, (int, float))
-                    or isinstance(value, bool)
-                    or (section == "weights" and value < 0)
-                ):
-                    raise ConfigError(
-                        file, f"ranking.{section}.{key}", "needs a (non-negative) number"
-                    )

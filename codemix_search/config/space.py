@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codemix_search.config.params import Param
+from codemix_search.config.ranking import Ranking
 from codemix_search.config.sections import (
     TRAINING_FIELDS,
     Budget,
@@ -22,7 +23,6 @@ from codemix_search.config.sections import (
     Evaluation,
     MixtureSpec,
     Objective,
-    Ranking,
     Training,
 )
 from codemix_search.core.mixture import (
@@ -34,6 +34,7 @@ from codemix_search.core.mixture import (
     mixture_from_dirichlet,
     mixture_from_shares,
 )
+from codemix_search.core.preference import Preference
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,11 @@ class SearchSpace:
     @property
     def modes(self) -> list[str]:
         return [o.mode for o in self.objectives]
+
+    @property
+    def preference(self) -> Preference:
+        """``ranking.preference`` read (checked when the space was loaded)."""
+        return self.ranking.parsed_preference(self.metric_names)
 
     def sample(self, rng: random.Random) -> dict[str, Any]:
         return {p.name: p.sample(rng) for p in self.parameters}

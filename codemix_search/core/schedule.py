@@ -64,5 +64,6 @@ class Schedule:
 
 
 def max_reports(evals: int, noise_points: int) -> int:
-    """An upper bound on a trial's training reports (evals, pre-cooldown, noise points)."""
-    return evals + 1 + max(0, noise_points - 1)
+    """An upper bound on a trial's training reports (evals, pre-cooldown, mid-cooldown, noise
+    points)."""
+    return evals + 2 + max(0, noise_points - 1)

@@ -232,7 +232,7 @@ def _check_budget(r, req, weights, tokens, available, available_from):
                 "needed": {p: round(v) for p, v in row.needed.items()},
                 "available": round(row.available),
                 "available_from": row.available_from,
-                "epochs": round(row.epochs, 4),
+                "epochs": float(f"{row.epochs:.4g}"),  # 4 significant digits, small ones too
             }
             for row in rows
         },

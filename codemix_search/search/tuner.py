@@ -7,6 +7,7 @@ plain records; ranking and export are pure (ranking.py, export.py).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import re
@@ -35,6 +36,7 @@ from codemix_search.search.callbacks import (
 )
 from codemix_search.search.optuna_params import suggest
 from codemix_search.search.progress import ProgressLine
+from codemix_search.search.rungs import ObjectiveRungs
 from codemix_search.search.study import (
     STUDY_WRITE_ERRORS,
     MixtureOptunaSearch,
@@ -113,6 +115,8 @@ def make_scheduler(space: SearchSpace):
         max_t=max_reports(space.training.evals, space.evaluation.noise_checkpoints) + 1,
         reduction_factor=es.reduction_factor,
     )
+    if es.scheduler == "asha" and es.metric == "objectives":
+        return ObjectiveRungs(space)  # the preference, or the front (search/rungs.py)
     if es.scheduler == "hyperband":
         # Synchronous HyperBand: brackets of trials, the worse part of each stopped at each
         # rung (ASHA is its asynchronous variant, better when trials finish unevenly).
@@ -186,12 +190,18 @@ def search(
             rebuilt,
         )
     console = console or ProgressLine(space, space.budget.samples)
-    extra = {"callbacks": [console], "verbose": 1 if verbose else 0}
+    scheduler = make_scheduler(space)
+    extra = {"callbacks": [console], "verbose": 1 if verbose else 0, "scheduler": scheduler}
     tuner = _new_tuner(
         space, trainable, plan, optuna_storage, tune_storage, unfinished,
         space.budget.samples - done, **extra,
     )  # fmt: skip
     records = _fit(tuner, space, unfinished) if space.budget.samples > done else []
+    if getattr(scheduler, "decisions", None):  # what each rung decided, and why
+        layout.folder.write_text(
+            RunLayout.RUNGS,
+            "".join(json.dumps(d, sort_keys=True) + "\n" for d in scheduler.decisions),
+        )
     return _end(records, space, layout, optuna_storage)
 
 
@@ -211,7 +221,7 @@ def make_searcher(space: SearchSpace, storage, initial: bool = True) -> MixtureO
 
 def _new_tuner(
     space, trainable, plan, optuna_storage, tune_storage, unfinished, samples: int,
-    callbacks: list, verbose: int,
+    callbacks: list, verbose: int, scheduler,
 ):  # fmt: skip
     """A Tuner for ``samples`` trials (the budget less what finished before Tune's state was
     lost; the initial points then were tried already)."""
@@ -220,7 +230,7 @@ def _new_tuner(
         trainable,
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=make_scheduler(space),
+            scheduler=scheduler,
             num_samples=max(1, samples),
             max_concurrent_trials=plan.concurrency,
             reuse_actors=False,

@@ -6,6 +6,7 @@
   records.jsonl     one TrialRecord a line (core/records.py)
   leaderboard.csv   ranked finished trials
   ledger.json       cost per trial and in total
+  rungs.jsonl       each early-stopping decision on the objectives: trial, rung, values, why
   optuna.db         the Optuna study (local runs: SQLite)
   optuna.journal    the Optuna study (remote runs: Optuna's journal, storage/journal.py)
   tune/             Tune's experiment state (searcher, trials): `--resume` restores it,
@@ -66,6 +67,7 @@ class RunLayout:
     RECORDS = "records.jsonl"
     LEADERBOARD = "leaderboard.csv"
     LEDGER = "ledger.json"
+    RUNGS = "rungs.jsonl"
     OPTUNA_DB = "optuna.db"
     OPTUNA_JOURNAL = "optuna.journal"
     TUNE = "tune"

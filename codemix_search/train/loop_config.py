@@ -118,13 +118,20 @@ def noise_steps(total_steps: int, k: int) -> list[int]:
     return sorted({max(0, total_steps - 1 - j * gap) for j in range(max(1, k))})
 
 
+def mid_cooldown_step(schedule: Schedule) -> int:
+    """The step half-way through the cooldown: a report there lets early stopping see what the
+    cooldown mixture does before the trial's end (the paper's cooldown knob moved 12 of the
+    bench grid's 15 front points; a rung before the cooldown is blind to it)."""
+    return schedule.cooldown_start + schedule.cooldown_steps // 2 - 1
+
+
 def report_steps(schedule: Schedule, evals: int, noise_points: int = 1) -> list[int]:
     """The eval steps, the last step of continued pretraining (every trial reports and
-    checkpoints the model just before its cooldown: the paper compares both) and the noise
-    points at the end."""
+    checkpoints the model just before its cooldown: the paper compares both), the middle of the
+    cooldown and the noise points at the end."""
     return sorted(
         set(eval_steps(schedule.total_steps, evals))
-        | {schedule.cooldown_start - 1}
+        | {schedule.cooldown_start - 1, mid_cooldown_step(schedule)}
         | set(noise_steps(schedule.total_steps, noise_points))
     )
 

@@ -106,12 +106,17 @@ def test_every_sampler_drives_the_define_by_run_space(sampler):
 def test_schedulers():
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
 
+    from codemix_search.search.rungs import ObjectiveRungs
     from codemix_search.search.tuner import make_scheduler
 
     expect = {"asha": ASHAScheduler, "hyperband": HyperBandScheduler, "none": FIFOScheduler}
     for name, cls in expect.items():
-        space = load_space(TINY, [f"early_stopping.scheduler={name}"])
+        space = load_space(
+            TINY, [f"early_stopping.scheduler={name}", "early_stopping.metric=val_loss"]
+        )
         assert isinstance(make_scheduler(space), cls)
+    # on the objectives, ASHA's scalar rule gives way to the preference / front rule
+    assert isinstance(make_scheduler(load_space(TINY)), ObjectiveRungs)
 
 
 def test_grid_needs_listed_values_and_the_right_sample_count():
