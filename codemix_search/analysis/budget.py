@@ -8,7 +8,7 @@ what a search will cost before it runs (core/costs.py has the model).
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from codemix_search.config.sources import load_sources
 from codemix_search.config.space import sources_uri
@@ -16,6 +16,7 @@ from codemix_search.core import costs
 from codemix_search.core.mixture import BASES
 from codemix_search.core.records import TrialStatus
 from codemix_search.errors import ConfigError
+from codemix_search.search.rung_placement import rung_iterations
 from codemix_search.storage.folder import DamagedFile, Folder, cache_root
 from codemix_search.storage.layout import RunLayout
 from codemix_search.train.loop_config import max_reports
@@ -42,23 +43,37 @@ def learn(run_uri: str, model: str, device: str) -> costs.Throughput:
 
 LEARNT = "throughput.json"
 """This machine's learnt rows (``<cache>/throughput.json``): every finished run, and
-benchmarks/gpu_check.py with ``--record``, writes the row of its (model, device); ``plan`` and
-``--dry-run`` prefer it to the built-in table (core/costs.py) and say where it came from."""
+benchmarks/gpu_check.py with ``--record``, adds the row of its (model, device); ``plan`` and
+``--dry-run`` prefer their pool (the median of the last ``KEEP_RUNS``, core/costs.pool) to the
+built-in table (core/costs.py) and say where it came from and how much the runs spread.
+Before, the last run's row replaced the others: after one run on a loaded machine, the next
+tiny run on a quiet one spent 0.39 of the planned device-seconds."""
+KEEP_RUNS = 10
 
 
-def learnt_rows() -> list[costs.Throughput]:
-
+def _observed() -> list[costs.Throughput]:
     folder = Folder(cache_root())
     try:
         rows = folder.read_json(LEARNT) if folder.exists(LEARNT) else []
-        return [costs.Throughput(**r) for r in rows]
+        return [costs.Throughput(**{**r, "runs": 1, "tokens_per_s_range": None}) for r in rows]
     except (DamagedFile, TypeError):
         return []  # an unreadable cache is no table: the built-in rows stand
 
 
+def learnt_rows() -> list[costs.Throughput]:
+    """One pooled row per (model, device) over the runs recorded here."""
+    by_pair: dict[tuple, list[costs.Throughput]] = {}
+    for r in _observed():
+        by_pair.setdefault((r.model, r.device), []).append(r)
+    return [costs.pool(rows) for rows in by_pair.values()]
+
+
 def record_row(row: costs.Throughput) -> None:
-    """Put ``row`` into the learnt table, replacing the one of its (model, device)."""
-    keep = [r for r in learnt_rows() if (r.model, r.device) != (row.model, row.device)]
+    """Add ``row`` to the learnt table (the last ``KEEP_RUNS`` of its (model, device) kept)."""
+    rows = _observed()
+    same = [r for r in rows if (r.model, r.device) == (row.model, row.device)]
+    keep = [r for r in rows if (r.model, r.device) != (row.model, row.device)]
+    keep += same[-(KEEP_RUNS - 1) :] if KEEP_RUNS > 1 else []
     Folder(cache_root()).write_json(LEARNT, [asdict(r) for r in [*keep, row]])
 
 
@@ -143,6 +158,12 @@ def cost_plan(space, gpus: int = 0, gpu_type: str | None = None, price=None, row
         # the trial's overhead and a finished trial's evaluation in reports' time: they set
         # when the next trial starts, so what it sees at a rung
         per_report = t.tokens / reports / row.tokens_per_s
+        rule = {}
+        if es.scheduler == "asha" and es.metric == "objectives":  # search/rungs.py's rungs
+            bpb = sum(o.metric == "bpb" for o in space.objectives)
+            rule = {"rungs": rung_iterations(space)}
+            if not space.preference.weighted:  # the front rule
+                rule |= {"dominated_by": es.dominated_by, "objectives": max(1, bpb)}
         stopping = costs.simulate_asha(
             space.budget.samples,
             reports,
@@ -151,22 +172,22 @@ def cost_plan(space, gpus: int = 0, gpu_type: str | None = None, price=None, row
             concurrency,
             start=row.overhead_s / per_report,
             finish=row.eval_s / per_report,
+            **rule,
         )
     bases = [b for b in space.inits if b in BASES]
-    return costs.plan(
-        space.budget.samples,
-        t.tokens,
-        t.model,
-        vocab,
-        t.seq_len,
-        t.workers,
-        concurrency,
-        stopping,
-        row,
-        bases=len(bases),
-        base_tokens=len(bases) * (t.init_tokens or t.tokens),
-        price_per_hour=price,
-    )
+
+    def at(r: costs.Throughput) -> costs.Plan:
+        return costs.plan(
+            space.budget.samples, t.tokens, t.model, vocab, t.seq_len, t.workers, concurrency,
+            stopping, r, bases=len(bases), base_tokens=len(bases) * (t.init_tokens or t.tokens),
+            price_per_hour=price,
+        )  # fmt: skip
+
+    p = at(row)
+    if row.tokens_per_s_range:  # what the slowest and the fastest run here would have taken
+        walls = [at(replace(row, tokens_per_s=v)).wall_seconds for v in row.tokens_per_s_range]
+        p = replace(p, wall_seconds_range=(min(walls), max(walls)))
+    return p
 
 
 BASES_NOTE = "trained first, skipped once cached"
@@ -186,7 +207,14 @@ def plan_table(p: costs.Plan, space) -> str:
         "finish)",
         f"  FLOPs        {p.flops:.3g}",
         f"  device time  {p.device_seconds / 3600:.2f} device-hours ({p.device_seconds:,.0f} s)",
-        f"  wall clock   {p.wall_seconds / 60:.1f} min",
+        f"  wall clock   {p.wall_seconds / 60:.1f} min"
+        + (
+            f" ({p.wall_seconds_range[0] / 60:.1f}-{p.wall_seconds_range[1] / 60:.1f} at the "
+            f"{row['runs']} runs' fastest and slowest throughput, "
+            f"{row['tokens_per_s_range'][1]:,.0f}-{row['tokens_per_s_range'][0]:,.0f} tokens/s)"
+            if p.wall_seconds_range
+            else ""
+        ),
         *(
             [f"  bases        {p.bases_seconds:,.0f} s of both: {BASES_NOTE}"]
             if p.bases_seconds

@@ -60,6 +60,10 @@ class Throughput:
     """What a finished trial adds: the cooldown's last checkpoint, evaluation (lm-eval +
     checkpoint noise) and the writes around it."""
     source: str
+    runs: int = 1
+    """How many runs' rows were pooled into this one (``pool``)."""
+    tokens_per_s_range: tuple[float, float] | None = None
+    """The slowest and fastest of those runs: what another run here may see."""
 
 
 # Measured on this project's 2-core CPU machine, 2 trials at a time, with core/costs.learn_row
@@ -99,6 +103,21 @@ def learn_row(finished: list[dict], stopped: list[dict], model: str, device: str
         overhead = median(m["train_seconds"] - m["tokens"] / tps for m in finished)
     overhead = max(0.0, overhead)
     return Throughput(model, device, tps, overhead, max(0.0, median(done) - overhead), source)
+
+
+def pool(rows: list[Throughput]) -> Throughput:
+    """One row from several runs' rows of one (model, device): the median of each figure (a
+    run on a loaded machine moves it less than it moves a mean), with the runs' range of
+    tokens/s kept as the spread (pure)."""
+    tps = [r.tokens_per_s for r in rows]
+    first = rows[0]
+    if len(rows) == 1:
+        return first
+    return Throughput(
+        first.model, first.device, median(tps), median(r.overhead_s for r in rows),
+        median(r.eval_s for r in rows), f"learnt from runs here: median of {len(rows)}",
+        len(rows), (min(tps), max(tps)),
+    )  # fmt: skip
 
 
 def non_embedding_params(size: str) -> int:
@@ -167,6 +186,9 @@ def simulate_asha(
     finish: float = 0.0,
     sims: int = 400,
     seed: int = 0,
+    rungs: list[int] | None = None,
+    dominated_by: int | None = None,
+    objectives: int = 1,
 ) -> Stopping:
     """The expected share of the planned reports trained (and its spread over runs: which
     trials ASHA stops is chance), and the share of trials that finish.
@@ -176,8 +198,13 @@ def simulate_asha(
     its slot ``finish`` longer (evaluation). At a rung a trial sees only the values recorded
     before it got there: two trials that started together never see each other, which is why
     ASHA stops fewer at 2 at a time than one after another (demo space: 62% of the tokens
-    when replayed one at a time, 66% +- 10% here at 2, 74% measured in two runs at 2)."""
-    rungs = milestones(reports, grace, rf)
+    when replayed one at a time, 66% +- 10% here at 2, 74% measured in two runs at 2).
+
+    ASHA's rule stops a trial whose value is below the rung's quantile; with ``dominated_by``
+    (search/rungs.py's front rule) a trial whose ``objectives`` values are dominated by that many
+    recorded ones, the objectives drawn independently (real ones correlate, which dominates more
+    often: the plan then expects a little more training than a run spends)."""
+    rungs = rungs if rungs is not None else milestones(reports, grace, rf)
     if not rungs or trials < 2:
         return Stopping(1.0, 1.0)
     # Bounded work whatever the budget: the shares settle within a hundred trials, so at most
@@ -193,11 +220,12 @@ def simulate_asha(
         recorded: dict[int, list[tuple[float, float]]] = {m: [] for m in rungs}
         slots, trained = [0.0] * max(1, concurrency), 0.0
         for i in range(simulated):
-            begun, value, stop = heapq.heappop(slots), rng.random(), None
+            begun, stop = heapq.heappop(slots), None
+            value = tuple(rng.random() for _ in range(objectives)) if dominated_by else rng.random()
             for m in rungs:
                 at = begun + start + m
                 seen = [v for t, v in recorded[m] if t < at]
-                if i and seen and value < _quantile(seen, q):
+                if i and seen and _stops(value, seen, q, dominated_by):
                     stop = m
                 recorded[m].append((at, value))
                 if stop:
@@ -208,6 +236,13 @@ def simulate_asha(
         shares.append(trained / simulated)
     sd = float(np.std(shares)) * (simulated / trials) ** 0.5
     return Stopping(float(np.mean(shares)), finished / (sims * simulated), sd)
+
+
+def _stops(value, seen: list, q: float, dominated_by: int | None) -> bool:
+    if dominated_by is None:  # ASHA: below the quantile (higher is better here)
+        return value < _quantile(seen, q)
+    beaten = sum(all(o >= v for o, v in zip(other, value, strict=True)) for other in seen)
+    return beaten >= dominated_by
 
 
 SIM_TRIALS = 128
@@ -240,6 +275,8 @@ class Plan:
     """Training the bases before the trials (in both totals; 0 once they are cached)."""
     cost: float | None
     throughput: dict
+    wall_seconds_range: tuple[float, float] | None = None
+    """The wall clock at the fastest and the slowest pooled run's throughput."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -23,9 +23,23 @@ def test_a_recorded_row_replaces_the_built_in_one_and_the_estimate(tmp_path, mon
     gpu = budget.cost_plan(space, gpus=1, gpu_type="H100")
     assert gpu.throughput["source"].startswith("estimated")
     budget.record_row(costs.Throughput("tiny", "H100", 9e5, 40.0, 5.0, "gpu_check --record"))
-    budget.record_row(costs.Throughput("tiny", "cpu", 5000.0, 10.0, 3.0, "learnt from run y"))
-    rows = {(r.model, r.device): r.tokens_per_s for r in budget.learnt_rows()}
-    assert rows == {("tiny", "H100"): 9e5, ("tiny", "cpu"): 5000.0}  # one row per pair
+    budget.record_row(costs.Throughput("tiny", "cpu", 5000.0, 20.0, 3.0, "learnt from run y"))
+    budget.record_row(costs.Throughput("tiny", "cpu", 1500.0, 14.0, 9.0, "learnt from run z"))
+    rows = {(r.model, r.device): r for r in budget.learnt_rows()}
+    assert set(rows) == {("tiny", "H100"), ("tiny", "cpu")}  # one pooled row per pair
+    cpu = rows["tiny", "cpu"]  # the median of three runs, not the last one's row
+    assert (cpu.tokens_per_s, cpu.overhead_s, cpu.eval_s) == (4000.0, 14.0, 3.0)
+    assert cpu.runs == 3 and cpu.tokens_per_s_range == (1500.0, 5000.0)
+    assert rows["tiny", "H100"].runs == 1 and rows["tiny", "H100"].tokens_per_s == 9e5
+    pooled = budget.cost_plan(space)
+    slow, fast = pooled.wall_seconds_range[1], pooled.wall_seconds_range[0]
+    assert fast < pooled.wall_seconds < slow  # the spread a plan shows
+    assert "at the 3 runs' fastest and slowest" in budget.plan_table(pooled, space)
+    for i in range(budget.KEEP_RUNS + 5):  # the table keeps the last KEEP_RUNS of a pair
+        budget.record_row(costs.Throughput("tiny", "cpu", 100.0 + i, 1.0, 1.0, f"run {i}"))
+    assert {(r.model, r.device): r.runs for r in budget.learnt_rows()}[
+        "tiny", "cpu"
+    ] == budget.KEEP_RUNS
     assert budget.cost_plan(space, gpus=1, gpu_type="H100").throughput["tokens_per_s"] == 9e5
     (tmp_path / budget.LEARNT).write_text("{not json")
     assert budget.learnt_rows() == []  # a damaged cache is no table, not an error

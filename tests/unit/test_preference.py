@@ -8,7 +8,8 @@ import pytest
 from codemix_search.config.load import load_space
 from codemix_search.core.preference import Constraint, Preference, PreferenceError, rank, scores
 from codemix_search.errors import ConfigError
-from codemix_search.search.rungs import decide, rung_iterations
+from codemix_search.search.rung_placement import rung_iterations
+from codemix_search.search.rungs import decide
 from tests.helpers import TINY
 
 NAMES, MODES = ["nl", "code"], ["min", "min"]
