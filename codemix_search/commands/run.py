@@ -109,4 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:  # Ray Data logs each step of the data build at INFO (its own config)
         os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
+        # Tune's TensorBoard logger renames `pass@1` at INFO for every trial: nothing to act on
+        logging.getLogger("tensorboardX").setLevel(logging.WARNING)
     return execute(req, args.address)

@@ -40,6 +40,9 @@ def tiny_run(tmp_path_factory):
         str(storage),
         "--name",
         "e2e",
+        # equal weights: early stopping keeps the best half at each rung on the preference (the
+        # space alone keeps the Pareto front, which on 4 trials may stop none)
+        "ranking.preference={weights: {nl_reasoning: 1, code: 1}}",
         timeout=900,
         # Fake credentials in the environment, as a user's shell would hold them: none may reach
         # any file the run writes (test_no_credentials_in_anything_the_run_wrote).
@@ -57,13 +60,18 @@ def test_run_writes_complete_layout(tiny_run):
     assert not glob.glob(str(run / "**" / ".tmp-*"), recursive=True)
 
 
-def test_trials_ran_and_asha_stopped_some(tiny_run):
+def test_trials_ran_and_early_stopping_stopped_some(tiny_run):
     run, _ = tiny_run
     records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
     assert len(records) >= 4
     statuses = [r["status"] for r in records]
     assert statuses.count("finished") >= 1
     assert statuses.count("pruned") >= 1, statuses
+    # every stop is in rungs.jsonl with its reason, and only those trials were pruned
+    decisions = [json.loads(x) for x in (run / "rungs.jsonl").read_text().splitlines()]
+    stopped = {d["trial_id"] for d in decisions if d["stopped"]}
+    pruned = {r["trial_id"] for r in records if r["status"] == "pruned"}
+    assert stopped == pruned and all("preference" in d["why"] for d in decisions if d["stopped"])
     for r in records:
         if r["status"] == "pruned":
             assert r["objectives"] == {}
@@ -159,8 +167,8 @@ def test_replay_reproduces_a_recipes_loss_curve(tiny_run):
     run, _ = tiny_run
     recipe = sorted(glob.glob(str(run / "recipes" / "*.yaml")))[0]
     curve = run / "trials" / os.path.basename(recipe)[: -len(".yaml")] / "curve.jsonl"
-    # 4 evals + the end of pretraining + 2 more noise points at the end (k = 3)
-    assert len(curve.read_text().splitlines()) == 7
+    # 4 evals + the end of pretraining + mid-cooldown + 2 more noise points at the end (k = 3)
+    assert len(curve.read_text().splitlines()) == 8
     out = subprocess.run(
         [sys.executable, "-m", "codemix_search", "replay", recipe],
         cwd=REPO,

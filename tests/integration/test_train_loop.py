@@ -50,21 +50,22 @@ def test_eval_steps_even_and_end_on_last():
 
 def test_reports_include_the_end_of_continued_pretraining_and_checkpoints_follow():
     sched = Schedule(40, 1e-3, cooldown_share=0.2)
-    assert report_steps(sched, 4) == [9, 19, 29, 31, 39]  # 31: last pretraining step
-    assert checkpoint_steps(sched, 4, every=1) == {9, 19, 29, 31, 39}
+    # 31: the last pretraining step; 35: the middle of the cooldown (a rung that sees it)
+    assert report_steps(sched, 4) == [9, 19, 29, 31, 35, 39]
+    assert checkpoint_steps(sched, 4, every=1) == {9, 19, 29, 31, 35, 39}
     assert checkpoint_steps(sched, 4, every=2) == {19, 31, 39}  # every 2nd + both phase ends
     assert checkpoint_steps(sched, 4, every=99) == {31, 39}
     # k = 3 noise points at the end, 2% of training apart (at least one step), checkpointed
-    assert report_steps(sched, 4, noise_points=3) == [9, 19, 29, 31, 37, 38, 39]
+    assert report_steps(sched, 4, noise_points=3) == [9, 19, 29, 31, 35, 37, 38, 39]
     assert checkpoint_steps(sched, 4, every=99, noise_points=3) == {31, 37, 38, 39}
     assert noise_steps(200, 3) == [191, 195, 199] and noise_steps(200, 1) == [199]
 
 
 def test_loop_reports_learns_and_checkpoints(tiny_data):
     cfg, reports, ckpts, last = run(tiny_data)
-    # 4 evals, the end of pretraining, and 2 more noise points before the end (k = 3)
-    assert cfg.noise_points == 3 and len(reports) == cfg.training.evals + 1 + 2
-    assert [r["phase"] for r in reports] == ["pretrain"] * 4 + ["cooldown"] * 3
+    # 4 evals, the end of pretraining, mid-cooldown, and 2 more noise points (k = 3)
+    assert cfg.noise_points == 3 and len(reports) == cfg.training.evals + 2 + 2
+    assert [r["phase"] for r in reports] == ["pretrain"] * 4 + ["cooldown"] * 4
     assert [r["step"] for r in reports][-3:] == [38, 39, 40]  # 2% of 40 steps: 1 step apart
     assert reports[-1]["lr"] == 0.0  # annealed to zero by the end of the cooldown
     assert reports[-1]["val_loss"] < reports[0]["val_loss"]
