@@ -13,7 +13,8 @@ from codemix_search.config.load import load_space
 from codemix_search.core.suites import suite_for
 from codemix_search.data.dataset import materialize
 from codemix_search.evaluate.rung_metric import rung_pairs
-from codemix_search.search.tuner import BaselineKeepingASHA, make_scheduler, scheduler_metric
+from codemix_search.search.rungs import ObjectiveRungs
+from codemix_search.search.tuner import make_scheduler, scheduler_metric
 from codemix_search.train.loop import train
 from codemix_search.train.loop_config import loop_config
 from tests.helpers import TINY
@@ -27,6 +28,8 @@ CODE |= {"cooldown_code_fraction": 0.5, "init": "scratch"}
 OVERRIDES = [
     "objectives=[{name: nl, category: nl_reasoning, metric: bpb, mode: min}]",
     "evaluation.baseline={code_fraction: 0.3, cooldown_code_fraction: 0.1}",
+    # the preference (search/rungs.py): ASHA's keep-the-best-half rule on it
+    "ranking.preference={weights: {nl: 1}}",
 ]
 
 
@@ -87,7 +90,7 @@ def test_asha_on_the_objectives_keeps_text_and_on_val_loss_stops_it(curves):
     assert not space.is_baseline(TEXT) and not space.is_baseline(CODE)
     for order in (("code", "text"), ("text", "code")):
         aligned = make_scheduler(space)
-        assert isinstance(aligned, BaselineKeepingASHA)
+        assert isinstance(aligned, ObjectiveRungs)
         assert "text" not in _decisions(aligned, *order, c)
     assert "code" in _decisions(make_scheduler(space), "text", "code", c)
     # Which of the two has the lower mean validation loss at 80 tiny steps depends on the commit
