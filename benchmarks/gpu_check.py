@@ -31,6 +31,8 @@ def main() -> None:
 
     from codemix_search.config.sections import Training
     from codemix_search.core.sizes import SIZES
+    from codemix_search.data.dataset import read_manifest
+    from codemix_search.storage.folder import Folder
     from codemix_search.train.loop import train
     from codemix_search.train.loop_config import LoopConfig
 
@@ -53,8 +55,7 @@ def main() -> None:
         args.compile, args.record = "false", False
     if not args.data:
         ap.error("--data DATASET_DIR is required (or --smoke)")
-    with open(os.path.join(args.data, "manifest.json")) as f:
-        manifest = json.load(f)
+    manifest = read_manifest(Folder(os.path.abspath(args.data)))
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
     modes = args.compile or ("both" if torch.cuda.is_available() else "false")
