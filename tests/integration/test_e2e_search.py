@@ -40,9 +40,14 @@ def tiny_run(tmp_path_factory):
         str(storage),
         "--name",
         "e2e",
-        # equal weights: early stopping keeps the best half at each rung on the preference (the
-        # space alone keeps the Pareto front, which on 4 trials may stop none)
-        "ranking.preference={weights: {nl_reasoning: 1, code: 1}}",
+        # A preference on NL reasoning: early stopping keeps the best half at each rung on it
+        # (the space alone keeps the Pareto front, which on 4 trials may stop none), and a
+        # mostly-text mixture runs before an all-code one, which is then behind it on NL at the
+        # first rung: a stop, whatever the sampler draws next.
+        "ranking.preference={weights: {nl_reasoning: 1}}",
+        "points_to_evaluate=[{code_fraction: 0.05, synthetic_share: 0.1, commit_share: 0.1, "
+        "cooldown_code_fraction: 0.0}, {code_fraction: 1.0, synthetic_share: 0.5, "
+        "commit_share: 0.5, cooldown_code_fraction: 0.5}]",
         timeout=900,
         # Fake credentials in the environment, as a user's shell would hold them: none may reach
         # any file the run writes (test_no_credentials_in_anything_the_run_wrote).
@@ -178,7 +183,7 @@ def test_replay_reproduces_a_recipes_loss_curve(tiny_run):
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "reproduced" in out.stdout and "NOT" not in out.stdout
-    assert out.stdout.count("diff 0.00e+00") == 7
+    assert out.stdout.count("diff 0.00e+00") == 8
     bad = subprocess.run(
         [sys.executable, "-m", "codemix_search", "replay", str(run / "nope.yaml")],
         cwd=REPO,
