@@ -143,9 +143,7 @@ def test_ray_data_engine_is_byte_identical_to_local(tmp_path, ray_session):
     assert ray_m.engine == "ray" and local.engine == "local"
     for name in ("web", "gh"):
         for split in ("train", "val"):
-            assert (
-                ray_m.sources[name]["splits"][split] == local.sources[name]["splits"][split]
-            )
+            assert ray_m.sources[name]["splits"][split] == local.sources[name]["splits"][split]
         assert (
             ray_m.sources[name]["contaminated_removed"]
             == local.sources[name]["contaminated_removed"]
