@@ -46,7 +46,7 @@ def within_noise(p, best, sigmas, modes) -> bool:
 
 def best_preference_point(keys, grid, names, modes, sigmas):
     rows = [grid[k]["objectives"] for k in keys]
-    s = pref.scores(rows, names, modes, {n: 1.0 for n in names}, sigmas)
+    s = pref.scores(rows, names, modes, pref.Preference().weights_for(names), sigmas)
     return keys[int(np.argmax(s))]
 
 
@@ -177,13 +177,14 @@ def swarm_confirm(space, tiny_space, grid, tiny, sigmas, dims, ks=(1, 2, 3)) -> 
     grid_flops = sum(grid[k]["tokens"][-1] for k in keys) * demo_fpt
     tiny_flops = sum(tiny[k]["tokens"][-1] for k in keys) * tiny_fpt
     tiny_rows = [tiny[k]["objectives"] for k in keys]
-    order = np.argsort(pref.scores(tiny_rows, names, modes, {n: 1.0 for n in names}))[::-1]
+    equal = pref.Preference().weights_for(names)
+    order = np.argsort(pref.scores(tiny_rows, names, modes, equal))[::-1]
     best = best_preference_point(keys, grid, names, modes, sigmas)
     out = []
     for k in ks:
         picked = [keys[i] for i in order[:k]]
         demo_rows = [grid[p]["objectives"] for p in picked]
-        s = pref.scores(demo_rows, names, modes, {n: 1.0 for n in names}, sigmas)
+        s = pref.scores(demo_rows, names, modes, equal, sigmas)
         confirmed = picked[int(np.argmax(s))]
         flops = tiny_flops + sum(grid[p]["tokens"][-1] for p in picked) * demo_fpt
         out.append({

@@ -48,7 +48,7 @@ def pick(
     base = next((r for r in done if r.is_baseline), None)
     baseline = dict(base.objectives) if base else None
     sigma = [(noise or {}).get(n) for n in names]
-    weights = preference.weights if preference.weighted else {n: 1.0 for n in names}
+    weights = preference.weights_for(names)
     unit = pref.scales(rows, sigma)
     score = pref.scores(rows, names, modes, weights, sigma)
     order = pref.rank(rows, names, modes, preference, baseline, sigma)

@@ -23,13 +23,11 @@ from codemix_search.storage.layout import RunLayout
 def _weights(items: list[str]) -> dict[str, float]:
     out = {}
     for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value) if sep else None
+        name, _, value = item.partition("=")
+        try:  # no '=' leaves value empty: not a number either
+            out[name.strip()] = float(value)
         except ValueError:
-            out[name.strip()] = None
-        if out[name.strip()] is None:
-            raise ConfigError("--weight", "", f"{item!r}: write OBJECTIVE=NUMBER")
+            raise ConfigError("--weight", "", f"{item!r}: write OBJECTIVE=NUMBER") from None
     return out
 
 

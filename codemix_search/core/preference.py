@@ -97,9 +97,9 @@ class Preference:
     def weighted(self) -> bool:
         return any(self.weights.values())
 
-    def equal(self, objectives: Sequence[str]) -> Preference:
-        """The same constraints, every objective weighing 1 (the 'equal-weight' preference)."""
-        return Preference({n: 1.0 for n in objectives}, self.constraints)
+    def weights_for(self, objectives: Sequence[str]) -> Mapping[str, float]:
+        """The weights, or every objective weighing 1 when none is given (equal weights)."""
+        return self.weights if self.weighted else {n: 1.0 for n in objectives}
 
     def violations(
         self, values: Mapping[str, float], baseline: Mapping[str, float] | None = None
@@ -168,7 +168,6 @@ def rank(
 ) -> list[int]:
     """Row indices best first: feasible rows by the preference scalar, then infeasible ones by
     their total violation (Deb's rule: a feasible trial beats any infeasible one)."""
-    weights = preference.weights if preference.weighted else {n: 1.0 for n in names}
-    s = scores(rows, names, modes, weights, noise)
+    s = scores(rows, names, modes, preference.weights_for(names), noise)
     viol = [sum(preference.violations(dict(zip(names, r, strict=True)), baseline)) for r in rows]
     return sorted(range(len(rows)), key=lambda i: (viol[i] > 0, viol[i], -s[i]))
