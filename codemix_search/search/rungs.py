@@ -2,7 +2,8 @@
 user's preference or, without one, keeping the Pareto front.
 
 ASHA compares one scalar per rung. The mean BPB of the objectives is, in practice, code BPB
-(its range over the demo's trials is 0.67 BPB, the others' 0.01-0.19): the shipped demo stopped
+(its range over the trials of the demo run the issue audited was 0.67 BPB, the others'
+0.01-0.19): the shipped demo stopped
 every text-initialised trial but the protected baseline. Here each rung compares the trials'
 vectors of rung values (``rung/<objective>``: gold BPB on 32 items a task, train/rung_scoring.py):
 

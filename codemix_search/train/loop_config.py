@@ -120,8 +120,8 @@ def noise_steps(total_steps: int, k: int) -> list[int]:
 
 def mid_cooldown_step(schedule: Schedule) -> int:
     """The step half-way through the cooldown: a report there lets early stopping see what the
-    cooldown mixture does before the trial's end (the paper's cooldown knob moved 12 of the
-    bench grid's 15 front points; a rung before the cooldown is blind to it)."""
+    cooldown mixture does before the trial's end (7 of the committed bench grid's 10 front
+    points use cooldown code; a rung before the cooldown is blind to it)."""
     return schedule.cooldown_start + schedule.cooldown_steps // 2 - 1
 
 
