@@ -8,6 +8,7 @@ what a search will cost before it runs (core/costs.py has the model).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, replace
 
 from codemix_search.config.sources import load_sources
@@ -15,6 +16,7 @@ from codemix_search.config.space import sources_uri
 from codemix_search.core import costs
 from codemix_search.core.mixture import BASES
 from codemix_search.core.records import TrialStatus
+from codemix_search.core.schedule import Schedule
 from codemix_search.errors import ConfigError
 from codemix_search.search.rung_placement import rung_iterations
 from codemix_search.storage.folder import DamagedFile, Folder, cache_root
@@ -180,7 +182,9 @@ def cost_plan(space, gpus: int = 0, gpu_type: str | None = None, price=None, row
         return costs.plan(
             space.budget.samples, t.tokens, t.model, vocab, t.seq_len, t.workers, concurrency,
             stopping, r, bases=len(bases), base_tokens=len(bases) * (t.init_tokens or t.tokens),
-            price_per_hour=price,
+            price_per_hour=price, prefixes=prefixes_planned(space),
+            prefix_tokens=Schedule(t.steps, t.lr, t.cooldown_share, t.warmup_share).cooldown_start
+            * t.tokens_per_step,
         )  # fmt: skip
 
     p = at(row)
@@ -188,6 +192,21 @@ def cost_plan(space, gpus: int = 0, gpu_type: str | None = None, price=None, row
         walls = [at(replace(row, tokens_per_s=v)).wall_seconds for v in row.tokens_per_s_range]
         p = replace(p, wall_seconds_range=(min(walls), max(walls)))
     return p
+
+
+def prefixes_planned(space) -> int:
+    """Shared pretraining prefixes a branched search trains (0: it does not branch): a grid's
+    distinct points over the non-cooldown parameters, or one per ``branching.variants`` trials
+    (points to evaluate each start their own)."""
+    if not space.branches_cooldowns:
+        return 0
+    samples = space.budget.samples
+    if space.sampler == "grid":
+        cooldown = set(space.cooldown_param_names)
+        kept = [len(p.choices) for p in space.parameters
+                if p.type == "categorical" and p.name not in cooldown]  # fmt: skip
+        return min(samples, math.prod(kept))
+    return min(samples, math.ceil(samples / space.branching.variants))
 
 
 BASES_NOTE = "trained first, skipped once cached"
@@ -205,6 +224,14 @@ def plan_table(p: costs.Plan, space) -> str:
         f"  tokens       {p.tokens:,} expected (sd {p.tokens_sd:,} over which trials ASHA "
         f"stops) of {p.planned_tokens:,} planned ({p.finished_trials:g} trials expected to "
         "finish)",
+        *(
+            [
+                f"  branching    {p.trials} trials from {p.prefixes} shared pretraining prefixes: "
+                f"{p.shared_tokens:,} tokens not repeated (in the tokens above)"
+            ]
+            if p.prefixes
+            else []
+        ),  # fmt: skip
         f"  FLOPs        {p.flops:.3g}",
         f"  device time  {p.device_seconds / 3600:.2f} device-hours ({p.device_seconds:,.0f} s)",
         f"  wall clock   {p.wall_seconds / 60:.1f} min"

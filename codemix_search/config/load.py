@@ -19,6 +19,7 @@ from codemix_search.config.ranking import Ranking
 from codemix_search.config.sections import (
     SAMPLERS,
     TRAINING_FIELDS,
+    Branching,
     Budget,
     Data,
     EarlyStopping,
@@ -91,6 +92,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
     training = section(Training, raw, "training", file)
     stopping = section(EarlyStopping, raw, "early_stopping", file)
     budget = section(Budget, raw, "budget", file)
+    branching = section(Branching, raw, "branching", file)
     data = build(Data, raw.get("data"), file, "data")
     data.validate(file, set(raw.get("data") or {}))
     evaluation = section(Evaluation, raw, "evaluation", file)
@@ -119,6 +121,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         training=training,
         early_stopping=stopping,
         budget=budget,
+        branching=branching,
         data=data,
         evaluation=evaluation,
         sampler=sampler,

@@ -225,6 +225,23 @@ class EarlyStopping:
 
 
 @dataclass(frozen=True)
+class Branching:
+    cooldowns: str = "auto"
+    """Trials with the same init, pretraining mixture and training knobs share one continued
+    pretraining (trained once, cached in ``<storage>/_prefixes``, reused across runs) and
+    branch their cooldowns from its checkpoint (train/prefix.py). ``auto``: on where
+    pretraining repeats (a grid, or ``variants`` > 1); ``on``; ``off``."""
+    variants: int = 1
+    """Model-based samplers: each pretraining mixture they propose is followed by this many - 1
+    trials that keep it and vary only the cooldown (the paper's protocol); 1: no branching."""
+
+    def validate(self, file: str) -> None:
+        _one_of(file, "branching.cooldowns", self.cooldowns, ("auto", "on", "off"))
+        if not isinstance(self.variants, int) or self.variants < 1:
+            raise ConfigError(file, "branching.variants", "must be an integer >= 1")
+
+
+@dataclass(frozen=True)
 class Budget:
     samples: int = 4
     concurrency: int = 2

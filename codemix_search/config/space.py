@@ -7,6 +7,7 @@ Built by load.py; frozen, so every stage after loading reads the same space.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import random
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from codemix_search.config.params import Param
 from codemix_search.config.ranking import Ranking
 from codemix_search.config.sections import (
     TRAINING_FIELDS,
+    Branching,
     Budget,
     Data,
     EarlyStopping,
@@ -45,6 +47,7 @@ class SearchSpace:
     training: Training = field(default_factory=Training)
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
     budget: Budget = field(default_factory=Budget)
+    branching: Branching = field(default_factory=Branching)
     data: Data = field(default_factory=Data)
     evaluation: Evaluation = field(default_factory=Evaluation)
     sampler: str = "tpe"
@@ -110,6 +113,37 @@ class SearchSpace:
         if self.mixture_spec.parametrisation == "dirichlet":
             return dirichlet_param_names(self.catalog)
         return list(SHARE_NAMES)
+
+    @functools.cached_property
+    def cooldown_param_names(self) -> tuple[str, ...]:
+        """The searched mixture parameters that change only the cooldown's weights (e.g.
+        ``cooldown_code_fraction``): found by moving each one over its range at a few sampled
+        points and watching the pretraining weights, so any parametrisation is covered."""
+        rng = random.Random(self.seed)
+        points = [self.sample(rng) for _ in range(4)]
+        out = []
+        for p in self.parameters:
+            if p.name not in self.mixture_param_names or p.type == "fixed":
+                continue
+            ends = list(p.choices) if p.type == "categorical" else [p.low, p.high]
+            if all(
+                self.mixture({**x, p.name: v}).pretrain == self.mixture(x).pretrain
+                for x in points
+                for v in ends
+            ):
+                out.append(p.name)
+        return tuple(out)
+
+    @property
+    def branches_cooldowns(self) -> bool:
+        """Whether trials share continued pretraining and branch their cooldowns from it
+        (``branching.cooldowns``; ``auto``: where pretraining repeats, a grid over a cooldown
+        parameter or ``branching.variants`` > 1)."""
+        mode = self.branching.cooldowns
+        if mode != "auto":
+            return mode == "on"
+        repeats = self.sampler == "grid" or self.branching.variants > 1
+        return repeats and bool(self.cooldown_param_names)
 
     def training_for(self, config: Mapping[str, Any]) -> Training:
         """The training knobs of one trial: searched values override the space's defaults."""

@@ -277,6 +277,10 @@ class Plan:
     throughput: dict
     wall_seconds_range: tuple[float, float] | None = None
     """The wall clock at the fastest and the slowest pooled run's throughput."""
+    prefixes: int = 0
+    """Shared pretraining prefixes the trials branch from (0: no branching)."""
+    shared_tokens: int = 0
+    """Pretraining tokens branching does not repeat (out of ``tokens`` already)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -295,6 +299,8 @@ def plan(
     bases: int = 0,
     base_tokens: int = 0,
     price_per_hour: float | None = None,
+    prefixes: int = 0,
+    prefix_tokens: int = 0,
 ) -> Plan:
     """``stopping``: what ``simulate_asha`` gives (or a run's own (share, finished)).
     Device-seconds count every worker of a trial; wall-clock runs ``concurrency`` trials at a
@@ -304,8 +310,14 @@ def plan(
     tokens_sd = trials * tokens_per_trial * share_sd
     trial_s = row.overhead_s + tokens_per_trial * share / row.tokens_per_s + row.eval_s * finish
     bases_s = base_tokens / row.tokens_per_s + bases * row.overhead_s
-    device_s = (trials * trial_s + bases_s) * workers
-    tokens = trials * tokens_per_trial * share + base_tokens
+    # Branching (train/prefix.py): trials beyond the first of each prefix skip its pretraining
+    # (``prefix_tokens`` each); each prefix costs one more start-up (its own Train run).
+    shared = max(0, trials - prefixes) * prefix_tokens if prefixes else 0
+    shared = min(shared, round(trials * tokens_per_trial * share) - prefixes * prefix_tokens)
+    shared = max(0, shared)
+    saved_s = shared / row.tokens_per_s - prefixes * row.overhead_s
+    device_s = (trials * trial_s + bases_s - saved_s) * workers
+    tokens = trials * tokens_per_trial * share + base_tokens - shared
     return Plan(
         trials=trials,
         concurrency=concurrency,
@@ -316,9 +328,15 @@ def plan(
         finished_trials=round(trials * finish, 1),
         device_seconds=round(device_s, 1),
         wall_seconds=round(
-            RUN_OVERHEAD_S + bases_s + math.ceil(trials / max(1, concurrency)) * trial_s, 1
+            RUN_OVERHEAD_S
+            + bases_s
+            + math.ceil(trials / max(1, concurrency)) * trial_s
+            - saved_s / max(1, concurrency),
+            1,
         ),
         bases_seconds=round(bases_s, 1),
         cost=round(device_s / 3600 * price_per_hour, 2) if price_per_hour else None,
         throughput=asdict(row),
+        prefixes=prefixes,
+        shared_tokens=round(shared),
     )

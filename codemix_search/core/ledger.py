@@ -36,10 +36,14 @@ def trial_cost(record: TrialRecord, space, vocab_size: int) -> Cost:
     used = int(m.get("tokens") or 0)
     if record.finished:
         used = max(used, t.tokens)
+    # A branched cooldown (train/prefix.py) trained only what follows its shared prefix when
+    # another trial trained the prefix: those tokens are that trial's.
+    shared = int(m.get("shared_tokens") or 0)
+    used = max(0, used - shared)
     if record.reused_from:  # a twin's result (same mixture and seed): nothing was trained
-        used = 0
+        used, shared = 0, 0
     stopped = record.status in (TrialStatus.PRUNED, TrialStatus.DIVERGED)
-    saved = max(0, t.tokens - used) if stopped else 0
+    saved = max(0, t.tokens - shared - used) if stopped else 0
     # Device-seconds: every worker for the training wall time (Tune's clock for a stopped
     # trial, which never reported its own) plus the trial's own process for the rest of the
     # trial: evaluation, and set-up and writes around it (~6 s of a 47 s tiny trial on 2 cores
@@ -59,16 +63,21 @@ def trial_cost(record: TrialRecord, space, vocab_size: int) -> Cost:
         saved_flops=saved * per_token,
         device_seconds=round(train_s * t.workers + driver_s, 2),
         flops_per_token=per_token,
+        shared_tokens=shared,
     )
 
 
 def run_totals(costs: list[Cost]) -> dict:
     """Sums over the run, and the share of the planned compute that early stopping saved."""
-    keys = ("tokens", "planned_tokens", "flops", "saved_tokens", "saved_flops", "device_seconds")
+    keys = ("tokens", "planned_tokens", "flops", "saved_tokens", "saved_flops", "device_seconds",
+            "shared_tokens")  # fmt: skip
     out = {k: sum(getattr(c, k) for c in costs) for k in keys}
     out["device_seconds"] = round(out["device_seconds"], 2)
     spent_or_saved = out["tokens"] + out["saved_tokens"]
     out["saved_share"] = out["saved_tokens"] / spent_or_saved if spent_or_saved else 0.0
+    # Branching's share of what the trials would have trained without it (stopped or not).
+    whole = spent_or_saved + out["shared_tokens"]
+    out["shared_share"] = out["shared_tokens"] / whole if whole else 0.0
     out["trials"] = len(costs)
     return out
 
@@ -78,4 +87,10 @@ def line(totals: dict) -> str:
         f"cost: {totals['tokens']:,} tokens, {totals['flops']:.3g} FLOPs, "
         f"{totals['device_seconds']:,.0f} device-seconds; early stopping saved "
         f"{totals['saved_tokens']:,} tokens ({totals['saved_share']:.0%})"
+        + (
+            f"; shared pretraining saved {totals['shared_tokens']:,} tokens "
+            f"({totals['shared_share']:.0%})"
+            if totals.get("shared_tokens")
+            else ""
+        )
     )

@@ -112,6 +112,9 @@ class Cost:
     saved_flops: float
     device_seconds: float
     flops_per_token: float
+    shared_tokens: int = 0
+    """Tokens of its pretraining another trial trained (a shared prefix, train/prefix.py):
+    not in ``tokens``, not counted twice."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

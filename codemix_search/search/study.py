@@ -163,11 +163,28 @@ class MixtureOptunaSearch(OptunaSearch):
         self._study_failed = True
         return Searcher.FINISHED
 
+    # (variants, parameters a variant keeps): the two-level sampler of ``branching.variants``.
+    variants: tuple[int, tuple[str, ...]] = (1, ())
+
     def _suggest(self, trial_id: str):
         params = super().suggest(trial_id)
         if params is not None:  # link the Optuna trial to the run's trial folder
             self._ot_trials[trial_id].set_user_attr("trial_id", trial_id)
+            self._enqueue_variants(self._ot_trials[trial_id], params)
         return params
+
+    def _enqueue_variants(self, ot_trial, params: dict) -> None:
+        """The two-level sampler: a pretraining mixture the sampler proposed is followed by
+        ``variants - 1`` trials that keep it (and the init and knobs) and leave only the
+        cooldown parameters to the sampler: Optuna's enqueued trials with partial fixed
+        parameters. They share the prefix (train/prefix.py), so each costs only its cooldown.
+        The mark is in the study, so a resumed search does not enqueue a variant's variants."""
+        k, kept = self.variants
+        if k <= 1 or "branch_of" in ot_trial.user_attrs:
+            return
+        fixed = {n: params[n] for n in kept if n in params}
+        for _ in range(k - 1):
+            self._ot_study.enqueue_trial(fixed, user_attrs={"branch_of": ot_trial.number})
 
     def _note(self, trial_id: str, result: dict | None) -> None:
         # Multi-objective studies take no intermediate values (Trial.report); the rung metric

@@ -10,6 +10,7 @@ manifest hash and package versions.
 from __future__ import annotations
 
 import importlib.metadata as md
+import json
 import os
 import statistics
 import time
@@ -26,9 +27,12 @@ from codemix_search.data.dataset import DataManifest, materialize
 from codemix_search.errors import DataError
 from codemix_search.evaluate.rung_metric import rung_pairs
 from codemix_search.search.scoring import score_trial
+from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import DatasetLayout, RunLayout, TrialLayout
+from codemix_search.train.checkpoint import record_curve
 from codemix_search.train.launch import checkpoint_uri, make_trainer
 from codemix_search.train.loop_config import loop_config
+from codemix_search.train.prefix import SharedPrefix, branch_config, ensure_prefix
 
 
 def versions() -> dict:
@@ -79,10 +83,11 @@ def run_trial(
     cfg = loop_config(space, config, data_uri, manifest, seed, inits)
     if space.early_stopping.metric == "objectives":
         cfg = cfg.replace(rung_pairs=_rung_pairs(space, data_uri, manifest))
-    trial.folder.write_json(
-        TrialLayout.TRIAL,
-        _description(trial_id, config, mixture, training, seed, data_uri, manifest, cfg),
-    )
+    prefix = None
+    if space.branches_cooldowns:
+        cfg, prefix = _branch(cfg, space, run, trial, trial_id, plan, training.max_failures)
+    described = _description(trial_id, config, mixture, training, seed, data_uri, manifest, cfg)
+    trial.folder.write_json(TrialLayout.TRIAL, described | _prefix_fields(prefix, cfg))
     t0 = time.time()
     result = _train(
         cfg.replace(curve_folder=trial.folder.uri),
@@ -92,7 +97,7 @@ def run_trial(
         plan,
         training.max_failures,
     )
-    train_seconds = time.time() - t0
+    train_seconds = time.time() - t0 + (prefix.seconds if prefix else 0.0)
     last = dict(result.metrics or {})
     if TrialReport.of(last).diverged:
         status = TrialReport.keys(TrialStatus.DIVERGED)
@@ -116,6 +121,7 @@ def run_trial(
         "train_seconds": train_seconds,
         "eval_seconds": scores.eval_seconds,
         "checkpoint_uri": checkpoint_uri(result.checkpoint, run.train.uri),
+        **_prefix_fields(prefix, cfg),
     }
     # Per-item scores (paired differences between trials) and the objectives at the last k
     # checkpoints (checkpoint noise): what the report's signal-to-noise table is made of.
@@ -128,6 +134,44 @@ def run_trial(
     )
     run.by_seed.write_json(f"{seed}.json", {"trial_id": trial_id, "mixture_id": mixture.id})
     tune.report(final)
+
+
+def _branch(cfg, space: SearchSpace, run: RunLayout, trial, trial_id: str, plan, max_failures):
+    """Make sure the trial's shared pretraining prefix exists (train it, wait for the trial
+    training it, or find it cached: train/prefix.py), replay its reports to the scheduler and
+    into the trial's curve, and return the loop config that trains only the cooldown from it."""
+    cfg = branch_config(cfg, space.seed)
+    storage = Folder(run.uri.rstrip("/").rsplit("/", 1)[0])  # the run's storage: shared by runs
+    train_root = run.train.uri if not run.train.is_local else run.train.local_path()
+
+    def train_prefix(pcfg, scratch: Folder) -> tuple[str, list[dict]]:
+        result = make_trainer(
+            pcfg.replace(curve_folder=scratch.uri), plan, f"prefix-{trial_id}", train_root,
+            max_failures=max_failures, keep_checkpoints=1,
+        ).fit()  # fmt: skip
+        if TrialReport.of(result.metrics).diverged or result.checkpoint is None:
+            raise DataError(scratch.uri, "training.lr", "the shared prefix diverged: lower lr")
+        rows = scratch.read_text(TrialLayout.CURVE).splitlines()
+        return checkpoint_uri(result.checkpoint, train_root), [json.loads(x) for x in rows if x]
+
+    prefix = ensure_prefix(storage, cfg, train_prefix, made_by=run.trial(trial_id).folder.uri)
+    shared = 0 if prefix.trained_here else prefix.tokens
+    for row in prefix.curve:  # the same reports the trial would have made itself
+        row = {**row, **({"shared_tokens": shared} if shared else {})}
+        record_curve(trial.folder, row)
+        tune.report(row)
+    return cfg.replace(resume_uri=prefix.uri, shared_tokens=shared), prefix
+
+
+def _prefix_fields(prefix: SharedPrefix | None, cfg) -> dict:
+    """What a branched trial records of its prefix (nothing for a trial without one)."""
+    if prefix is None:
+        return {}
+    return {
+        "prefix_key": prefix.key,
+        "shared_tokens": cfg.shared_tokens,
+        "prefix_wait_seconds": round(prefix.waited_s, 2),
+    }
 
 
 def _description(trial_id, config, mixture, training, seed, data_uri, manifest, cfg) -> dict:

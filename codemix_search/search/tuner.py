@@ -34,7 +34,7 @@ from codemix_search.search.callbacks import (
     TokenBudgetStopper,
     UnfinishedTrials,
 )
-from codemix_search.search.optuna_params import suggest
+from codemix_search.search.optuna_params import distributions, suggest
 from codemix_search.search.progress import ProgressLine
 from codemix_search.search.rungs import ObjectiveRungs
 from codemix_search.search.study import (
@@ -208,7 +208,7 @@ def search(
 def make_searcher(space: SearchSpace, storage, initial: bool = True) -> MixtureOptunaSearch:
     """The searcher of a run: Optuna on the space's study (``initial``: with the space's
     initial points, unless those were tried before Tune's state was lost)."""
-    return MixtureOptunaSearch(
+    searcher = MixtureOptunaSearch(
         space=functools.partial(suggest, space),
         metric=space.metric_names,
         mode=space.modes,
@@ -217,6 +217,10 @@ def make_searcher(space: SearchSpace, storage, initial: bool = True) -> MixtureO
         storage=storage,
         points_to_evaluate=(space.initial_points or None) if initial else None,
     )
+    if space.sampler != "grid" and space.branching.variants > 1:
+        kept = tuple(n for n in distributions(space) if n not in space.cooldown_param_names)
+        searcher.variants = (space.branching.variants, kept)
+    return searcher
 
 
 def _new_tuner(

@@ -89,6 +89,8 @@ def train(
     torch.set_num_threads(max(1, int(cfg.training.cpus_per_worker)))
     report = report or (lambda metrics, checkpoint_dir=None: None)
     state: dict = {"step": -1}
+    if resume_dir is None and cfg.resume_uri:  # a cooldown branched from a shared prefix
+        resume_dir = fetch_model(cfg.resume_uri)
     if resume_dir:
         with open(os.path.join(resume_dir, "state.json")) as f:
             state = json.load(f)
@@ -108,7 +110,7 @@ def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
         cfg.training.model,
         manifest.vocab_size,
         cfg.training.seq_len,
-        derive_seed(cfg.seed, "init"),
+        derive_seed(cfg.seed_of_pretraining, "init"),
     )
     if resume_dir:
         load_weights(model, resume_dir)
@@ -138,7 +140,9 @@ def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
             n,
             cfg.training.batch_size,
             cfg.training.seq_len,
-            derive_seed(cfg.seed, "data", phase),
+            derive_seed(
+                cfg.seed_of_pretraining if phase == "pretrain" else cfg.seed, "data", phase
+            ),
             rank,
             world,
             consumed=consumed,
@@ -156,7 +160,7 @@ def _setup(cfg: LoopConfig, rank, world, wrap_model, resume_dir, start) -> _Run:
         s: validation_windows(
             load_split(local, manifest, s, "val"), cfg.training.val_sequences, cfg.training.seq_len
         )
-        for s in sources
+        for s in (cfg.val_sources or sources)
     }
     return _Run(
         model,
@@ -229,7 +233,7 @@ def _steps(cfg: LoopConfig, run: _Run, rank: int, report) -> dict:
     window_loss, window_n = torch.zeros((), device=device), 0
     metrics: dict = {}
     first_step_time = None
-    for step in range(run.start, schedule.total_steps):
+    for step in range(run.start, cfg.stop_step or schedule.total_steps):
         phase = schedule.phase(step)
         for g in opt.param_groups:
             g["lr"] = schedule.lr(step)
@@ -294,6 +298,7 @@ def _progress(cfg: LoopConfig, run: _Run, step: int, phase: str, train_loss: flo
         # Which GPU (e.g. "NVIDIA H200"): the plan's learnt throughput is per device type.
         "device_name": device_name(str(run.device)),
         **{f"epochs/{s}": e for s, e in run.epochs.items()},
+        **({"shared_tokens": cfg.shared_tokens} if cfg.shared_tokens else {}),
     }
 
 

@@ -46,6 +46,24 @@ class LoopConfig:
     """{objective: [[context, continuation], ...]}: score these at every report and report
     ``rung_metric`` (evaluate/rung_metric.py); None: no objective-aligned rung metric."""
 
+    pretrain_seed: int | None = None
+    """Seeds the model init and the pretraining data when set (a shared prefix's seed,
+    train/prefix.py), so every cooldown branched from it sees the same pretraining."""
+    stop_step: int | None = None
+    """Train only up to this step (a shared prefix stops where its cooldowns start)."""
+    resume_uri: str | None = None
+    """A saved loop checkpoint to continue from (the shared prefix a cooldown branches from)."""
+    shared_tokens: int = 0
+    """Tokens of this trial's pretraining that another trial trained (its shared prefix):
+    reported with every report, so the ledger never counts them twice."""
+    val_sources: list[str] | None = None
+    """Validate on these sources (None: the mixture's); a prefix and its branches validate on
+    every source, so the reports a branch replays match its own."""
+
+    @property
+    def seed_of_pretraining(self) -> int:
+        return self.seed if self.pretrain_seed is None else self.pretrain_seed
+
     @property
     def tokens_per_step(self) -> int:
         return self.training.tokens_per_step
