@@ -4,7 +4,7 @@ docs/ can be recomputed without the run folder (which holds checkpoints: megabyt
     python benchmarks/grid_points.py runs/bench-grid --out docs/bench_grid
 
 writes ``<out>_points.jsonl`` (one finished point a line: its trial, mixture and settings, seed,
-objectives, the categories' scores (BPB, accuracy, Brier), every report of its curve with the rung values ASHA compares, tokens, seconds) and
+objectives, the categories' scores (BPB, accuracy, Brier), every report of its curve with the rung values ASHA compares, tokens, seconds, the shared pretraining prefix it branched from) and
 ``<out>_meta.json`` (the resolved space, the run's signal table: the noise components). The
 benchmarks (search_efficiency.py, paper_directions.py) read either a run folder or these files.
 """
@@ -43,6 +43,9 @@ def points(uri: str) -> list[dict]:
             "curve": [{k: v for k, v in c.items() if k in KEEP or k.startswith("rung/")}
                       for c in curve],
             "tokens": int(curve[-1]["tokens"]) if curve else None,
+            # branched cooldowns (train/prefix.py): the prefix it shares, and the tokens of it
+            # another trial trained (0: this trial trained it, or the run did not branch)
+            "prefix": m.get("prefix_key"), "shared_tokens": int(m.get("shared_tokens") or 0),
             "seconds": m.get("time_total_s"),
         })  # fmt: skip
     return sorted(out, key=lambda p: p["trial_id"])

@@ -9,6 +9,8 @@ M = [
  ("benchmarks/search_efficiency.py", "sum(dominates(o, v) for o in seen) >= need", "sum(dominates(o, v) for o in seen) >= 1"),
  ("benchmarks/search_efficiency.py", "hv = hypervolume([grid[k][\"objectives\"] for k in found], modes, ref)", "hv = hypervolume([grid[k][\"objectives\"] for k in keys], modes, ref)"),
  ("benchmarks/search_efficiency.py", "np.hypot(sig.get(\"seed_noise\") or 0.0, sig.get(\"item_noise\") or 0.0)", "np.hypot(sig.get(\"seed_noise\") or 0.0, 0.0)"),
+ ("benchmarks/_fair_search.py", "cost = max(0, end - self.pre)", "cost = end"),
+ ("benchmarks/_fair_search.py", "cost += self.pre", "cost += 0"),
  ("codemix_search/analysis/transfer.py", "idx = rng.integers(0, len(x), len(x))", "idx = np.arange(len(x))"),
  ("benchmarks/paper_directions.py", "dof = len(y) - X.shape[1]", "dof = len(y) - 1"),
  ("codemix_search/analysis/transfer.py", "            if da == 0 or db == 0:\n                continue\n", ""),

@@ -13,6 +13,7 @@ from dataclasses import asdict, replace
 
 from codemix_search.config.sources import load_sources
 from codemix_search.config.space import sources_uri
+from codemix_search.config.strategy import confirm_space, proxy_space
 from codemix_search.core import costs
 from codemix_search.core.mixture import BASES
 from codemix_search.core.records import TrialStatus
@@ -119,6 +120,8 @@ def vocab_size(space) -> int:
 def cost_plan(space, gpus: int = 0, gpu_type: str | None = None, price=None, row=None):
     """The space's plan on ``gpus`` GPUs of ``gpu_type`` (none: the CPU). One line when the
     request cannot be planned."""
+    if space.search.strategy == "swarm":
+        return _staged_plan(space, gpus, gpu_type, price, row)
     t = space.training
     if gpu_type is not None and gpu_type not in costs.DEVICES:
         raise ConfigError(
@@ -182,9 +185,7 @@ def cost_plan(space, gpus: int = 0, gpu_type: str | None = None, price=None, row
         return costs.plan(
             space.budget.samples, t.tokens, t.model, vocab, t.seq_len, t.workers, concurrency,
             stopping, r, bases=len(bases), base_tokens=len(bases) * (t.init_tokens or t.tokens),
-            price_per_hour=price, prefixes=prefixes_planned(space),
-            prefix_tokens=Schedule(t.steps, t.lr, t.cooldown_share, t.warmup_share).cooldown_start
-            * t.tokens_per_step,
+            price_per_hour=price, prefixes=prefixes_planned(space), prefix_tokens=prefix_tokens(t),
         )  # fmt: skip
 
     p = at(row)
@@ -192,6 +193,21 @@ def cost_plan(space, gpus: int = 0, gpu_type: str | None = None, price=None, row
         walls = [at(replace(row, tokens_per_s=v)).wall_seconds for v in row.tokens_per_s_range]
         p = replace(p, wall_seconds_range=(min(walls), max(walls)))
     return p
+
+
+def _staged_plan(space, gpus, gpu_type, price, row) -> costs.Plan:
+    """``search.strategy: swarm``: the proxies, then the confirmations, one plan each."""
+    stages = [proxy_space(space), confirm_space(space)]
+    plans = [cost_plan(s, gpus, gpu_type, price, row if s is stages[1] else None) for s in stages]
+    names = [f"proxies at {stages[0].training.model}", f"confirm at {space.training.model}"]
+    return costs.staged(plans, names)
+
+
+def prefix_tokens(t) -> int:
+    """Tokens of a trial's continued pretraining (what its branched cooldowns share)."""
+    return (
+        Schedule(t.steps, t.lr, t.cooldown_share, t.warmup_share).cooldown_start * t.tokens_per_step
+    )
 
 
 def prefixes_planned(space) -> int:
@@ -232,6 +248,11 @@ def plan_table(p: costs.Plan, space) -> str:
             if p.prefixes
             else []
         ),  # fmt: skip
+        *(
+            f"  stage        {st['stage']}: {st['trials']} trials, {st['tokens']:,} tokens, "
+            f"{st['wall_seconds'] / 60:.1f} min"
+            for st in p.stages
+        ),
         f"  FLOPs        {p.flops:.3g}",
         f"  device time  {p.device_seconds / 3600:.2f} device-hours ({p.device_seconds:,.0f} s)",
         f"  wall clock   {p.wall_seconds / 60:.1f} min"

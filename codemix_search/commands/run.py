@@ -29,6 +29,7 @@ from codemix_search.analysis.budget import cost_plan, plan_table
 from codemix_search.cluster import check_address
 from codemix_search.errors import ConfigError, OneLineParser
 from codemix_search.pipeline import check_request, execute
+from codemix_search.swarm_search import PROPOSALS, execute_swarm
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -114,4 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         # Tune warns past 0.5 s of driver work per result; on a 2-core laptop that is every
         # result while two trials train: 5 s still flags a real stall
         os.environ.setdefault("TUNE_WARN_THRESHOLD_S", "5")
+    if req.space.search.strategy == "swarm" or (req.resume and req.run.exists(PROPOSALS)):
+        return execute_swarm(req, args.address)
     return execute(req, args.address)

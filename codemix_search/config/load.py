@@ -30,6 +30,7 @@ from codemix_search.config.sections import (
 )
 from codemix_search.config.sources import load_sources
 from codemix_search.config.space import SearchSpace, sources_uri
+from codemix_search.config.strategy import SearchStrategy
 from codemix_search.config.yamlio import apply_overrides, build
 from codemix_search.core.mixture import (
     DEMO_CATALOG,
@@ -93,6 +94,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
     stopping = section(EarlyStopping, raw, "early_stopping", file)
     budget = section(Budget, raw, "budget", file)
     branching = section(Branching, raw, "branching", file)
+    strategy = section(SearchStrategy, raw, "search", file)
     data = build(Data, raw.get("data"), file, "data")
     data.validate(file, set(raw.get("data") or {}))
     evaluation = section(Evaluation, raw, "evaluation", file)
@@ -122,6 +124,7 @@ def parse_space(raw: Any, file: str) -> SearchSpace:
         early_stopping=stopping,
         budget=budget,
         branching=branching,
+        search=strategy,
         data=data,
         evaluation=evaluation,
         sampler=sampler,

@@ -27,6 +27,7 @@ from codemix_search.config.sections import (
     Objective,
     Training,
 )
+from codemix_search.config.strategy import SearchStrategy
 from codemix_search.core.mixture import (
     DEMO_CATALOG,
     SHARE_NAMES,
@@ -48,6 +49,7 @@ class SearchSpace:
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
     budget: Budget = field(default_factory=Budget)
     branching: Branching = field(default_factory=Branching)
+    search: SearchStrategy = field(default_factory=SearchStrategy)
     data: Data = field(default_factory=Data)
     evaluation: Evaluation = field(default_factory=Evaluation)
     sampler: str = "tpe"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from statistics import median
 from typing import NamedTuple
 
@@ -281,6 +281,8 @@ class Plan:
     """Shared pretraining prefixes the trials branch from (0: no branching)."""
     shared_tokens: int = 0
     """Pretraining tokens branching does not repeat (out of ``tokens`` already)."""
+    stages: tuple = ()
+    """Swarm-and-confirm: each stage's own plan (dicts); the totals above are their sums."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -339,4 +341,20 @@ def plan(
         throughput=asdict(row),
         prefixes=prefixes,
         shared_tokens=round(shared),
+    )
+
+
+def staged(plans: list[Plan], names: list[str]) -> Plan:
+    """Stages run one after another: tokens, FLOPs, device time, wall clock and cost add up."""
+    last = plans[-1]  # the space's own model and throughput head the table
+    total = {k: sum(getattr(p, k) for p in plans)
+             for k in ("trials", "planned_tokens", "tokens", "tokens_sd", "flops",
+                       "finished_trials", "device_seconds", "wall_seconds", "bases_seconds")}  # fmt: skip
+    costs = [p.cost for p in plans]
+    return replace(
+        last,
+        **total,
+        cost=None if None in costs else round(sum(costs), 2),
+        wall_seconds_range=None,
+        stages=tuple({"stage": n, **asdict(p)} for n, p in zip(names, plans, strict=True)),
     )

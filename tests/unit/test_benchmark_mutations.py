@@ -145,3 +145,22 @@ def test_holm_by_hand_and_the_init_effect_needs_two_bases():
         {"init": "balanced", "base": "b1"},
     ]
     assert pd.bases_per_init(rows) == 1
+
+
+def test_branched_spend_pays_a_prefix_once():
+    """Mutations: ``cost = max(0, end - self.pre)`` -> ``cost = end`` (no sharing), and the
+    prefix never added (``cost += self.pre`` -> ``cost += 0``). Three points of one prefix
+    (100 tokens, 80 pretraining), one of another: 100 + 20 + 20 + 100 = 240; a point stopped
+    at its first report (25 tokens, inside the pretraining) still trains its prefix whole."""
+    from benchmarks import _fair_search as fair
+
+    grid = {
+        k: {"tokens": [25, 50, 80, 100], "prefix": p}
+        for k, p in (("a", "x"), ("b", "x"), ("c", "x"), ("d", "y"))
+    }
+    assert fair.grid_tokens(grid, 80) == 240
+    assert fair.grid_tokens(grid, 80, branched=False) == 400
+    spend = fair.Spend(grid, 80)
+    assert spend.point("a", stop_at=1) == 80  # the prefix, nothing of a cooldown
+    assert spend.point("b") == 20 and spend.point("d", stop_at=4) == 100
+    assert spend.tokens == 200

@@ -24,7 +24,7 @@ LAYERS = [
     ["export"],
     ["analysis"],
     ["preflight"],
-    ["pipeline"],
+    ["pipeline", "swarm_search"],
     ["commands"],
     ["cli", "run", "__main__"],
 ]
