@@ -33,8 +33,13 @@ def points(uri: str) -> list[dict]:
         if not r or r["status"] != "finished":
             continue
         trial = RunLayout(run).trial(r["trial_id"]).folder
-        curve = [json.loads(x) for x in trial.read_text("curve.jsonl").splitlines() if x]
         m = r.get("metrics") or {}
+        # a twin (the same mixture proposed again) reused a result: no curve, nothing trained
+        curve = (
+            []
+            if m.get("reused_from")
+            else [json.loads(x) for x in trial.read_text("curve.jsonl").splitlines() if x]
+        )
         out.append({
             "trial_id": r["trial_id"], "config": r["config"], "mixture_id": r["mixture_id"],
             "mixture": r["mixture"], "seed": m.get("seed"), "base": m.get("base"),
@@ -46,7 +51,7 @@ def points(uri: str) -> list[dict]:
             # branched cooldowns (train/prefix.py): the prefix it shares, and the tokens of it
             # another trial trained (0: this trial trained it, or the run did not branch)
             "prefix": m.get("prefix_key"), "shared_tokens": int(m.get("shared_tokens") or 0),
-            "seconds": m.get("time_total_s"),
+            "seconds": m.get("time_total_s"), "reused_from": m.get("reused_from"),
         })  # fmt: skip
     return sorted(out, key=lambda p: p["trial_id"])
 
@@ -55,8 +60,10 @@ def meta(uri: str) -> dict:
     run = Folder(uri)
     report = run.child("report").read_json("report.json")
     done = run.read_json("_SUCCESS") if run.exists("_SUCCESS") else {}
+    data = (run.read_json(RunLayout.RUN) if run.exists(RunLayout.RUN) else {}).get("data") or {}
     return {"run": uri, "space": run.read_yaml(RunLayout.SPACE), "signal": report.get("signal"),
-            "run_seconds": done}  # fmt: skip
+            "run_seconds": done, "data_key": data.get("key"),
+            "tokenizer_sha256": data.get("tokenizer_sha256")}  # fmt: skip
 
 
 def read(path: str) -> tuple[dict, list[dict]]:

@@ -52,11 +52,11 @@ class SearchStrategy:
             raise ConfigError(file, "search.proxy_tokens", "must be >= 1 (or left out)")
 
 
-def _stage(space, **changes):
-    """A stage's space: trains every trial to the end (the fit needs finished points), no
-    branching of its own, searched directly."""
+def _stage(space, cooldowns: str = "off", **changes):
+    """A stage's space: trains every trial to the end (the fit needs finished points), searched
+    directly; ``cooldowns``: whether its trials share pretraining (train/prefix.py)."""
     es = dataclasses.replace(space.early_stopping, scheduler="none")
-    branching = dataclasses.replace(space.branching, cooldowns="off", variants=1)
+    branching = dataclasses.replace(space.branching, cooldowns=cooldowns, variants=1)
     return dataclasses.replace(
         space, early_stopping=es, branching=branching, search=SearchStrategy(), **changes
     )
@@ -84,7 +84,9 @@ def confirm_space(space, points: Sequence[Mapping[str, Any]] = ()):
     (planning), the space with as many trials as will be confirmed."""
     searched = {p.name for p in space.parameters if p.type != "fixed"}
     kept = tuple({k: v for k, v in p.items() if k in searched} for p in points)
-    staged = _stage(space, sampler="random", points_to_evaluate=kept)
+    # Proposals often differ only in their cooldown (on the bench grid all 3 shared one
+    # pretraining): branched, they pay it once.
+    staged = _stage(space, "on", sampler="random", points_to_evaluate=kept)
     samples = (
         len(staged.initial_points)
         if kept

@@ -18,7 +18,7 @@ def test_swarm_then_confirm_through_run_py(tmp_path):
     space = yaml.safe_load(open(TINY))
     space["name"] = "sw"
     space["training"]["init"] = "scratch"  # no bases to train at either size: ~40 s saved
-    space["search"] = {"strategy": "swarm", "proxies": 6, "proxy_model": "tiny",
+    space["search"] = {"strategy": "swarm", "proxies": 5, "proxy_model": "tiny",
                        "proxy_tokens": 10240, "confirm": 2}  # fmt: skip
     space["budget"] = {"samples": 4, "concurrency": 2}
     space["evaluation"]["baseline"] = {"code_fraction": 0.0, "cooldown_code_fraction": 0.0}
@@ -27,12 +27,12 @@ def test_swarm_then_confirm_through_run_py(tmp_path):
     storage = tmp_path / "runs"
     out = run_cli("--space", str(path), "--storage", str(storage), "--name", "s", timeout=1500)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "swarm stage 1: 6 proxies at tiny" in out.stdout
+    assert "swarm stage 1: 5 proxies at tiny" in out.stdout
     assert "swarm stage 2: 2 proposals" in out.stdout
     proxies = [
         json.loads(x) for x in (storage / "s-proxies" / "records.jsonl").read_text().splitlines()
     ]
-    assert len(proxies) == 6 and all(r["status"] == "finished" for r in proxies)
+    assert len(proxies) == 5 and all(r["status"] == "finished" for r in proxies)
     assert all(r["metrics"]["tokens"] == 10240 for r in proxies)
     made = json.loads((storage / "s" / "swarm_proposals.json").read_text())
     result = json.loads((storage / "s" / "swarm.json").read_text())
@@ -55,5 +55,5 @@ def test_swarm_then_confirm_through_run_py(tmp_path):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert plan.returncode == 0, plan.stderr[-2000:]
-    assert "stage        proxies at tiny: 6 trials, 61,440 tokens" in plan.stdout
+    assert "stage        proxies at tiny: 5 trials, 51,200 tokens" in plan.stdout
     assert "stage        confirm at tiny: 3 trials, 61,440 tokens" in plan.stdout

@@ -30,6 +30,7 @@ def test_the_stages_are_whole_runs_at_their_sizes():
               "commit_share": 0.1, "init": "balanced"}] * 2  # fmt: skip
     c = confirm_space(space, picks)
     assert c.training == space.training and c.search.strategy == "direct"
+    assert c.branches_cooldowns and not p.branches_cooldowns  # proposals may share pretraining
     assert c.budget.samples == len(c.initial_points) == 3  # the baseline first, then the picks
     assert confirm_space(space).budget.samples == 3  # the plan's: confirm + the baseline
     with pytest.raises(ConfigError, match="search.proxies"):
