@@ -331,7 +331,16 @@ def main(argv=None) -> int:
         action="store_true",
         help="the committed grid points, 1 seed, 10 trials; --out to a temp folder (CI)",
     )
+    ap.add_argument(
+        "--markdown-only", action="store_true", help="rewrite <out>.md from <out>.json (no search)"
+    )
     args = ap.parse_args(argv)
+    if args.markdown_only:
+        with open(args.out + ".json") as f:
+            summary = json.load(f)
+        with open(args.out + ".md", "w") as f:
+            f.write(render(summary, args))
+        return 0
     if args.smoke:
         args.grid_run, args.seeds, args.trials = "docs/bench_grid_points.jsonl", 1, 10
         args.out = os.path.join(tempfile.mkdtemp(prefix="cm-search-"), "search_efficiency")
@@ -365,22 +374,26 @@ def main(argv=None) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + ".json", "w") as f:
         json.dump(summary, f, indent=2, default=str)
-    text = markdown(summary, args)
-    rules = "; ".join(
-        f"dominated by >= {r['need']}: {r['median_tokens_saved']:.0%} saved, "
-        f"{r['median_front_kept']:.0%} of the Pareto set kept"
-        for r in summary["dominance_rule"]
-    )
-    text += (
-        "\nA Pareto rung rule instead of ASHA's scalar one (benchmark only, not a product "
-        "scheduler: stop at the first report when dominated on every objective's rung BPB by "
-        f"trials recorded there), over the whole grid, median of {args.seeds} orders: {rules}.\n"
-    )
+    text = render(summary, args)
     with open(args.out + ".md", "w") as f:
         f.write(text)
     print(text)
     plot(ctx, args)
     return 0
+
+
+def render(summary: dict, args) -> str:
+    """The markdown page of a summary (``--markdown-only`` rewrites it from the JSON)."""
+    rules = "; ".join(
+        f"dominated by >= {r['need']}: {r['median_tokens_saved']:.0%} saved, "
+        f"{r['median_front_kept']:.0%} of the Pareto set kept"
+        for r in summary["dominance_rule"]
+    )
+    return markdown(summary, args) + (
+        "\nA Pareto rung rule instead of ASHA's scalar one (benchmark only, not a product "
+        "scheduler: stop at the first report when dominated on every objective's rung BPB by "
+        f"trials recorded there), over the whole grid, median of {args.seeds} orders: {rules}.\n"
+    )
 
 
 def fair_comparison(space, dims, grid, args) -> dict:
@@ -425,7 +438,7 @@ def fair_markdown(summary: dict) -> list[str]:
         "\n## Fair comparison: a compute budget, each method its own seeds, a shuffle floor\n",
         "Every search may spend the grid's compute, counted as the product spends it with "
         "branched cooldowns (a point costs its cooldown, and its shared pretraining the first "
-        f"time: the grid itself is {e['branched_grid_tokens']:,} tokens so, "
+        f"time: the grid itself trains {e['branched_grid_tokens']:,} tokens so, "
         f"{e['unbranched_grid_tokens']:,} with every point pretrained alone). (a) is the compute "
         "until a point within noise of the grid's best equal-weight point (each objective "
         "scaled by its noise) is trained to the end, (b) until 95% of the grid's hypervolume; "
@@ -494,14 +507,23 @@ def fair_markdown(summary: dict) -> list[str]:
 
 
 def markdown(summary: dict, args) -> str:
+    es = summary.get("early_stopping")
     lines = [
         "# Search efficiency on the demo landscape\n",
         f"Made by `python benchmarks/search_efficiency.py --grid-run {args.grid_run} "
-        f"--seeds {args.seeds} --trials {args.trials}` over the grid of "
-        f"`search_spaces/bench_grid.yaml` ({summary['grid_points']} points over "
-        f"{', '.join(summary['dims'])}; {summary['grid_tokens']:,} training tokens, trained once "
-        f"for real). Each search: {args.trials} trials; target {args.target:.0%} of the grid's "
-        f"hypervolume; the grid's Pareto set has {len(summary['grid_front'])} points.\n",
+        f"--seeds {args.seeds} --trials {args.trials}"
+        + (
+            f" --swarm-proxies {args.swarm_proxies} --swarm-confirm {args.swarm_confirm}"
+            if args.swarm_proxies
+            else ""
+        )
+        + f"` over the grid of `search_spaces/bench_grid.yaml` ({summary['grid_points']} points "
+        f"over {', '.join(summary['dims'])}; {summary['grid_tokens']:,} training tokens with "
+        "every point pretrained alone"
+        + (f", {es['branched_grid_tokens']:,} with shared pretraining" if es else "")
+        + f"; trained once for real). Each search: {args.trials} trials; target "
+        f"{args.target:.0%} of the grid's hypervolume; the grid's Pareto set has "
+        f"{len(summary['grid_front'])} points.\n",
         "## Can the objectives tell the grid's points apart?\n",
         "| objective (BPB, lower is better) | grid min..max | spread | measured noise | "
         "spread / noise | SNR (report) |",
