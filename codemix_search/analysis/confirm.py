@@ -15,8 +15,8 @@ After stage 2 the small size serves as the prior of a one-parameter fidelity mod
 size's value = the proxy regression + a shift per objective, the shift the mean residual of the
 confirmations (its standard error shown), so the refit's values are in the larger size's units.
 A constant shift cannot reorder mixtures: whether the larger size orders them as the proxies
-predicted is the Spearman of the confirmed points (3+ points; with 4 a single swap moves it by
-0.4, so it is a check, not a measurement).
+predicted is the Spearman of the confirmed points (3+ points; with 4, one swap of neighbours moves it by
+0.2, so it is a check, not a measurement).
 """
 
 from __future__ import annotations

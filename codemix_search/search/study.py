@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from dataclasses import dataclass
 
 import optuna
 from ray.tune.search import Searcher
@@ -110,6 +111,26 @@ def flush(storage) -> None:
         backend.flush()
 
 
+CONSTRAINTS_ATTR = "constraint_violations"
+
+
+@dataclass(frozen=True)
+class ConstraintsFromAttrs:
+    """Optuna's ``constraints_func`` for TPE / NSGA-II / GP: a finished trial's violation of
+    each ``ranking.preference`` constraint (0 where it holds), set by the searcher when it tells
+    the trial (a class, not a closure: Tune pickles the searcher with its sampler)."""
+
+    n: int
+
+    def __call__(self, trial) -> list[float]:
+        return list(trial.user_attrs.get(CONSTRAINTS_ATTR, [0.0] * self.n))
+
+
+def constraints_func(space) -> ConstraintsFromAttrs | None:
+    constraints = space.preference.constraints
+    return ConstraintsFromAttrs(len(constraints)) if constraints else None
+
+
 class MixtureOptunaSearch(OptunaSearch):
     """OptunaSearch that never records an unfinished trial as COMPLETE.
 
@@ -165,6 +186,9 @@ class MixtureOptunaSearch(OptunaSearch):
 
     # (variants, parameters a variant keeps): the two-level sampler of ``branching.variants``.
     variants: tuple[int, tuple[str, ...]] = (1, ())
+    # ``ranking.preference``: its constraints become each finished trial's violations
+    preference = None
+    _baseline_values: dict | None = None
 
     def _suggest(self, trial_id: str):
         params = super().suggest(trial_id)
@@ -227,12 +251,26 @@ class MixtureOptunaSearch(OptunaSearch):
         self._note(trial_id, result)
         report = TrialReport.of(result)
         if report.evaluated and not error:
+            self._violations(ot_trial, result)
             return super().on_trial_complete(trial_id, result, error)
         state = optuna.trial.TrialState.FAIL
         if not error and not report.diverged:
             state = optuna.trial.TrialState.PRUNED
         self._ot_study.tell(self._ot_trials[trial_id], state=state)
         self._completed_trials.add(trial_id)
+
+    def _violations(self, ot_trial, result: dict) -> None:
+        """The preference's constraint violations, before the trial is told (Optuna's
+        ``constraints_func`` reads them then); ``<= baseline`` against the baseline's result
+        once it is in (before that: no evidence, 0)."""
+        if self.preference is None or not self.preference.constraints:
+            return
+        values = {m: float(result[m]) for m in self._metric if result.get(m) is not None}
+        if result.get("baseline"):
+            self._baseline_values = values
+        ot_trial.set_user_attr(
+            CONSTRAINTS_ATTR, self.preference.violations(values, self._baseline_values)
+        )
 
     def _add_again(self, ot_trial, trial_id: str, result: dict | None, error: bool) -> None:
         result = result or {}

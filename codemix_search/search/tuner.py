@@ -40,6 +40,7 @@ from codemix_search.search.rungs import ObjectiveRungs
 from codemix_search.search.study import (
     STUDY_WRITE_ERRORS,
     MixtureOptunaSearch,
+    constraints_func,
     finished_on_storage,
     open_study_storage,
     rebuild_history,
@@ -56,16 +57,23 @@ log = logging.getLogger(__name__)
 
 def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
     n_startup = max(2, min(10, space.budget.samples // 2))
+    # the preference's constraints steer TPE, NSGA-II and GP (Optuna's constraints_func:
+    # feasible trials first), not only early stopping and pick
+    feasible = constraints_func(space)
     if space.sampler == "tpe":
         return optuna.samplers.TPESampler(
-            seed=space.seed, n_startup_trials=n_startup, multivariate=True
-        )
+            seed=space.seed, n_startup_trials=n_startup, multivariate=True,
+            constraints_func=feasible,
+        )  # fmt: skip
     if space.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(
-            seed=space.seed, population_size=max(4, space.budget.concurrency * 2)
-        )
+            seed=space.seed, population_size=max(4, space.budget.concurrency * 2),
+            constraints_func=feasible,
+        )  # fmt: skip
     if space.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=space.seed, n_startup_trials=n_startup)
+        return optuna.samplers.GPSampler(
+            seed=space.seed, n_startup_trials=n_startup, constraints_func=feasible
+        )
     if space.sampler == "surrogate":
         # imported here, not at the top: search.surrogate pulls optuna
         from codemix_search.search.surrogate import SurrogateSampler
@@ -217,6 +225,7 @@ def make_searcher(space: SearchSpace, storage, initial: bool = True) -> MixtureO
         storage=storage,
         points_to_evaluate=(space.initial_points or None) if initial else None,
     )
+    searcher.preference = space.preference
     if space.sampler != "grid" and space.branching.variants > 1:
         kept = tuple(n for n in distributions(space) if n not in space.cooldown_param_names)
         searcher.variants = (space.branching.variants, kept)

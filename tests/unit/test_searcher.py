@@ -218,3 +218,33 @@ def test_a_budget_that_cannot_finish_one_trial_is_refused_before_ray(tmp_path):
     with pytest.raises(ConfigError, match="budget.max_tokens: 1,000 tokens cannot finish"):
         check_budget(load_space(TINY, ["budget.max_tokens=1000"]))
     check_budget(load_space(TINY, ["budget.max_tokens=100000"]))
+
+
+def test_preference_constraints_reach_optunas_constraints_func():
+    """``code <= 3.0``: a trial with code 3.4 is told with a violation of 0.4, which Optuna's
+    TPE stores as the trial's constraints (its feasible-first rule reads them); the baseline's
+    result sets what ``<= baseline`` compares with."""
+    import dataclasses
+
+    from codemix_search.config.load import load_space
+    from codemix_search.search.study import ConstraintsFromAttrs
+    from codemix_search.search.tuner import make_searcher
+
+    space = load_space(TINY)
+    constrained = {"constraints": ["code <= 3.0", "nl_reasoning <= baseline"]}
+    space = dataclasses.replace(
+        space, ranking=dataclasses.replace(space.ranking, preference=constrained)
+    )
+    s = make_searcher(space, None, initial=False)
+    s.set_search_properties(None, None, {})
+    assert isinstance(s._sampler, optuna.samplers.TPESampler)
+    for t in ("a", "b"):
+        s.suggest(t)
+    s.on_trial_complete("a", {"evaluated": 1, "nl_reasoning": 2.8, "code": 3.4, "baseline": 1})
+    s.on_trial_complete("b", {"evaluated": 1, "nl_reasoning": 2.9, "code": 2.9})
+    got = [t.system_attrs.get("constraints") for t in s._ot_study.trials]
+    assert got[0] == pytest.approx((0.4, 0.0)) and got[1] == pytest.approx((0.0, 0.1))
+    assert ConstraintsFromAttrs(2)(s._ot_study.trials[1]) == pytest.approx([0.0, 0.1])
+    # without constraints the samplers get none
+    plain = make_searcher(load_space(TINY), None, initial=False)
+    assert plain._sampler._constraints_func is None
