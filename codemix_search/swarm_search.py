@@ -58,15 +58,16 @@ def execute_swarm(req: Request, address: str | None) -> int:
     print(f"codemix_search: swarm stage 2: {len(proposals)} proposals (and the baseline) at "
           f"{space.training.model} in {run.uri}")  # fmt: skip
     rc = execute(dataclasses.replace(req, space=stage2), address)
-    return rc or _compare(req, made)
+    return rc or _compare(req, made, fits)
 
 
-def _compare(req: Request, made: dict) -> int:
+def _compare(req: Request, made: dict, fits=None) -> int:
     """Predicted vs measured at the larger size, into ``<run>/swarm.json`` and the console."""
     # (stage 2's space on a resume: the same objectives, parameters and mixture as the swarm's)
     space = req.space
     swarm = read_run(made["proxies"])
-    fits = fit_objectives(space, swarm, seed=space.seed)
+    # (refit only on a resume: the same seed gives the fits the proposals came from)
+    fits = fits or fit_objectives(space, swarm, seed=space.seed)
     proposals = [Proposal(**p) for p in made["proposals"]]
     measured = [
         {"trial_id": r.trial_id, "config": r.config, "objectives": r.objectives}

@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import random
 
 from codemix_search.config.sections import RUN_ONLY_KNOBS
@@ -26,6 +25,7 @@ from codemix_search.core.seeds import derive_seed
 from codemix_search.data.dataset import DataManifest
 from codemix_search.errors import ConfigError, DataError
 from codemix_search.storage.folder import Folder
+from codemix_search.train.checkpoint import copy_files
 from codemix_search.train.launch import checkpoint_uri, make_trainer
 from codemix_search.train.loop_config import LoopConfig, loop_config
 
@@ -110,11 +110,7 @@ def ensure_bases(space, data, storage: Folder, plan) -> dict[str, str]:
                 key,
             )
             ckpt = Folder(path)
-            for f in MODEL_FILES:
-                if ckpt.exists(f) and ckpt.is_local:  # a multi-GB model: streamed, not read
-                    target.upload(os.path.join(ckpt.local_path(), f), f)
-                elif ckpt.exists(f):
-                    target.write_bytes(f, ckpt.read_bytes(f))
+            copy_files(ckpt, target, [f for f in MODEL_FILES if ckpt.exists(f)])
             if not target.exists("model.safetensors"):
                 raise DataError(path, "model.safetensors", "the base's checkpoint has no weights")
             target.write_json(

@@ -63,6 +63,16 @@ def load_weights(model, model_dir: str) -> None:
         model.tie_weights()
 
 
+def copy_files(src: Folder, dst: Folder, names) -> None:
+    """Copy ``names`` from one checkpoint folder to another, each atomically; a local source
+    is streamed (a multi-GB model is never read into memory), a remote one read and written."""
+    for name in names:
+        if src.is_local:
+            dst.upload(os.path.join(src.local_path(), name), name)
+        else:
+            dst.write_bytes(name, src.read_bytes(name))
+
+
 def fetch_model(uri: str) -> str:
     """A local folder holding the model at ``uri`` (downloaded once per machine when remote)."""
     folder = Folder(uri)

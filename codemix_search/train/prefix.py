@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from codemix_search.errors import ConfigError
 from codemix_search.storage.folder import Folder
 from codemix_search.storage.layout import TrialLayout
 from codemix_search.storage.lock import RunLock
+from codemix_search.train.checkpoint import copy_files
 from codemix_search.train.loop_config import LoopConfig
 
 log = logging.getLogger(__name__)
@@ -168,11 +168,7 @@ def _publish(folder: Folder, checkpoint: Folder, curve, cfg, pcfg, made_by: str,
         raise ConfigError(
             checkpoint.uri, "model.safetensors", "the prefix's checkpoint has no weights"
         )
-    for name in files:
-        if checkpoint.is_local:  # a multi-GB model: streamed, not read into memory
-            folder.upload(os.path.join(checkpoint.local_path(), name), name)
-        else:
-            folder.write_bytes(name, checkpoint.read_bytes(name))
+    copy_files(checkpoint, folder, files)
     folder.write_text(TrialLayout.CURVE, "".join(json.dumps(r) + "\n" for r in curve))
     folder.write_json(
         PREFIX_JSON,
